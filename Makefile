@@ -1,0 +1,32 @@
+# The README's quick start: `make lab` and `make test`, each from a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Development and CI pin the CPU build of torch; users get pyproject's range.
+TORCH  := torch==2.13.0
+
+.PHONY: lab test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.lab-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q $(TORCH) -e '.[lab]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q $(TORCH) -e '.[dev]'
+	touch $@
+
+lab: $(VENV)/.lab-installed
+	$(BIN)/lossopt lab
+
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) lab-report .pytest_cache

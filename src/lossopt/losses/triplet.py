@@ -1,0 +1,252 @@
+"""Triplet margin losses: relative to an anchor, pull the positive close and push
+the negative away in the embedding,
+
+    l = max(d(a, p) - d(a, n) + margin, 0).
+
+:func:`triplet_margin_loss` takes the triplets it is given, as torch does;
+:func:`batch_triplet_loss` mines them inside a batch of labelled embeddings,
+which torch lacks, in O(B^2) memory and with a hand-derived gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from lossopt._checks import (
+    check_choice,
+    check_floating,
+    check_integer,
+    check_number,
+    check_same_shape,
+)
+from lossopt.losses._autograd import single_backward
+from lossopt.losses._reduction import check_reduction, reduce
+
+MININGS = ("batch_all", "batch_hard", "batch_semi_hard")
+
+
+def pairwise_distance(
+    x1: torch.Tensor, x2: torch.Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> torch.Tensor:
+    """d(x1, x2) = || x1 - x2 + eps ||_p along the last dimension, as torch.
+
+    The eps inside the norm keeps the gradient finite where x1 = x2.
+    """
+    return torch.linalg.vector_norm(x1 - x2 + eps, ord=p, dim=-1, keepdim=keepdim)
+
+
+def _check_triplet(anchor, positive, negative) -> None:
+    check_floating("anchor", anchor)
+    check_floating("positive", positive)
+    check_floating("negative", negative)
+    if anchor.dim() not in (1, 2):
+        raise ValueError(
+            f"anchor must be (D) or (N, D) embeddings, got shape {tuple(anchor.shape)}"
+        )
+    check_same_shape("anchor", anchor, "positive", positive)
+    check_same_shape("anchor", anchor, "negative", negative)
+
+
+def triplet_margin_loss(
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """l_n = max(d(a_n, p_n) - d(a_n, n_n) + margin, 0) with d = ||x - y + eps||_p.
+
+    With ``swap`` the negative distance is min(d(a, n), d(p, n)) (Balntas et
+    al., 2016). Same as ``torch.nn.functional.triplet_margin_loss``, except that
+    the three inputs must share one shape.
+    """
+    check_reduction(reduction)
+    check_number("margin", margin)
+    check_number("p", p, low=0.0, low_open=True)
+    check_number("eps", eps, low=0.0)
+    _check_triplet(anchor, positive, negative)
+
+    def distance(x, y):
+        return pairwise_distance(x, y, p=p, eps=eps)
+
+    return _triplet_hinge(anchor, positive, negative, distance, margin, swap, reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    *,
+    distance_function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """The triplet margin loss under any distance (default: :func:`pairwise_distance`),
+    as ``torch.nn.functional.triplet_margin_with_distance_loss``; margin > 0."""
+    check_reduction(reduction)
+    check_number("margin", margin, low=0.0, low_open=True)
+    if distance_function is not None and not callable(distance_function):
+        raise TypeError(
+            f"distance_function must be callable, got {type(distance_function).__name__}"
+        )
+    _check_triplet(anchor, positive, negative)
+    distance = distance_function if distance_function is not None else pairwise_distance
+    return _triplet_hinge(anchor, positive, negative, distance, margin, swap, reduction)
+
+
+def _triplet_hinge(anchor, positive, negative, distance, margin, swap, reduction):
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
+    if swap:
+        d_neg = torch.minimum(d_neg, distance(positive, negative))
+    return reduce(torch.clamp_min(d_pos - d_neg + margin, 0), reduction)
+
+
+class _PairwiseDistances(torch.autograd.Function):
+    """D_ij = ||x_i - x_j||_p for all pairs of rows, p >= 1, with no eps.
+
+    The gradient is the norm's: dD_ij/dx_i = sign(u)|u|^(p-1) / D_ij^(p-1) with
+    u = x_i - x_j, and 0 where D_ij = 0 (the subgradient of least norm), so it
+    is finite everywhere. For p = 2 both directions are matrix products.
+    """
+
+    @staticmethod
+    def forward(ctx, x, p):
+        if p == 2:
+            sq = x.square().sum(dim=1)
+            dist = (sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)).clamp_min_(0.0)
+            dist.fill_diagonal_(0.0).sqrt_()
+        else:
+            dist = torch.cdist(x[None], x[None], p=p)[0]
+        ctx.save_for_backward(x, dist)
+        ctx.p = p
+        return dist
+
+    @staticmethod
+    @single_backward
+    def backward(ctx, grad):
+        x, dist = ctx.saved_tensors
+        p = ctx.p
+        # D is symmetric, so row i collects the gradient of D_ij and D_ji.
+        both = grad + grad.T
+        zero = dist == 0
+        if p == 2:
+            coef = torch.where(zero, 0.0, both / torch.where(zero, 1.0, dist))
+            return coef.sum(dim=1)[:, None] * x - coef @ x, None
+        coef = torch.where(zero, 0.0, both / torch.where(zero, 1.0, dist).pow(p - 1))
+        out = torch.empty_like(x)
+        rows = max(1, (1 << 24) // max(1, x.shape[0] * x.shape[1]))
+        for start in range(0, x.shape[0], rows):
+            diff = x[start : start + rows, None, :] - x[None, :, :]
+            slope = diff.sign() * diff.abs().pow(p - 1)
+            out[start : start + rows] = (coef[start : start + rows, :, None] * slope).sum(dim=1)
+        return out, None
+
+
+def _mine(dist: torch.Tensor, labels: torch.Tensor, mining: str, margin: float):
+    """Turn a distance matrix into hinge coefficients.
+
+    Returns (W, offset, count): every mined hinge is linear in the distances,
+    so the per-anchor loss is sum_j W_aj D_aj + offset_a, exactly, and its
+    gradient flows through D alone. count is the divisor of 'mean'.
+    """
+    n = dist.shape[0]
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(n, dtype=torch.bool, device=dist.device)
+    pos = same & ~eye
+    neg = ~same
+    n_neg = neg.sum(dim=1)
+    valid = pos.any(dim=1) & (n_neg > 0)
+    weights = torch.zeros_like(dist)
+    inf = torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device)
+
+    if mining == "batch_hard":
+        d_pos, i_pos = torch.where(pos, dist, -inf).max(dim=1)
+        d_neg, i_neg = torch.where(neg, dist, inf).min(dim=1)
+        active = (valid & (d_pos - d_neg + margin > 0)).to(dist.dtype)
+        weights.scatter_add_(1, i_pos[:, None], active[:, None])
+        weights.scatter_add_(1, i_neg[:, None], -active[:, None])
+        return weights, margin * active, valid.sum()
+
+    # Each anchor's negative distances in ascending order (non-negatives last).
+    neg_sorted, neg_order = torch.where(neg, dist, inf).sort(dim=1)
+    pos = pos & valid[:, None]
+
+    if mining == "batch_all":
+        # Triplet (a, p, n) is active iff d_an < d_ap + margin. For each (a, p)
+        # count the active negatives k by binary search and sum them from a
+        # prefix sum; for each (a, n) count the active positives the same way.
+        threshold = dist + margin
+        k = torch.searchsorted(neg_sorted, threshold.contiguous())
+        k = torch.where(pos, k, 0)
+        sorted_thresholds = torch.where(pos, threshold, -inf).sort(dim=1).values
+        k_neg = n - torch.searchsorted(sorted_thresholds, dist.contiguous(), right=True)
+        weights = torch.where(pos, k.to(dist.dtype), 0) - torch.where(neg, k_neg.to(dist.dtype), 0)
+        count = (pos.sum(dim=1) * n_neg).sum()
+        return weights, margin * k.sum(dim=1).to(dist.dtype), count
+
+    # batch_semi_hard (Schroff et al., 2015): for each positive pair, the
+    # nearest negative farther than the positive; if none is, the farthest.
+    first_farther = torch.searchsorted(neg_sorted, dist.contiguous(), right=True)
+    slot = torch.minimum(first_farther, (n_neg - 1).clamp_min(0)[:, None])
+    chosen = neg_order.gather(1, slot)
+    hinge = dist - dist.gather(1, chosen) + margin
+    active = (pos & (hinge > 0)).to(dist.dtype)
+    weights = active.clone()
+    weights.scatter_add_(1, chosen, -active)
+    return weights, margin * active.sum(dim=1), pos.sum()
+
+
+def batch_triplet_loss(
+    embeddings: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    mining: str = "batch_hard",
+    margin: float = 1.0,
+    p: float = 2.0,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Triplet margin loss over triplets mined inside a labelled batch.
+
+    d(a, b) = ||a - b||_p (no eps; the gradient is finite at d = 0). An anchor
+    counts only if the batch holds a positive for it (same label, another
+    index) and a negative (another label).
+
+    - 'batch_all': every valid (a, p, n); 'mean' averages over all of them.
+    - 'batch_hard' (Hermans et al., 2017): per anchor, the farthest positive and
+      the nearest negative; 'mean' averages over valid anchors.
+    - 'batch_semi_hard' (Schroff et al., 2015, FaceNet): per positive pair
+      (a, p), the nearest negative farther than d(a, p), or the farthest
+      negative if none is; 'mean' averages over positive pairs.
+
+    'none' returns each anchor's summed hinge losses, shape (B,). With no valid
+    triplet the loss is 0 with zero gradients. Memory is O(B^2) for every mining.
+    """
+    check_choice("mining", mining, MININGS)
+    check_reduction(reduction)
+    check_number("margin", margin, low=0.0)
+    check_number("p", p, low=1.0)
+    check_floating("embeddings", embeddings)
+    check_integer("labels", labels)
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must be (B, D), got shape {tuple(embeddings.shape)}")
+    if labels.shape != embeddings.shape[:1]:
+        raise ValueError(
+            f"labels must have shape ({embeddings.shape[0]},) to match embeddings, "
+            f"got {tuple(labels.shape)}"
+        )
+    if embeddings.shape[0] == 0:
+        return reduce(embeddings.sum(dim=1), reduction, denominator=0.0)
+    compute = torch.float32 if embeddings.dtype in (torch.float16, torch.bfloat16) else None
+    x = embeddings.to(compute) if compute else embeddings
+    dist = _PairwiseDistances.apply(x, float(p))
+    with torch.no_grad():
+        weights, offset, count = _mine(dist.detach(), labels, mining, float(margin))
+    per_anchor = (weights * dist).sum(dim=1) + offset
+    return reduce(per_anchor, reduction, denominator=count.to(dist.dtype)).to(embeddings.dtype)

@@ -1,0 +1,123 @@
+"""Adam: Momentum and RMSProp together, with bias correction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from lossopt._checks import check_number
+from lossopt.optim.optimizer import Optimizer, check_betas, step_counter
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015, Algorithm 1), as on the lecture's slide:
+
+        m_t <- beta1 m_{t-1} + (1 - beta1) g_t          (state 'exp_avg')
+        v_t <- beta2 v_{t-1} + (1 - beta2) g_t^2        (state 'exp_avg_sq')
+        mhat_t <- m_t / (1 - beta1^t),  vhat_t <- v_t / (1 - beta2^t)
+        theta_t <- theta_{t-1} - alpha mhat_t / (sqrt(vhat_t) + eps)
+
+    eps sits outside the square root, as in the paper and torch (optax's
+    ``eps_root`` and Keras's epsilon-hat variants differ slightly). Bias
+    correction undoes the zero start of m and v, which would otherwise make the
+    first steps tiny.
+
+    ``weight_decay`` lambda is L2 regularisation (lambda theta added to g) by
+    default, or with ``decoupled_weight_decay=True`` the decoupled form of
+    Loshchilov & Hutter (2019), theta <- theta (1 - alpha lambda), which is
+    :class:`AdamW`. ``amsgrad`` divides by the running maximum of v (state
+    'max_exp_avg_sq', Reddi et al., 2018). Defaults equal torch.optim.Adam's.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+        nonfinite: str = "propagate",
+    ) -> None:
+        check_number("lr", lr, low=0.0)
+        betas = check_betas(betas)
+        check_number("eps", eps, low=0.0)
+        check_number("weight_decay", weight_decay, low=0.0)
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        super().__init__(params, defaults, nonfinite=nonfinite)
+
+    def _init_state(self, param, group):
+        state = {
+            "step": step_counter(),
+            "exp_avg": torch.zeros_like(param, memory_format=torch.preserve_format),
+            "exp_avg_sq": torch.zeros_like(param, memory_format=torch.preserve_format),
+        }
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+        return state
+
+    def _update(self, param, grad, state, group):
+        lr, (beta1, beta2) = float(group["lr"]), map(float, group["betas"])
+        state["step"] += 1
+        t = state["step"].item()
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"]:
+            if group["decoupled_weight_decay"]:
+                param.mul_(1 - lr * group["weight_decay"])
+            else:
+                grad = grad.add(param, alpha=group["weight_decay"])
+        exp_avg = state["exp_avg"].lerp_(grad, 1 - beta1)
+        exp_avg_sq = state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        if group["amsgrad"]:
+            exp_avg_sq = torch.maximum(
+                state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"]
+            )
+        step_size = lr / (1 - beta1**t)
+        denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**t)).add_(group["eps"])
+        param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019):
+    theta <- theta (1 - alpha lambda) before the Adam step. Same as
+    ``Adam(..., decoupled_weight_decay=True)``; weight_decay defaults to 1e-2,
+    as torch.optim.AdamW."""
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        nonfinite: str = "propagate",
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+            nonfinite=nonfinite,
+        )

@@ -1,0 +1,180 @@
+"""The small base every lossopt optimizer stands on.
+
+It owns what cuts across algorithms: the step loop, the non-finite gradient
+policy, and a load_state_dict that checks everything before changing anything.
+Each algorithm supplies two things only: the state it starts from
+(``_init_state``) and its update rule (``_update``), written once, in place, for
+one parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from lossopt._checks import check_choice, check_number
+
+NONFINITE = ("propagate", "skip", "raise")
+
+
+def scalar_dtype() -> torch.dtype:
+    """The dtype torch.optim keeps its 'step' counters in."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def step_counter() -> torch.Tensor:
+    return torch.tensor(0.0, dtype=scalar_dtype())
+
+
+def check_betas(betas: Any) -> tuple[float, float]:
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for i, beta in enumerate(betas):
+        check_number(f"betas[{i}]", beta, low=0.0, high=1.0, high_open=True)
+    return tuple(betas)
+
+
+def _real(t: Any) -> Any:
+    return torch.view_as_real(t) if isinstance(t, torch.Tensor) and t.is_complex() else t
+
+
+class Optimizer(torch.optim.Optimizer):
+    """torch.optim.Optimizer plus lossopt's safety.
+
+    ``nonfinite`` decides what a step does when any gradient holds NaN or Inf:
+    'propagate' (torch's behaviour) updates anyway; 'skip' leaves every
+    parameter and all state untouched, does not advance the step counter, and
+    counts the step in ``skipped_steps``; 'raise' raises FloatingPointError
+    naming the parameter, before anything changes.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        defaults: dict[str, Any],
+        *,
+        nonfinite: str = "propagate",
+    ) -> None:
+        self.nonfinite = check_choice("nonfinite", nonfinite, NONFINITE)
+        self.skipped_steps = 0
+        super().__init__(params, defaults)
+
+    # -- what an algorithm defines -------------------------------------------
+    def _init_state(self, param: torch.Tensor, group: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _update(
+        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
+        raise NotImplementedError
+
+    # -- the step --------------------------------------------------------------
+    def _work(self) -> list[tuple[dict[str, Any], list[tuple[int, torch.Tensor]]]]:
+        """Each group with its (index, parameter) pairs that have a gradient,
+        after checking every gradient, so that a failing step changes nothing."""
+        work = []
+        for g, group in enumerate(self.param_groups):
+            pairs = []
+            for i, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise ValueError(
+                        f"{type(self).__name__} does not support sparse gradients "
+                        f"({self._param_name(g, i)})"
+                    )
+                if p.grad.shape != p.shape:
+                    raise ValueError(
+                        f"gradient of {self._param_name(g, i)} has shape "
+                        f"{tuple(p.grad.shape)}, expected {tuple(p.shape)}"
+                    )
+                pairs.append((i, p))
+            work.append((group, pairs))
+        return work
+
+    def _param_name(self, g: int, i: int) -> str:
+        names = self.param_groups[g].get("param_names")
+        shape = tuple(self.param_groups[g]["params"][i].shape)
+        where = f"group {g}, index {i}, shape {shape}"
+        return f"parameter '{names[i]}' ({where})" if names else f"parameter at {where}"
+
+    def _first_nonfinite(self, work) -> str | None:
+        grads = [p.grad for _, pairs in work for _, p in pairs]
+        if not grads or bool(torch.stack([g.isfinite().all() for g in grads]).all()):
+            return None
+        for g, (_, pairs) in enumerate(work):
+            for i, p in pairs:
+                if not bool(p.grad.isfinite().all()):
+                    return self._param_name(g, i)
+        return None
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        work = self._work()
+        if self.nonfinite != "propagate":
+            culprit = self._first_nonfinite(work)
+            if culprit is not None:
+                if self.nonfinite == "raise":
+                    raise FloatingPointError(f"non-finite gradient in {culprit}")
+                self.skipped_steps += 1
+                return loss
+        for group, pairs in work:
+            for _, p in pairs:
+                state = self.state[p]
+                if not state:
+                    state.update(self._init_state(p, group))
+                if p.is_complex():
+                    # Complex parameters update as pairs of reals, as in torch.
+                    view = {k: _real(v) for k, v in state.items()}
+                    self._update(_real(p), _real(p.grad), view, group)
+                    for key in view.keys() - state.keys():
+                        state[key] = torch.view_as_complex(view[key])
+                else:
+                    self._update(p, p.grad, state, group)
+        return loss
+
+    # -- checkpoints -------------------------------------------------------------
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's load_state_dict, after checking that the checkpoint fits.
+
+        The group count, each group's parameter count and every state tensor's
+        shape are checked against the parameters first; a mismatch raises a
+        ValueError listing them and leaves the optimizer exactly as it was.
+        """
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
+            raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"state_dict has {len(saved_groups)} parameter groups, "
+                f"the optimizer has {len(self.param_groups)}"
+            )
+        problems = []
+        saved_state = state_dict["state"]
+        for g, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            if len(group["params"]) != len(saved["params"]):
+                problems.append(
+                    f"group {g} has {len(saved['params'])} parameters in the state_dict, "
+                    f"{len(group['params'])} in the optimizer"
+                )
+                continue
+            for i, (p, key) in enumerate(zip(group["params"], saved["params"], strict=True)):
+                for name, value in saved_state.get(key, {}).items():
+                    if (
+                        isinstance(value, torch.Tensor)
+                        and value.dim() > 0
+                        and value.shape != p.shape
+                    ):
+                        problems.append(
+                            f"group {g}, index {i}: state '{name}' has shape "
+                            f"{tuple(value.shape)}, the parameter {tuple(p.shape)}"
+                        )
+        if problems:
+            raise ValueError("state_dict does not fit this optimizer: " + "; ".join(problems))
+        super().load_state_dict(state_dict)
