@@ -22,7 +22,9 @@ class Adagrad(Optimizer):
     root, as in torch. ``lr_decay`` divides eta by 1 + (t - 1) lr_decay at step
     t; ``initial_accumulator_value`` starts h above zero. The accumulator is
     the state 'sum', created for every parameter at construction, as torch.
-    Defaults equal torch.optim.Adagrad's.
+    Defaults equal torch.optim.Adagrad's. Deviation: a param group's own
+    ``initial_accumulator_value`` is honoured (torch uses the constructor's for
+    every group).
     """
 
     def __init__(
@@ -51,19 +53,18 @@ class Adagrad(Optimizer):
             maximize=maximize,
         )
         super().__init__(params, defaults, nonfinite=nonfinite)
-        for group in self.param_groups:
-            for p in group["params"]:
-                self.state[p].update(self._init_state(p, group))
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        # torch creates Adagrad's state eagerly, so a fresh state_dict has it too.
         super().add_param_group(param_group)
-        if hasattr(self, "nonfinite"):  # not during __init__, which initializes all
-            group = self.param_groups[-1]
-            for p in group["params"]:
-                self.state[p].update(self._init_state(p, group))
+        group = self.param_groups[-1]
+        for p in group["params"]:
+            self.state[p].update(self._init_state(p, group))
 
     def _init_state(self, param, group):
         value = group["initial_accumulator_value"]
+        if param.is_complex():  # both halves start at the value, as in torch
+            value = complex(value, value)
         return {"step": step_counter(), "sum": torch.full_like(param, value)}
 
     def _update(self, param, grad, state, group):
