@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 # Development and CI pin the CPU build of torch; users get pyproject's range.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test bench clean
+.PHONY: lab test bench clean chromium
+
+# The report's browser test drives Debian's Chromium (never a downloaded one).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +24,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 lab: $(VENV)/.lab-installed
 	$(BIN)/lossopt lab
 
-test: $(VENV)/.dev-installed
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.dev-installed chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 

@@ -1,0 +1,233 @@
+"""The command line: reports, comparisons on the user's CSV, and bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lossopt.__main__ import main
+
+
+def _lossopt(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "lossopt", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def _write_csv(path, rows):
+    path.write_text("\n".join(",".join(map(str, row)) for row in rows) + "\n")
+    return path
+
+
+@pytest.fixture
+def classification_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [["width", "height", "colour", "kind"]]
+    for _ in range(120):
+        w, h = rng.normal(size=2)
+        colour = rng.choice(["red", "green", "blue"])
+        kind = "big" if w + h + (colour == "red") > 0.3 else "small"
+        rows.append([f"{w:.3f}", f"{h:.3f}", colour, kind])
+    return _write_csv(tmp_path / "shapes.csv", rows)
+
+
+def test_one_experiment_writes_a_complete_report(tmp_path):
+    out = tmp_path / "report"
+    done = _lossopt("lab", "entropy", "--quick", "--out", str(out), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out / "index.html")
+    assert done.stderr == ""
+    assert {p.name for p in out.iterdir()} == {
+        "index.html",
+        "results.json",
+        "timings.json",
+        "entropy.png",
+    }
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert list(results) == ["entropy"]
+    page = (out / "index.html").read_text()
+    assert f"{results['entropy']['loaded_die']:.3f}" in page
+
+
+def test_progress_lines_when_not_a_terminal(tmp_path):
+    done = _lossopt("lab", "adaptive", "--quick", "--out", str(tmp_path / "r"))
+    assert done.returncode == 0
+    assert "[1/2] adaptive" in done.stderr and "[2/2] report" in done.stderr
+
+
+def test_same_seed_same_results(tmp_path):
+    outputs = []
+    for name in ("a", "b"):
+        assert (
+            main(
+                [
+                    "lab",
+                    "training",
+                    "--quick",
+                    "--quiet",
+                    "--seed",
+                    "3",
+                    "--out",
+                    str(tmp_path / name),
+                ]
+            )
+            == 0
+        )
+        outputs.append((tmp_path / name / "results.json").read_text())
+    assert outputs[0] == outputs[1]
+    assert (
+        main(["lab", "training", "--quick", "--quiet", "--seed", "4", "--out", str(tmp_path / "c")])
+        == 0
+    )
+    assert (tmp_path / "c" / "results.json").read_text() != outputs[0]
+    timings = json.loads((tmp_path / "a" / "timings.json").read_text())
+    assert any(key.endswith("seconds_mean") for key in timings)
+
+
+def test_compare_on_user_csv(tmp_path, classification_csv):
+    out = tmp_path / "cmp"
+    code = main(
+        [
+            "lab",
+            "compare",
+            "--data",
+            str(classification_csv),
+            "--target",
+            "kind",
+            "--quick",
+            "--quiet",
+            "--optimizers",
+            "sgd,adam",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    r = json.loads((out / "results.json").read_text())["results"]["compare"]
+    assert r["task"] == "classification" and r["classes"] == ["big", "small"]
+    assert r["features"] == ["width", "height", "colour=blue", "colour=green", "colour=red"]
+    assert [x["optimizer"] for x in r["ranking"]] in (["sgd", "adam"], ["adam", "sgd"])
+    assert r["ranking"][0]["metric_mean"] > 0.7
+    assert len(r["sweep"]) == 6 and len(r["runs"]) == 4
+    assert "Recommendation" in (out / "index.html").read_text()
+
+
+def test_compare_infers_regression(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = [["a", "b", "price"]] + [
+        [f"{a:.3f}", f"{b:.3f}", f"{3 * a - b + 0.1 * rng.normal():.4f}"]
+        for a, b in rng.normal(size=(80, 2))
+    ]
+    path = _write_csv(tmp_path / "prices.csv", rows)
+    out = tmp_path / "reg"
+    assert (
+        main(
+            [
+                "lab",
+                "compare",
+                "--data",
+                str(path),
+                "--target",
+                "price",
+                "--quick",
+                "--quiet",
+                "--optimizers",
+                "adam",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    r = json.loads((out / "results.json").read_text())["results"]["compare"]
+    assert r["task"] == "regression" and "RMSE" in r["metric"]
+    assert r["ranking"][0]["metric_mean"] < 0.5  # a linear target is easy
+
+
+def _bad(tmp_path, *args):
+    out = tmp_path / "report"
+    done = _lossopt("lab", *args, "--out", str(out), "--quick")
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lossopt: error: "), done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists() and not any(p.name.startswith(".report-") for p in tmp_path.iterdir())
+    return lines[0]
+
+
+def test_unknown_optimizer(tmp_path):
+    assert "unknown optimizer 'lbfgs'" in _bad(tmp_path, "--optimizers", "adam,lbfgs")
+
+
+def test_unknown_experiment(tmp_path):
+    assert "unknown experiment 'dropout'" in _bad(tmp_path, "dropout")
+
+
+def test_bad_numbers(tmp_path):
+    assert "--lr must be positive" in _bad(tmp_path, "--lr", "-1")
+    assert "--steps must be a whole number" in _bad(tmp_path, "--steps", "0")
+
+
+def test_missing_file(tmp_path):
+    assert "data file not found" in _bad(
+        tmp_path, "compare", "--data", str(tmp_path / "no.csv"), "--target", "y"
+    )
+
+
+def test_compare_needs_its_options(tmp_path):
+    assert "compare needs --data" in _bad(tmp_path, "compare")
+    assert "belong to 'lossopt lab compare'" in _bad(tmp_path, "entropy", "--target", "y")
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\xff\xfe\x00\x81" * 10)
+    assert "cannot read" in _bad(tmp_path, "compare", "--data", str(path), "--target", "y")
+
+
+def test_missing_target_column(tmp_path, classification_csv):
+    line = _bad(tmp_path, "compare", "--data", str(classification_csv), "--target", "price")
+    assert "target column 'price' not in" in line and "width, height, colour, kind" in line
+
+
+def test_column_neither_numeric_nor_categorical(tmp_path):
+    rows = [["note", "x", "y"]] + [[f"free text {i}", i, i % 2] for i in range(60)]
+    path = _write_csv(tmp_path / "notes.csv", rows)
+    line = _bad(tmp_path, "compare", "--data", str(path), "--target", "y")
+    assert "column 'note' is neither numeric nor categorical" in line
+
+
+def test_empty_table(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    assert "is empty" in _bad(tmp_path, "compare", "--data", str(path), "--target", "y")
+    path.write_text("a,y\n")
+    assert "header but no rows" in _bad(tmp_path, "compare", "--data", str(path), "--target", "y")
+
+
+def test_failed_run_keeps_the_previous_report(tmp_path):
+    out = tmp_path / "report"
+    assert main(["lab", "adaptive", "--quick", "--quiet", "--out", str(out)]) == 0
+    before = (out / "results.json").read_text()
+    assert (
+        main(
+            [
+                "lab",
+                "compare",
+                "--data",
+                str(tmp_path / "none.csv"),
+                "--target",
+                "y",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
+    assert (out / "results.json").read_text() == before
