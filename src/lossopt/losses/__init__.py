@@ -2,12 +2,14 @@
 
 from lossopt.losses.classification import cross_entropy, nll_loss
 from lossopt.losses.divergence import kl_div, kl_divergence
+from lossopt.losses.linear import linear_cross_entropy
 from lossopt.losses.modules import (
     BatchTripletLoss,
     CrossEntropyLoss,
     HuberLoss,
     KLDivLoss,
     L1Loss,
+    LinearCrossEntropyLoss,
     MSELoss,
     NLLLoss,
     SmoothL1Loss,
@@ -28,6 +30,7 @@ __all__ = [
     "HuberLoss",
     "KLDivLoss",
     "L1Loss",
+    "LinearCrossEntropyLoss",
     "MSELoss",
     "NLLLoss",
     "SmoothL1Loss",
@@ -39,6 +42,7 @@ __all__ = [
     "kl_div",
     "kl_divergence",
     "l1_loss",
+    "linear_cross_entropy",
     "mse_loss",
     "nll_loss",
     "pairwise_distance",

@@ -101,48 +101,73 @@ def _check_weight(weight: torch.Tensor | None, num_classes: int) -> torch.Tensor
     return weight
 
 
-class _IndexCrossEntropy(torch.autograd.Function):
-    """Per-row smoothed, weighted cross-entropy for class-index targets.
+@dataclass
+class _IndexTerms:
+    """What the gradient of class-index cross-entropy needs, per row.
 
     With smoothing eps over C classes, row n puts weight
     a_{n,c} = keep_n [(1 - eps) w_{y_n} 1{c = y_n} + eps w_c / C] on -log q_{n,c};
-    the gradient to the logits is (sum_c a_{n,c}) softmax(x_n) - a_n.
+    coef_y is the first part, spread the per-row eps keep_n / C (None when
+    eps = 0), and total = sum_c a_{n,c}.
     """
+
+    lse: torch.Tensor
+    safe: torch.Tensor
+    coef_y: torch.Tensor
+    total: torch.Tensor
+    spread: torch.Tensor | None
+
+
+def _index_loss(z, target, keep, weight, smoothing) -> tuple[torch.Tensor, _IndexTerms]:
+    """Per-row loss sum_c a_{n,c} (lse_n - z_{n,c}) of float logits z (M, C)."""
+    lse = torch.logsumexp(z, dim=1)
+    safe = torch.where(keep, target, 0)
+    kept = keep.to(z.dtype)
+    w_y = weight[safe].to(z.dtype) if weight is not None else 1.0
+    coef_y = kept * (1.0 - smoothing) * w_y
+    loss = coef_y * (lse - z.gather(1, safe[:, None]).squeeze(1))
+    spread, total = None, coef_y
+    if smoothing > 0:
+        num_classes = z.shape[1]
+        spread = kept * (smoothing / num_classes)
+        if weight is not None:
+            w = weight.to(z.dtype)
+            loss = loss + spread * (lse * w.sum() - z @ w)
+            total = coef_y + spread * w.sum()
+        else:
+            loss = loss + spread * (lse * num_classes - z.sum(dim=1))
+            total = coef_y + spread * num_classes
+    return loss, _IndexTerms(lse, safe, coef_y, total, spread)
+
+
+def _index_grad(z, terms: _IndexTerms, weight, grad_loss, out=None) -> torch.Tensor:
+    """d loss / d z = g_n (total_n softmax(z_n) - a_n), in one pass plus a
+    scatter. ``out`` may be z itself, to reuse its memory."""
+    grad = torch.sub(z, terms.lse[:, None], out=out).exp_().mul_((grad_loss * terms.total)[:, None])
+    if terms.spread is not None:
+        spread = (grad_loss * terms.spread)[:, None]
+        grad.sub_(spread * weight.to(grad.dtype) if weight is not None else spread)
+    return grad.scatter_add_(1, terms.safe[:, None], -(grad_loss * terms.coef_y)[:, None])
+
+
+class _IndexCrossEntropy(torch.autograd.Function):
+    """Per-row smoothed, weighted cross-entropy for class-index targets; the
+    backward saves one log-sum-exp per row instead of N x C log-probabilities."""
 
     @staticmethod
     def forward(ctx, logits, target, keep, weight, smoothing):
         z = logits.to(_compute_dtype(logits))
-        lse = torch.logsumexp(z, dim=1)
-        safe = torch.where(keep, target, 0)
-        kept = keep.to(z.dtype)
-        w_y = weight[safe].to(z.dtype) if weight is not None else 1.0
-        coef_y = kept * (1.0 - smoothing) * w_y
-        loss = coef_y * (lse - z.gather(1, safe[:, None]).squeeze(1))
-        coef_all = None
-        total = coef_y
-        if smoothing > 0:
-            num_classes = z.shape[1]
-            coef_all = kept * (smoothing / num_classes)
-            if weight is not None:
-                w = weight.to(z.dtype)
-                smooth = lse * w.sum() - z @ w
-                total = coef_y + coef_all * w.sum()
-            else:
-                smooth = lse * num_classes - z.sum(dim=1)
-                total = coef_y + coef_all * num_classes
-            loss = loss + coef_all * smooth
-        ctx.save_for_backward(logits, lse, safe, coef_y, total, coef_all, weight)
+        loss, terms = _index_loss(z, target, keep, weight, smoothing)
+        ctx.save_for_backward(logits, weight)
+        ctx.terms = terms
         return loss
 
     @staticmethod
     @single_backward
     def backward(ctx, grad_loss):
-        logits, lse, safe, coef_y, total, coef_all, weight = ctx.saved_tensors
-        grad = logits.to(lse.dtype).sub(lse[:, None]).exp_().mul_((grad_loss * total)[:, None])
-        if coef_all is not None:
-            spread = (grad_loss * coef_all)[:, None]
-            grad.sub_(spread * weight.to(grad.dtype) if weight is not None else spread)
-        grad.scatter_add_(1, safe[:, None], -(grad_loss * coef_y)[:, None])
+        logits, weight = ctx.saved_tensors
+        z = logits.to(ctx.terms.lse.dtype)
+        grad = _index_grad(z, ctx.terms, weight, grad_loss, out=None if z is logits else z)
         return grad.to(logits.dtype), None, None, None, None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from lossopt.losses import classification, divergence, regression, triplet
+from lossopt.losses import classification, divergence, linear, regression, triplet
 from lossopt.losses._reduction import check_reduction
 
 
@@ -105,6 +105,39 @@ class NLLLoss(_WeightedLoss):
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return classification.nll_loss(
             input, target, self.weight, self.ignore_index, self.reduction
+        )
+
+
+class LinearCrossEntropyLoss(_WeightedLoss):
+    """Module form of :func:`lossopt.losses.linear_cross_entropy`: the loss of
+    a linear head, called as ``loss(hidden, head.weight, target, head.bias)``."""
+
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(weight, ignore_index, reduction)
+        self.label_smoothing = label_smoothing
+
+    def forward(
+        self,
+        input: torch.Tensor,
+        linear_weight: torch.Tensor,
+        target: torch.Tensor,
+        linear_bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return linear.linear_cross_entropy(
+            input,
+            linear_weight,
+            target,
+            linear_bias=linear_bias,
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
         )
 
 

@@ -1,0 +1,169 @@
+"""Cross-entropy of a linear layer's output, without ever holding the logits.
+
+    loss = cross_entropy(h W^T + b, y)
+
+At a language model's vocabulary (N = 8192 tokens, V = 128256 classes) the
+logits alone are 4 GB in float32, and autograd keeps them and their gradient.
+Here rows are processed in chunks whose logits fit in a few tens of MB, and
+the gradients with respect to h, W and b are formed chunk by chunk from the
+same one-pass softmax-minus-target as :func:`cross_entropy`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lossopt._checks import check_floating, check_integer, check_number
+from lossopt.losses._autograd import single_backward
+from lossopt.losses._reduction import check_reduction, reduce
+from lossopt.losses.classification import (
+    _check_index_target,
+    _check_weight,
+    _compute_dtype,
+    _index_grad,
+    _index_loss,
+    _kept_weight,
+)
+
+# Logit elements per chunk: 16M float32 values (64 MB) keep the matrix products
+# large enough to run at full speed while the chunk stays small next to h and W.
+CHUNK_ELEMENTS = 1 << 24
+
+
+def _chunk_rows(num_classes: int) -> int:
+    return max(1, CHUNK_ELEMENTS // max(1, num_classes))
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Per-row losses of cross_entropy(h W^T + b, y), computed in row chunks.
+
+    For 'mean' and 'sum' the incoming gradient is one scalar, so the gradients
+    are formed during the forward (scaled by the row factors) and only
+    multiplied by it in the backward: the logits are computed once. For 'none'
+    the backward recomputes each chunk's logits.
+    """
+
+    @staticmethod
+    def forward(ctx, h, w, b, target, keep, class_weight, smoothing, row_scale):
+        compute = _compute_dtype(h)
+        rows = _chunk_rows(w.shape[0])
+        need = ctx.needs_input_grad[:3]
+        eager = row_scale is not None and any(need)
+        grads = _Grads(h, w, b, need) if eager else None
+        losses = torch.empty(h.shape[0], dtype=compute, device=h.device)
+        for start in range(0, h.shape[0], rows):
+            part = slice(start, start + rows)
+            z = _logits(h[part], w, b).to(compute)
+            loss, terms = _index_loss(z, target[part], keep[part], class_weight, smoothing)
+            losses[part] = loss
+            if eager:
+                dz = _index_grad(z, terms, class_weight, row_scale[part], out=z)
+                grads.add(part, dz.to(h.dtype), h, w)
+        # The precomputed gradients are saved like any tensor, so autograd frees
+        # them after the backward unless retain_graph=True: a second backward
+        # then fails with torch's own error instead of reusing stale memory.
+        done = (grads.h, grads.w, grads.b) if eager else (None, None, None)
+        ctx.save_for_backward(h, w, b, target, keep, class_weight, *done)
+        ctx.smoothing, ctx.rows, ctx.eager = smoothing, rows, eager
+        return losses
+
+    @staticmethod
+    @single_backward
+    def backward(ctx, grad_losses):
+        h, w, b, target, keep, class_weight, *done = ctx.saved_tensors
+        if ctx.eager:
+            # grad_losses is the one scalar gradient, broadcast to every row.
+            scale = grad_losses[0] if grad_losses.numel() else grad_losses.sum()
+            out = tuple(None if g is None else g * scale.to(g.dtype) for g in done)
+        else:
+            need = ctx.needs_input_grad[:3]
+            grads = _Grads(h, w, b, need)
+            for start in range(0, h.shape[0], ctx.rows):
+                part = slice(start, start + ctx.rows)
+                z = _logits(h[part], w, b).to(grad_losses.dtype)
+                _, terms = _index_loss(z, target[part], keep[part], class_weight, ctx.smoothing)
+                dz = _index_grad(z, terms, class_weight, grad_losses[part], out=z)
+                grads.add(part, dz.to(h.dtype), h, w)
+            out = (grads.h, grads.w, grads.b)
+        return (*out, None, None, None, None, None)
+
+
+def _logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    return torch.addmm(b, h, w.T) if b is not None else h @ w.T
+
+
+class _Grads:
+    """Gradients with respect to h, W and b, accumulated chunk by chunk."""
+
+    def __init__(self, h, w, b, need):
+        self.h = torch.zeros_like(h) if need[0] else None
+        self.w = torch.zeros_like(w) if need[1] else None
+        self.b = torch.zeros_like(b) if b is not None and need[2] else None
+
+    def add(self, part, dz, h, w):
+        if self.h is not None:
+            torch.mm(dz, w, out=self.h[part])
+        if self.w is not None:
+            self.w.addmm_(dz.T, h[part])
+        if self.b is not None:
+            self.b.add_(dz.sum(dim=0))
+
+
+def linear_cross_entropy(
+    input: torch.Tensor,
+    linear_weight: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    linear_bias: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    reduction: str = "mean",
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """``cross_entropy(input @ linear_weight.T + linear_bias, target, ...)`` in
+    bounded memory.
+
+    input (..., H), linear_weight (V, H), linear_bias (V), target (...) class
+    indices; ``weight`` is the class weight, as in :func:`cross_entropy`, whose
+    rules (weighted mean, ignore_index, label smoothing, a mean over no kept
+    target being 0) apply unchanged. The N x V logits never exist at once, so
+    N x V may exceed 2^31 elements. The chunk size is chosen from V. Gradients
+    flow to input, linear_weight and linear_bias. As for any torch graph, a
+    second backward needs ``retain_graph=True`` on the first (else torch
+    raises); a double backward raises a clear error.
+    """
+    check_reduction(reduction)
+    check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    check_floating("input", input)
+    check_floating("linear_weight", linear_weight)
+    check_integer("target", target)
+    if input.dim() < 1 or linear_weight.dim() != 2 or input.shape[-1] != linear_weight.shape[1]:
+        raise ValueError(
+            f"input (..., H) and linear_weight (V, H) must share H, got shapes "
+            f"{tuple(input.shape)} and {tuple(linear_weight.shape)}"
+        )
+    num_classes = linear_weight.shape[0]
+    if linear_bias is not None:
+        check_floating("linear_bias", linear_bias)
+        if linear_bias.shape != (num_classes,):
+            raise ValueError(
+                f"linear_bias must have shape ({num_classes},), got {tuple(linear_bias.shape)}"
+            )
+    if target.shape != input.shape[:-1]:
+        raise ValueError(
+            f"target must have shape {tuple(input.shape[:-1])} (input without its last dim), "
+            f"got {tuple(target.shape)}"
+        )
+    class_weight = _check_weight(weight, num_classes)
+    h = input.reshape(-1, input.shape[-1])
+    flat = target.reshape(-1).long()
+    keep = _check_index_target(flat, num_classes, ignore_index)
+    compute = _compute_dtype(input)
+    denominator = _kept_weight(flat, keep, class_weight, compute)
+    # 'mean' and 'sum' send one gradient to every row: form the gradients in
+    # the forward with a unit row gradient, and scale them in the backward.
+    row_scale = None if reduction == "none" else torch.ones(1, dtype=compute).expand(h.shape[0])
+    per_row = _LinearCrossEntropy.apply(
+        h, linear_weight, linear_bias, flat, keep, class_weight, float(label_smoothing), row_scale
+    )
+    return reduce(per_row.reshape(target.shape), reduction, denominator=denominator).to(input.dtype)
