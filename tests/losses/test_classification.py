@@ -232,3 +232,24 @@ class TestBadInput:
             )
         with pytest.raises(IndexError, match="dim 3 is out of range"):
             losses.cross_entropy(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long), dim=3)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_scalar_reductions_without_grad_and_with_scaled_grad(reduction):
+    x = _logits((6, 9))
+    y = _indices((6,), 9, ignore=-100)
+    kw = dict(reduction=reduction, label_smoothing=0.1, weight=torch.rand(9, dtype=D))
+    with torch.no_grad():
+        torch.testing.assert_close(losses.cross_entropy(x, y, **kw), F.cross_entropy(x, y, **kw))
+    assert_same(2.5 * losses.cross_entropy(x, y, **kw), 2.5 * F.cross_entropy(x, y, **kw), (x,))
+
+
+def test_blocks_of_rows_cover_every_row(monkeypatch):
+    from lossopt.losses import classification
+
+    monkeypatch.setattr(classification, "_BLOCK_ELEMENTS", 20)  # many small blocks
+    x = _logits((13, 7))
+    y = _indices((13,), 7, ignore=-100)
+    for reduction in ("none", "mean"):
+        kw = dict(reduction=reduction, label_smoothing=0.2)
+        assert_same(losses.cross_entropy(x, y, **kw), F.cross_entropy(x, y, **kw), (x,))

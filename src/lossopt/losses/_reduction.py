@@ -7,6 +7,7 @@ import torch
 from lossopt._checks import check_choice
 
 REDUCTIONS = ("none", "mean", "sum")
+_HALF = (torch.float16, torch.bfloat16)
 
 
 def check_reduction(reduction: str, *, batchmean: bool = False) -> str:
@@ -14,34 +15,44 @@ def check_reduction(reduction: str, *, batchmean: bool = False) -> str:
     return check_choice("reduction", reduction, choices)
 
 
+def reduction_scale(
+    reduction: str,
+    count: int,
+    *,
+    denominator: torch.Tensor | None = None,
+    batch_size: int | None = None,
+) -> torch.Tensor | float:
+    """The factor a scalar reduction multiplies the sum of the losses by.
+
+    'sum' is 1. 'mean' is 1 / ``denominator`` when given (the weighted means of
+    cross-entropy and NLL), else 1 / ``count`` (the number of losses).
+    'batchmean' is 1 / ``batch_size``. A zero divisor gives a factor of 0, so
+    the loss is 0 with zero gradients rather than NaN: an empty batch, or one
+    whose every target is ignored, has nothing to learn from.
+    """
+    if reduction == "sum":
+        return 1.0
+    if reduction == "batchmean":
+        return 1.0 / batch_size if batch_size else 0.0
+    if denominator is None:
+        return 1.0 / count if count else 0.0
+    safe = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
+    return torch.where(denominator == 0, 0.0, 1.0 / safe)
+
+
 def reduce(
     loss: torch.Tensor,
     reduction: str,
     *,
-    denominator: torch.Tensor | float | None = None,
+    denominator: torch.Tensor | None = None,
     batch_size: int | None = None,
 ) -> torch.Tensor:
-    """Reduce per-element losses.
-
-    ``'mean'`` divides the sum by ``denominator`` when given (the weighted means
-    of cross-entropy and NLL), else by the number of elements. A zero
-    denominator gives a loss of 0 (and zero gradients) rather than NaN: an empty
-    batch or a batch whose every target is ignored has nothing to learn from.
-    ``'batchmean'`` divides the sum by ``batch_size``.
-    """
+    """Reduce per-element losses by :func:`reduction_scale`'s rules; half
+    precision is summed in float32."""
     if reduction == "none":
         return loss
     total = loss.sum(dtype=torch.float32) if loss.dtype in _HALF else loss.sum()
-    if reduction == "sum":
-        return total.to(loss.dtype)
-    if reduction == "batchmean":
-        denominator = batch_size
-    elif denominator is None:
-        denominator = loss.numel()
-    if isinstance(denominator, torch.Tensor):
-        safe = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
-        return torch.where(denominator == 0, total * 0, total / safe).to(loss.dtype)
-    return (total * 0 if not denominator else total / denominator).to(loss.dtype)
-
-
-_HALF = (torch.float16, torch.bfloat16)
+    factor = reduction_scale(
+        reduction, loss.numel(), denominator=denominator, batch_size=batch_size
+    )
+    return (total * factor).to(loss.dtype)

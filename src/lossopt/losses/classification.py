@@ -19,7 +19,7 @@ import torch
 
 from lossopt._checks import check_floating, check_integer, check_number, check_tensor
 from lossopt.losses._autograd import single_backward
-from lossopt.losses._reduction import check_reduction, reduce
+from lossopt.losses._reduction import check_reduction, reduce, reduction_scale
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -28,6 +28,40 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     # Half-precision logits are accumulated in float32: a bfloat16 sum over a
     # 128k vocabulary would lose every digit that matters.
     return torch.float32 if x.dtype in _HALF else x.dtype
+
+
+# Elements per block of rows: a block of logits and its probabilities stay in
+# cache, so each pass over the N x C logits reads them from memory once.
+_BLOCK_ELEMENTS = 1 << 19
+
+
+def row_blocks(rows: int, cols: int) -> list[slice]:
+    step = max(1, _BLOCK_ELEMENTS // max(1, cols))
+    return [slice(start, start + step) for start in range(0, rows, step)]
+
+
+def softmax_lse(z: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Write softmax(z) row by row into out and return each row's log-sum-exp.
+
+    torch's fused softmax is the fastest pass over the logits. The log-sum-exp
+    follows from it stably: the largest probability is 1 / sum_c exp(z_c - max)
+    >= 1 / C, so lse = max - log(max probability) never underflows.
+    """
+    torch.softmax(z, dim=1, out=out)
+    return z.amax(dim=1) - out.amax(dim=1).log()
+
+
+def logsumexp_rows(z: torch.Tensor) -> torch.Tensor:
+    """log sum_c exp(z_{n,c}) for each row of a 2-D tensor, in blocks of rows."""
+    blocks = row_blocks(*z.shape)
+    if len(blocks) <= 1:
+        return torch.logsumexp(z, dim=1)
+    scratch = torch.empty_like(z[blocks[0]])
+    lse = torch.empty(z.shape[0], dtype=z.dtype, device=z.device)
+    for part in blocks:
+        block = z[part]
+        lse[part] = softmax_lse(block, scratch[: block.shape[0]])
+    return lse
 
 
 @dataclass
@@ -111,16 +145,18 @@ class _IndexTerms:
     eps = 0), and total = sum_c a_{n,c}.
     """
 
-    lse: torch.Tensor
     safe: torch.Tensor
     coef_y: torch.Tensor
     total: torch.Tensor
     spread: torch.Tensor | None
 
+    def rows(self, part: slice) -> _IndexTerms:
+        spread = None if self.spread is None else self.spread[part]
+        return _IndexTerms(self.safe[part], self.coef_y[part], self.total[part], spread)
 
-def _index_loss(z, target, keep, weight, smoothing) -> tuple[torch.Tensor, _IndexTerms]:
+
+def _index_loss(z, lse, target, keep, weight, smoothing) -> tuple[torch.Tensor, _IndexTerms]:
     """Per-row loss sum_c a_{n,c} (lse_n - z_{n,c}) of float logits z (M, C)."""
-    lse = torch.logsumexp(z, dim=1)
     safe = torch.where(keep, target, 0)
     kept = keep.to(z.dtype)
     w_y = weight[safe].to(z.dtype) if weight is not None else 1.0
@@ -137,38 +173,71 @@ def _index_loss(z, target, keep, weight, smoothing) -> tuple[torch.Tensor, _Inde
         else:
             loss = loss + spread * (lse * num_classes - z.sum(dim=1))
             total = coef_y + spread * num_classes
-    return loss, _IndexTerms(lse, safe, coef_y, total, spread)
+    return loss, _IndexTerms(safe, coef_y, total, spread)
 
 
-def _index_grad(z, terms: _IndexTerms, weight, grad_loss, out=None) -> torch.Tensor:
-    """d loss / d z = g_n (total_n softmax(z_n) - a_n), in one pass plus a
-    scatter. ``out`` may be z itself, to reuse its memory."""
-    grad = torch.sub(z, terms.lse[:, None], out=out).exp_().mul_((grad_loss * terms.total)[:, None])
+def _index_grad_(p, terms: _IndexTerms, weight, grad_loss) -> torch.Tensor:
+    """Turn softmax probabilities p into d loss / d z = g_n (total_n p_n - a_n), in place."""
+    p.mul_((grad_loss * terms.total)[:, None])
     if terms.spread is not None:
         spread = (grad_loss * terms.spread)[:, None]
-        grad.sub_(spread * weight.to(grad.dtype) if weight is not None else spread)
-    return grad.scatter_add_(1, terms.safe[:, None], -(grad_loss * terms.coef_y)[:, None])
+        p.sub_(spread * weight.to(p.dtype) if weight is not None else spread)
+    return p.scatter_add_(1, terms.safe[:, None], -(grad_loss * terms.coef_y)[:, None])
+
+
+def index_loss_and_grad(z, target, keep, weight, smoothing, row_grad, out) -> torch.Tensor:
+    """Per-row losses of float logits z (M, C), writing row_grad_n * d loss_n / d z
+    into out, block by block while each block is in cache."""
+    loss = torch.empty(z.shape[0], dtype=z.dtype, device=z.device)
+    for part in row_blocks(*z.shape):
+        lse = softmax_lse(z[part], out[part])
+        loss[part], terms = _index_loss(z[part], lse, target[part], keep[part], weight, smoothing)
+        _index_grad_(out[part], terms, weight, row_grad[part])
+    return loss
 
 
 class _IndexCrossEntropy(torch.autograd.Function):
-    """Per-row smoothed, weighted cross-entropy for class-index targets; the
-    backward saves one log-sum-exp per row instead of N x C log-probabilities."""
+    """Smoothed, weighted cross-entropy for class-index targets.
+
+    With ``scale`` None it returns the per-row losses ('none'), and the
+    backward forms softmax - target again from the logits. With a scalar
+    reduction it returns scale * sum of the losses; every row's gradient is
+    then known up to one scalar, so when a gradient is needed it is formed
+    during the forward, in the same pass, and the backward only multiplies it
+    by the incoming scalar (or not at all when that is 1).
+    """
 
     @staticmethod
-    def forward(ctx, logits, target, keep, weight, smoothing):
+    def forward(ctx, logits, target, keep, weight, smoothing, scale):
         z = logits.to(_compute_dtype(logits))
-        loss, terms = _index_loss(z, target, keep, weight, smoothing)
+        ctx.dtype = logits.dtype
+        ctx.eager = scale is not None and ctx.needs_input_grad[0]
+        if ctx.eager:
+            grad = torch.empty_like(z)
+            row_grad = torch.as_tensor(scale, dtype=z.dtype, device=z.device).expand(z.shape[0])
+            loss = index_loss_and_grad(z, target, keep, weight, smoothing, row_grad, grad)
+            ctx.save_for_backward(grad)
+            return loss.sum() * scale
+        loss, terms = _index_loss(z, logsumexp_rows(z), target, keep, weight, smoothing)
         ctx.save_for_backward(logits, weight)
         ctx.terms = terms
-        return loss
+        return loss if scale is None else loss.sum() * scale
 
     @staticmethod
     @single_backward
     def backward(ctx, grad_loss):
+        if ctx.eager:
+            (grad,) = ctx.saved_tensors
+            if grad.device.type != "cpu" or grad_loss.item() != 1.0:
+                grad = grad * grad_loss.to(grad.dtype)
+            return grad.to(ctx.dtype), None, None, None, None, None
         logits, weight = ctx.saved_tensors
-        z = logits.to(ctx.terms.lse.dtype)
-        grad = _index_grad(z, ctx.terms, weight, grad_loss, out=None if z is logits else z)
-        return grad.to(logits.dtype), None, None, None, None
+        z = logits.to(_compute_dtype(logits))
+        grad = torch.empty_like(z)
+        for part in row_blocks(*z.shape):
+            softmax_lse(z[part], grad[part])
+            _index_grad_(grad[part], ctx.terms.rows(part), weight, grad_loss[part])
+        return grad.to(logits.dtype), None, None, None, None, None
 
 
 class _SoftCrossEntropy(torch.autograd.Function):
@@ -178,7 +247,7 @@ class _SoftCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, target, weight, smoothing):
         z = logits.to(_compute_dtype(logits))
-        lse = torch.logsumexp(z, dim=1)
+        lse = logsumexp_rows(z)
         coef = target.to(z.dtype)
         if smoothing > 0:
             coef = coef * (1.0 - smoothing) + smoothing / z.shape[1]
@@ -238,7 +307,8 @@ def cross_entropy(
     or every target ignored) the loss is 0 with zero gradients, not NaN.
 
     The gradient, softmax(x) - target, is derived by hand and computed in one
-    pass; it supports one backward (no double backward). bfloat16/float16
+    pass (during the forward for 'mean' and 'sum', while the logits are in
+    cache); it supports one backward (no double backward). bfloat16/float16
     inputs are accumulated in float32.
     """
     check_reduction(reduction)
@@ -248,14 +318,16 @@ def cross_entropy(
     weight = _check_weight(weight, num_classes)
     if rows.soft:
         loss = _SoftCrossEntropy.apply(rows.logits, rows.target, weight, float(label_smoothing))
-        denominator = None
-    else:
-        keep = _check_index_target(rows.target, num_classes, ignore_index)
-        loss = _IndexCrossEntropy.apply(
-            rows.logits, rows.target, keep, weight, float(label_smoothing)
-        )
-        denominator = _kept_weight(rows.target, keep, weight, loss.dtype)
-    return reduce(loss.reshape(rows.out_shape), reduction, denominator=denominator).to(input.dtype)
+        return reduce(loss.reshape(rows.out_shape), reduction).to(input.dtype)
+    keep = _check_index_target(rows.target, num_classes, ignore_index)
+    scale = None
+    if reduction != "none":
+        denominator = _kept_weight(rows.target, keep, weight, _compute_dtype(input))
+        scale = reduction_scale(reduction, len(keep), denominator=denominator)
+    loss = _IndexCrossEntropy.apply(
+        rows.logits, rows.target, keep, weight, float(label_smoothing), scale
+    )
+    return (loss if scale is not None else loss.reshape(rows.out_shape)).to(input.dtype)
 
 
 def _kept_weight(

@@ -13,50 +13,85 @@ import torch
 
 from lossopt._checks import check_floating, check_same_shape
 from lossopt.losses._autograd import single_backward
-from lossopt.losses._reduction import check_reduction, reduce
+from lossopt.losses._reduction import check_reduction, reduce, reduction_scale
 
 _HALF = (torch.float16, torch.bfloat16)
 
 
+def _pointwise(log_q: torch.Tensor, target: torch.Tensor, log_target: bool) -> torch.Tensor:
+    """P (log P - log Q) element by element, with 0 log 0 = 0."""
+    if log_target:
+        return target.exp() * (target - log_q)
+    # where() keeps 0 * (-inf) and 0 * log 0 out of the sum.
+    return torch.where(target > 0, target * (target.log() - log_q), 0.0)
+
+
+def _pointwise_grads(log_q, target, log_target, grad, needs):
+    """The hand-derived gradients d/d(log Q) = -P and d/dP = log P + 1 - log Q
+    (d/d(log P) = P (log P - log Q + 1) with log_target). At P = 0 the one-sided
+    derivative of P log P is -inf; 0 log 0 is treated as the constant it is
+    defined to be, so only the -P log Q term counts there (torch gives NaN)."""
+    grad_log_q = grad_target = None
+    if log_target:
+        p = target.exp()
+        if needs[0]:
+            grad_log_q = -grad * p
+        if needs[1]:
+            grad_target = grad * p * (target - log_q + 1)
+        return grad_log_q, grad_target
+    if needs[0]:
+        grad_log_q = target * -grad
+    if needs[1]:
+        positive = target > 0
+        log_p = torch.where(positive, target, 1.0).log()
+        grad_target = grad * torch.where(positive, log_p + 1 - log_q, -log_q)
+    return grad_log_q, grad_target
+
+
 class _KLPointwise(torch.autograd.Function):
-    """p (log p - log q) element by element, with the hand-derived gradients
-    d/d(log q) = -p and d/dp = log p + 1 - log q."""
+    """Element-wise KL terms (reduction='none')."""
 
     @staticmethod
     def forward(ctx, log_q, target, log_target):
-        if log_target:
-            p = target.exp()
-            loss = p * (target - log_q)
-        else:
-            positive = target > 0
-            # where() keeps 0 * (-inf) and 0 * log 0 out of the sum.
-            loss = torch.where(positive, target * (target.log() - log_q), 0.0)
         ctx.save_for_backward(log_q, target)
         ctx.log_target = log_target
-        return loss
+        return _pointwise(log_q, target, log_target)
 
     @staticmethod
     @single_backward
     def backward(ctx, grad):
         log_q, target = ctx.saved_tensors
-        grad_log_q = grad_target = None
-        if ctx.log_target:
-            p = target.exp()
-            if ctx.needs_input_grad[0]:
-                grad_log_q = -grad * p
-            if ctx.needs_input_grad[1]:
-                grad_target = grad * p * (target - log_q + 1)
-        else:
-            if ctx.needs_input_grad[0]:
-                grad_log_q = -grad * target
-            if ctx.needs_input_grad[1]:
-                # At p = 0 the one-sided derivative of p log p is -inf; lossopt
-                # treats 0 log 0 as the constant it is defined to be, so only
-                # the -p log q term contributes there (torch returns NaN).
-                positive = target > 0
-                log_p = torch.where(positive, target, 1.0).log()
-                grad_target = grad * torch.where(positive, log_p + 1 - log_q, -log_q)
-        return grad_log_q, grad_target, None
+        grads = _pointwise_grads(log_q, target, ctx.log_target, grad, ctx.needs_input_grad)
+        return (*grads, None)
+
+
+# Elements per block when summing: the terms' temporaries stay in cache, so the
+# forward reads each input once and allocates nothing of the inputs' size.
+_BLOCK = 1 << 19
+
+
+class _KLSum(torch.autograd.Function):
+    """scale * sum of the KL terms, for the scalar reductions."""
+
+    @staticmethod
+    def forward(ctx, log_q, target, log_target, scale):
+        flat_q, flat_t = log_q.reshape(-1), target.reshape(-1)
+        total = torch.zeros((), dtype=log_q.dtype, device=log_q.device)
+        for start in range(0, flat_q.numel(), _BLOCK):
+            part = slice(start, start + _BLOCK)
+            total += _pointwise(flat_q[part], flat_t[part], log_target).sum()
+        ctx.save_for_backward(log_q, target)
+        ctx.log_target, ctx.scale = log_target, scale
+        return total * scale
+
+    @staticmethod
+    @single_backward
+    def backward(ctx, grad):
+        log_q, target = ctx.saved_tensors
+        grads = _pointwise_grads(
+            log_q, target, ctx.log_target, grad * ctx.scale, ctx.needs_input_grad
+        )
+        return (*grads, None, None)
 
 
 def kl_div(
@@ -79,9 +114,12 @@ def kl_div(
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
     compute = torch.float32 if input.dtype in _HALF else input.dtype
-    loss = _KLPointwise.apply(input.to(compute), target.to(compute), bool(log_target))
-    batch = input.shape[0] if input.dim() > 0 else 1
-    return reduce(loss, reduction, batch_size=batch).to(input.dtype)
+    log_q, target_c = input.to(compute), target.to(compute)
+    if reduction == "none":
+        return _KLPointwise.apply(log_q, target_c, bool(log_target)).to(input.dtype)
+    batch = input.shape[0] if input.dim() else 1
+    scale = reduction_scale(reduction, input.numel(), batch_size=batch)
+    return _KLSum.apply(log_q, target_c, bool(log_target), scale).to(input.dtype)
 
 
 class _KLFromLogits(torch.autograd.Function):

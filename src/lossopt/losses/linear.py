@@ -20,9 +20,10 @@ from lossopt.losses.classification import (
     _check_index_target,
     _check_weight,
     _compute_dtype,
-    _index_grad,
     _index_loss,
     _kept_weight,
+    index_loss_and_grad,
+    logsumexp_rows,
 )
 
 # Logit elements per chunk: 16M float32 values (64 MB) keep the matrix products
@@ -54,11 +55,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, h.shape[0], rows):
             part = slice(start, start + rows)
             z = _logits(h[part], w, b).to(compute)
-            loss, terms = _index_loss(z, target[part], keep[part], class_weight, smoothing)
-            losses[part] = loss
             if eager:
-                dz = _index_grad(z, terms, class_weight, row_scale[part], out=z)
+                dz = torch.empty_like(z)
+                losses[part] = index_loss_and_grad(
+                    z, target[part], keep[part], class_weight, smoothing, row_scale[part], dz
+                )
                 grads.add(part, dz.to(h.dtype), h, w)
+            else:
+                args = (target[part], keep[part], class_weight, smoothing)
+                losses[part] = _index_loss(z, logsumexp_rows(z), *args)[0]
         # The precomputed gradients are saved like any tensor, so autograd frees
         # them after the backward unless retain_graph=True: a second backward
         # then fails with torch's own error instead of reusing stale memory.
@@ -81,8 +86,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
             for start in range(0, h.shape[0], ctx.rows):
                 part = slice(start, start + ctx.rows)
                 z = _logits(h[part], w, b).to(grad_losses.dtype)
-                _, terms = _index_loss(z, target[part], keep[part], class_weight, ctx.smoothing)
-                dz = _index_grad(z, terms, class_weight, grad_losses[part], out=z)
+                dz = torch.empty_like(z)
+                args = (target[part], keep[part], class_weight, ctx.smoothing)
+                index_loss_and_grad(z, *args, grad_losses[part], dz)
                 grads.add(part, dz.to(h.dtype), h, w)
             out = (grads.h, grads.w, grads.b)
         return (*out, None, None, None, None, None)

@@ -242,7 +242,7 @@ def batch_triplet_loss(
             f"got {tuple(labels.shape)}"
         )
     if embeddings.shape[0] == 0:
-        return reduce(embeddings.sum(dim=1), reduction, denominator=0.0)
+        return reduce(embeddings.sum(dim=1), reduction, denominator=embeddings.new_zeros(()))
     compute = torch.float32 if embeddings.dtype in (torch.float16, torch.bfloat16) else None
     x = embeddings.to(compute) if compute else embeddings
     dist = _PairwiseDistances.apply(x, float(p))
