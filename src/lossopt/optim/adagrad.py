@@ -38,6 +38,7 @@ class Adagrad(Optimizer):
         *,
         maximize: bool = False,
         nonfinite: str = "propagate",
+        fused: bool | None = None,
     ) -> None:
         check_number("lr", lr, low=0.0)
         check_number("lr_decay", lr_decay, low=0.0)
@@ -52,7 +53,7 @@ class Adagrad(Optimizer):
             eps=eps,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, fused=fused)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         # torch creates Adagrad's state eagerly, so a fresh state_dict has it too.
@@ -67,13 +68,19 @@ class Adagrad(Optimizer):
             value = complex(value, value)
         return {"step": step_counter(), "sum": torch.full_like(param, value)}
 
-    def _update(self, param, grad, state, group):
-        state["step"] += 1
-        step = state["step"].item()
-        if group["maximize"]:
+    def _hyper(self, group):
+        return {k: group[k] for k in ("lr", "lr_decay", "weight_decay", "eps")}
+
+    def _flags(self, group):
+        return {"weight_decay": group["weight_decay"] != 0, "maximize": group["maximize"]}
+
+    @staticmethod
+    def _update(param, grad, state, h, f):
+        step = state["step"].add_(1)
+        if f["maximize"]:
             grad = -grad
-        if group["weight_decay"]:
-            grad = grad.add(param, alpha=group["weight_decay"])
-        lr = float(group["lr"]) / (1 + (step - 1) * group["lr_decay"])
-        state["sum"].addcmul_(grad, grad, value=1)
-        param.addcdiv_(grad, state["sum"].sqrt().add_(group["eps"]), value=-lr)
+        if f["weight_decay"]:
+            grad = torch.addcmul(grad, param, h["weight_decay"])
+        lr = h["lr"] / (1 + (step - 1) * h["lr_decay"])
+        state["sum"].addcmul_(grad, grad)
+        param.addcdiv_(grad, state["sum"].sqrt().add_(h["eps"]).div_(lr), value=-1)

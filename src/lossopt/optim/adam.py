@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -44,6 +43,7 @@ class Adam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
         nonfinite: str = "propagate",
+        fused: bool | None = None,
     ) -> None:
         check_number("lr", lr, low=0.0)
         betas = check_betas(betas)
@@ -58,7 +58,7 @@ class Adam(Optimizer):
             maximize=maximize,
             decoupled_weight_decay=decoupled_weight_decay,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, fused=fused)
 
     def _init_state(self, param, group):
         state = {
@@ -70,26 +70,43 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = torch.zeros_like(param, memory_format=torch.preserve_format)
         return state
 
-    def _update(self, param, grad, state, group):
-        lr, (beta1, beta2) = float(group["lr"]), map(float, group["betas"])
-        state["step"] += 1
-        t = state["step"].item()
-        if group["maximize"]:
+    def _hyper(self, group):
+        beta1, beta2 = group["betas"]
+        return {
+            "lr": group["lr"],
+            "beta1": beta1,
+            "beta2": beta2,
+            "eps": group["eps"],
+            "weight_decay": group["weight_decay"],
+        }
+
+    def _flags(self, group):
+        return {
+            "weight_decay": group["weight_decay"] != 0,
+            "decoupled": group["decoupled_weight_decay"],
+            "amsgrad": group["amsgrad"],
+            "maximize": group["maximize"],
+        }
+
+    @staticmethod
+    def _update(param, grad, state, h, f):
+        step = state["step"].add_(1)
+        if f["maximize"]:
             grad = -grad
-        if group["weight_decay"]:
-            if group["decoupled_weight_decay"]:
-                param.mul_(1 - lr * group["weight_decay"])
+        if f["weight_decay"]:
+            if f["decoupled"]:
+                param.mul_(1 - h["lr"] * h["weight_decay"])
             else:
-                grad = grad.add(param, alpha=group["weight_decay"])
-        exp_avg = state["exp_avg"].lerp_(grad, 1 - beta1)
-        exp_avg_sq = state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        if group["amsgrad"]:
+                grad = torch.addcmul(grad, param, h["weight_decay"])
+        exp_avg = state["exp_avg"].lerp_(grad, 1 - h["beta1"])
+        exp_avg_sq = state["exp_avg_sq"].mul_(h["beta2"]).addcmul_(grad, grad * (1 - h["beta2"]))
+        if f["amsgrad"]:
             exp_avg_sq = torch.maximum(
                 state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"]
             )
-        step_size = lr / (1 - beta1**t)
-        denom = (exp_avg_sq.sqrt() / math.sqrt(1 - beta2**t)).add_(group["eps"])
-        param.addcdiv_(exp_avg, denom, value=-step_size)
+        step_size = h["lr"] / (1 - h["beta1"] ** step)
+        denom = (exp_avg_sq.sqrt() / (1 - h["beta2"] ** step).sqrt()).add_(h["eps"])
+        param.addcdiv_(exp_avg, denom.div_(step_size), value=-1)
 
 
 class AdamW(Adam):
@@ -109,6 +126,7 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         nonfinite: str = "propagate",
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -120,4 +138,5 @@ class AdamW(Adam):
             maximize=maximize,
             decoupled_weight_decay=True,
             nonfinite=nonfinite,
+            fused=fused,
         )

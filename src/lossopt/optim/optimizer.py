@@ -1,10 +1,13 @@
 """The small base every lossopt optimizer stands on.
 
 It owns what cuts across algorithms: the step loop, the non-finite gradient
-policy, and a load_state_dict that checks everything before changing anything.
-Each algorithm supplies two things only: the state it starts from
-(``_init_state``) and its update rule (``_update``), written once, in place, for
-one parameter.
+policy, the compiled fast path, and a load_state_dict that checks everything
+before changing anything. Each algorithm supplies its state (``_init_state``),
+its hyperparameters split into numbers (``_hyper``) and structural choices
+(``_flags``), and its update rule (``_update``), written once, in place, for one
+parameter. The numbers reach ``_update`` as 0-d tensors, so the same function
+runs eagerly or compiled by torch.compile (``fused=True``) without a
+recompilation each time a scheduler changes the learning rate.
 """
 
 from __future__ import annotations
@@ -40,6 +43,33 @@ def _real(t: Any) -> Any:
     return torch.view_as_real(t) if isinstance(t, torch.Tensor) and t.is_complex() else t
 
 
+# Tensors per compiled call: large enough to amortize the call, small enough
+# that a model with thousands of parameters compiles a few graphs, not one huge.
+_FUSED_CHUNK = 64
+_COMPILED: dict[Callable[..., None], Callable[..., None]] = {}
+
+
+def _run_compiled(update, params, states, hyper, flags) -> None:
+    """Apply ``update`` to every parameter through torch.compile: Inductor fuses
+    each parameter's whole update into one loop over its elements (C++/OpenMP
+    on CPU, Triton on GPU). The math is the eager ``update`` itself."""
+    compiled = _COMPILED.get(update)
+    if compiled is None:
+
+        def apply_all(params, grads, states, hyper, flags):
+            for p, g, s in zip(params, grads, states, strict=True):
+                update(p, g, s, hyper, flags)
+
+        compiled = _COMPILED[update] = torch.compile(apply_all, dynamic=False)
+    # Every algorithm, flag set and chunk shape is one more graph of the same
+    # function: allow more of them than torch's default of 8.
+    with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
+        for start in range(0, len(params), _FUSED_CHUNK):
+            chunk = params[start : start + _FUSED_CHUNK]
+            states_chunk = states[start : start + _FUSED_CHUNK]
+            compiled(chunk, [p.grad for p in chunk], states_chunk, hyper, flags)
+
+
 class Optimizer(torch.optim.Optimizer):
     """torch.optim.Optimizer plus lossopt's safety.
 
@@ -48,6 +78,11 @@ class Optimizer(torch.optim.Optimizer):
     parameter and all state untouched, does not advance the step counter, and
     counts the step in ``skipped_steps``; 'raise' raises FloatingPointError
     naming the parameter, before anything changes.
+
+    ``fused=True`` runs the same update compiled by torch.compile, which fuses
+    each parameter's update into a single pass over memory. It costs a
+    compilation (seconds, cached on disk by torch) at the second step, so it
+    is opt-in; results equal the eager path's to rounding.
     """
 
     def __init__(
@@ -56,8 +91,12 @@ class Optimizer(torch.optim.Optimizer):
         defaults: dict[str, Any],
         *,
         nonfinite: str = "propagate",
+        fused: bool | None = None,
     ) -> None:
         self.nonfinite = check_choice("nonfinite", nonfinite, NONFINITE)
+        if fused not in (None, False, True):
+            raise TypeError(f"fused must be a bool or None, got {fused!r}")
+        self.fused = bool(fused)
         self.skipped_steps = 0
         super().__init__(params, defaults)
 
@@ -65,10 +104,27 @@ class Optimizer(torch.optim.Optimizer):
     def _init_state(self, param: torch.Tensor, group: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _hyper(self, group: dict[str, Any]) -> dict[str, float]:
+        """The numbers the update uses; they may change between steps."""
+        raise NotImplementedError
+
+    def _flags(self, group: dict[str, Any]) -> dict[str, bool]:
+        """The choices that change the update's structure."""
+        raise NotImplementedError
+
+    @staticmethod
     def _update(
-        self, param: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]
+        param: torch.Tensor,
+        grad: torch.Tensor,
+        state: dict[str, Any],
+        h: dict[str, torch.Tensor],
+        f: dict[str, bool],
     ) -> None:
         raise NotImplementedError
+
+    def _ready(self, state: dict[str, Any], f: dict[str, bool]) -> bool:
+        """Whether a parameter's state is complete, so a compiled step can run."""
+        return True
 
     # -- the step --------------------------------------------------------------
     def _work(self) -> list[tuple[dict[str, Any], list[tuple[int, torch.Tensor]]]]:
@@ -125,18 +181,45 @@ class Optimizer(torch.optim.Optimizer):
                 self.skipped_steps += 1
                 return loss
         for group, pairs in work:
+            if not pairs:
+                continue
+            flags = self._flags(group)
+            first = pairs[0][1]
+            # Hyperparameters in the parameters' precision (float32 for half
+            # precision): mixing in float64 scalars would slow compiled loops.
+            double = first.dtype in (torch.float64, torch.complex128)
+            dtype = torch.float64 if double else torch.float32
+            hyper = {
+                k: torch.as_tensor(v, dtype=dtype, device=first.device)
+                for k, v in self._hyper(group).items()
+            }
+            fresh = False
             for _, p in pairs:
-                state = self.state[p]
-                if not state:
-                    state.update(self._init_state(p, group))
+                if not self.state[p]:
+                    self.state[p].update(self._init_state(p, group))
+                    fresh = True
+            params = [p for _, p in pairs]
+            states = [self.state[p] for p in params]
+            # The first step of a parameter runs eagerly: a short run never
+            # waits for a compilation, and state created lazily then exists.
+            compiled = (
+                self.fused
+                and not fresh
+                and all(self._ready(s, flags) for s in states)
+                and not any(p.is_complex() for p in params)
+            )
+            if compiled:
+                _run_compiled(type(self)._update, params, states, hyper, flags)
+                continue
+            for p, state in zip(params, states, strict=True):
                 if p.is_complex():
                     # Complex parameters update as pairs of reals, as in torch.
                     view = {k: _real(v) for k, v in state.items()}
-                    self._update(_real(p), _real(p.grad), view, group)
+                    self._update(_real(p), _real(p.grad), view, hyper, flags)
                     for key in view.keys() - state.keys():
                         state[key] = torch.view_as_complex(view[key])
                 else:
-                    self._update(p, p.grad, state, group)
+                    self._update(p, p.grad, state, hyper, flags)
         return loss
 
     # -- checkpoints -------------------------------------------------------------

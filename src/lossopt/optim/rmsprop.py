@@ -39,6 +39,7 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
         nonfinite: str = "propagate",
+        fused: bool | None = None,
     ) -> None:
         check_number("lr", lr, low=0.0)
         check_number("alpha", alpha, low=0.0, high=1.0)
@@ -54,7 +55,7 @@ class RMSprop(Optimizer):
             centered=centered,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, fused=fused)
 
     def _init_state(self, param, group):
         state = {"step": step_counter(), "square_avg": torch.zeros_like(param)}
@@ -64,22 +65,33 @@ class RMSprop(Optimizer):
             state["grad_avg"] = torch.zeros_like(param)
         return state
 
-    def _update(self, param, grad, state, group):
-        alpha, lr = group["alpha"], float(group["lr"])
-        state["step"] += 1
-        if group["maximize"]:
+    def _hyper(self, group):
+        return {k: group[k] for k in ("lr", "alpha", "eps", "weight_decay", "momentum")}
+
+    def _flags(self, group):
+        return {
+            "momentum": group["momentum"] > 0,
+            "centered": group["centered"],
+            "weight_decay": group["weight_decay"] != 0,
+            "maximize": group["maximize"],
+        }
+
+    @staticmethod
+    def _update(param, grad, state, h, f):
+        state["step"].add_(1)
+        if f["maximize"]:
             grad = -grad
-        if group["weight_decay"]:
-            grad = grad.add(param, alpha=group["weight_decay"])
-        square_avg = state["square_avg"].mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-        if group["centered"]:
-            grad_avg = state["grad_avg"].lerp_(grad, 1 - alpha)
+        if f["weight_decay"]:
+            grad = torch.addcmul(grad, param, h["weight_decay"])
+        square_avg = state["square_avg"].mul_(h["alpha"]).addcmul_(grad, grad * (1 - h["alpha"]))
+        if f["centered"]:
+            grad_avg = state["grad_avg"].lerp_(grad, 1 - h["alpha"])
             avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
         else:
             avg = square_avg.sqrt()
-        avg = avg.add_(group["eps"])
-        if group["momentum"] > 0:
-            buf = state["momentum_buffer"].mul_(group["momentum"]).addcdiv_(grad, avg)
-            param.add_(buf, alpha=-lr)
+        avg = avg.add_(h["eps"])
+        if f["momentum"]:
+            buf = state["momentum_buffer"].mul_(h["momentum"]).addcdiv_(grad, avg)
+            param.addcmul_(buf, h["lr"], value=-1)
         else:
-            param.addcdiv_(grad, avg, value=-lr)
+            param.addcdiv_(grad, avg.div_(h["lr"]), value=-1)

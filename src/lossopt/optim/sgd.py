@@ -28,7 +28,7 @@ class SGD(Optimizer):
 
     ``weight_decay`` adds lambda W to the gradient; ``maximize`` ascends.
     Defaults equal torch.optim.SGD's; see :class:`lossopt.optim.Optimizer` for
-    ``nonfinite``.
+    ``nonfinite`` and ``fused``.
     """
 
     def __init__(
@@ -42,6 +42,7 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
         nonfinite: str = "propagate",
+        fused: bool | None = None,
     ) -> None:
         check_number("lr", lr, low=0.0)
         check_number("momentum", momentum, low=0.0)
@@ -60,22 +61,36 @@ class SGD(Optimizer):
             nesterov=nesterov,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, fused=fused)
 
     def _init_state(self, param, group):
-        return {}
+        return {}  # torch's layout: the buffer appears at the first step
 
-    def _update(self, param, grad, state, group):
-        lr, mu = float(group["lr"]), group["momentum"]
-        if group["maximize"]:
+    def _hyper(self, group):
+        return {k: group[k] for k in ("lr", "momentum", "dampening", "weight_decay")}
+
+    def _flags(self, group):
+        return {
+            "momentum": group["momentum"] != 0,
+            "nesterov": group["nesterov"],
+            "weight_decay": group["weight_decay"] != 0,
+            "maximize": group["maximize"],
+        }
+
+    def _ready(self, state, f):
+        return not f["momentum"] or "momentum_buffer" in state
+
+    @staticmethod
+    def _update(param, grad, state, h, f):
+        if f["maximize"]:
             grad = -grad
-        if group["weight_decay"]:
-            grad = grad.add(param, alpha=group["weight_decay"])
-        if mu:
+        if f["weight_decay"]:
+            grad = torch.addcmul(grad, param, h["weight_decay"])
+        if f["momentum"]:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = torch.clone(grad).detach()
             else:
-                buf.mul_(mu).add_(grad, alpha=1 - group["dampening"])
-            grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
-        param.add_(grad, alpha=-lr)
+                buf.mul_(h["momentum"]).addcmul_(grad, 1 - h["dampening"])
+            grad = torch.addcmul(grad, buf, h["momentum"]) if f["nesterov"] else buf
+        param.addcmul_(grad, h["lr"], value=-1)
