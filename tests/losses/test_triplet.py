@@ -190,3 +190,16 @@ class TestBadInput:
             losses.triplet_margin_with_distance_loss(
                 torch.zeros(2), torch.zeros(2), torch.zeros(2), distance_function=3
             )
+
+
+@pytest.mark.parametrize("mining", ["batch_all", "batch_hard", "batch_semi_hard"])
+def test_mining_in_blocks_of_anchors_matches_brute_force(monkeypatch, mining):
+    from lossopt.losses import triplet
+
+    monkeypatch.setattr(triplet, "_MINE_BLOCK_ELEMENTS", 30)  # 2 anchors per block
+    g = torch.Generator().manual_seed(5)
+    emb = torch.randn(15, 3, generator=g, dtype=D, requires_grad=True)
+    labels = torch.randint(0, 3, (15,), generator=g)
+    per_anchor, count = _brute_force(emb, labels.tolist(), mining, 0.7, 2.0)
+    ours = losses.batch_triplet_loss(emb, labels, mining=mining, margin=0.7)
+    assert_same(ours, per_anchor.sum() / count, (emb,), rtol=1e-9, atol=1e-10)

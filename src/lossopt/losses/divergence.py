@@ -22,8 +22,9 @@ def _pointwise(log_q: torch.Tensor, target: torch.Tensor, log_target: bool) -> t
     """P (log P - log Q) element by element, with 0 log 0 = 0."""
     if log_target:
         return target.exp() * (target - log_q)
-    # where() keeps 0 * (-inf) and 0 * log 0 out of the sum.
-    return torch.where(target > 0, target * (target.log() - log_q), 0.0)
+    # where() keeps 0 * (-inf) and 0 * log 0 out of the sum; a negative or NaN
+    # "probability" still gives NaN, as in torch, rather than a quiet number.
+    return torch.where(target == 0, 0.0, torch.xlogy(target, target) - target * log_q)
 
 
 def _pointwise_grads(log_q, target, log_target, grad, needs):
@@ -42,9 +43,9 @@ def _pointwise_grads(log_q, target, log_target, grad, needs):
     if needs[0]:
         grad_log_q = target * -grad
     if needs[1]:
-        positive = target > 0
-        log_p = torch.where(positive, target, 1.0).log()
-        grad_target = grad * torch.where(positive, log_p + 1 - log_q, -log_q)
+        zero = target == 0
+        log_p = torch.where(zero, 1.0, target).log()
+        grad_target = grad * torch.where(zero, -log_q, log_p + 1 - log_q)
     return grad_log_q, grad_target
 
 

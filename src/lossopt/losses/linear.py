@@ -148,7 +148,14 @@ def linear_cross_entropy(
             f"input (..., H) and linear_weight (V, H) must share H, got shapes "
             f"{tuple(input.shape)} and {tuple(linear_weight.shape)}"
         )
+    for name, tensor in (("linear_weight", linear_weight), ("linear_bias", linear_bias)):
+        if tensor is not None and tensor.dtype != input.dtype:
+            raise TypeError(
+                f"{name} has dtype {tensor.dtype}, input has {input.dtype}; they must match"
+            )
     num_classes = linear_weight.shape[0]
+    if num_classes == 0:
+        raise ValueError(f"linear_weight has no classes: shape {tuple(linear_weight.shape)}")
     if linear_bias is not None:
         check_floating("linear_bias", linear_bias)
         if linear_bias.shape != (num_classes,):
@@ -161,7 +168,7 @@ def linear_cross_entropy(
             f"got {tuple(target.shape)}"
         )
     class_weight = _check_weight(weight, num_classes)
-    h = input.reshape(-1, input.shape[-1])
+    h = input.reshape(target.numel(), input.shape[-1])
     flat = target.reshape(-1).long()
     keep = _check_index_target(flat, num_classes, ignore_index)
     compute = _compute_dtype(input)

@@ -149,27 +149,49 @@ class _PairwiseDistances(torch.autograd.Function):
         return out, None
 
 
+# Anchors mined at a time: the sorts and searches of a block of rows need a few
+# times block x B memory; only the distances and the coefficients are B x B.
+_MINE_BLOCK_ELEMENTS = 1 << 22
+
+
 def _mine(dist: torch.Tensor, labels: torch.Tensor, mining: str, margin: float):
     """Turn a distance matrix into hinge coefficients.
 
     Returns (W, offset, count): every mined hinge is linear in the distances,
     so the per-anchor loss is sum_j W_aj D_aj + offset_a, exactly, and its
-    gradient flows through D alone. count is the divisor of 'mean'.
+    gradient flows through D alone. count is the divisor of 'mean'. Mining is
+    row by row, so it runs over blocks of anchors.
     """
     n = dist.shape[0]
-    same = labels[:, None] == labels[None, :]
-    eye = torch.eye(n, dtype=torch.bool, device=dist.device)
-    pos = same & ~eye
+    weights = torch.empty_like(dist)
+    offset = torch.empty(n, dtype=dist.dtype, device=dist.device)
+    count = torch.zeros((), dtype=torch.int64, device=dist.device)
+    step = max(1, _MINE_BLOCK_ELEMENTS // max(1, n))
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        weights[rows], offset[rows], block_count = _mine_rows(
+            dist[rows], rows, labels, mining, margin
+        )
+        count += block_count
+    return weights, offset, count
+
+
+def _mine_rows(dist, rows: slice, labels, mining: str, margin: float):
+    """_mine for the anchors in ``rows``; dist holds their distances to all."""
+    n = dist.shape[1]
+    anchors = torch.arange(n, device=dist.device)[rows]
+    same = labels[rows, None] == labels[None, :]
+    pos = same & (anchors[:, None] != torch.arange(n, device=dist.device)[None, :])
     neg = ~same
     n_neg = neg.sum(dim=1)
     valid = pos.any(dim=1) & (n_neg > 0)
-    weights = torch.zeros_like(dist)
     inf = torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device)
 
     if mining == "batch_hard":
         d_pos, i_pos = torch.where(pos, dist, -inf).max(dim=1)
         d_neg, i_neg = torch.where(neg, dist, inf).min(dim=1)
         active = (valid & (d_pos - d_neg + margin > 0)).to(dist.dtype)
+        weights = torch.zeros_like(dist)
         weights.scatter_add_(1, i_pos[:, None], active[:, None])
         weights.scatter_add_(1, i_neg[:, None], -active[:, None])
         return weights, margin * active, valid.sum()

@@ -12,6 +12,8 @@ recompilation each time a scheduler changes the learning rate.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -37,6 +39,24 @@ def check_betas(betas: Any) -> tuple[float, float]:
     for i, beta in enumerate(betas):
         check_number(f"betas[{i}]", beta, low=0.0, high=1.0, high_open=True)
     return tuple(betas)
+
+
+def _is_dtensor(t: Any) -> bool:
+    return type(t).__name__ == "DTensor"
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    return t.to_local() if _is_dtensor(t) else t
+
+
+def _replicate_scalars(params):
+    """With DTensor (FSDP2) parameters, let the 0-d hyperparameter tensors act
+    as replicated values; otherwise nothing."""
+    if any(_is_dtensor(p) for p in params):
+        from torch.distributed.tensor.experimental import implicit_replication
+
+        return implicit_replication()
+    return contextlib.nullcontext()
 
 
 def _real(t: Any) -> Any:
@@ -98,6 +118,8 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(f"fused must be a bool or None, got {fused!r}")
         self.fused = bool(fused)
         self.skipped_steps = 0
+        self._eps_warned = False
+        self._fallback_warned = False
         super().__init__(params, defaults)
 
     # -- what an algorithm defines -------------------------------------------
@@ -157,14 +179,27 @@ class Optimizer(torch.optim.Optimizer):
         return f"parameter '{names[i]}' ({where})" if names else f"parameter at {where}"
 
     def _first_nonfinite(self, work) -> str | None:
-        grads = [p.grad for _, pairs in work for _, p in pairs]
-        if not grads or bool(torch.stack([g.isfinite().all() for g in grads]).all()):
+        """The first parameter whose gradient holds NaN or Inf, or None.
+
+        Sharded (DTensor) gradients are checked shard by shard and the verdict
+        is agreed across ranks, so every rank skips (or raises) together."""
+        grads = [_local(p.grad) for _, pairs in work for _, p in pairs]
+        finite = (
+            torch.stack([g.isfinite().all() for g in grads]).all() if grads else torch.tensor(True)
+        )
+        if any(_is_dtensor(p) for _, pairs in work for _, p in pairs):
+            import torch.distributed as dist
+
+            agreed = finite.to(torch.int32)
+            dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
+            finite = agreed.bool()
+        if bool(finite):
             return None
         for g, (_, pairs) in enumerate(work):
             for i, p in pairs:
-                if not bool(p.grad.isfinite().all()):
+                if not bool(_local(p.grad).isfinite().all()):
                     return self._param_name(g, i)
-        return None
+        return "a parameter sharded on another rank"
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -200,6 +235,7 @@ class Optimizer(torch.optim.Optimizer):
                     fresh = True
             params = [p for _, p in pairs]
             states = [self.state[p] for p in params]
+            self._warn_if_eps_underflows(params, hyper)
             # The first step of a parameter runs eagerly: a short run never
             # waits for a compilation, and state created lazily then exists.
             compiled = (
@@ -207,20 +243,57 @@ class Optimizer(torch.optim.Optimizer):
                 and not fresh
                 and all(self._ready(s, flags) for s in states)
                 and not any(p.is_complex() for p in params)
+                and not self._sharded_fallback(params)
             )
-            if compiled:
-                _run_compiled(type(self)._update, params, states, hyper, flags)
-                continue
-            for p, state in zip(params, states, strict=True):
-                if p.is_complex():
-                    # Complex parameters update as pairs of reals, as in torch.
-                    view = {k: _real(v) for k, v in state.items()}
-                    self._update(_real(p), _real(p.grad), view, hyper, flags)
-                    for key in view.keys() - state.keys():
-                        state[key] = torch.view_as_complex(view[key])
+            with _replicate_scalars(params):
+                if compiled:
+                    _run_compiled(type(self)._update, params, states, hyper, flags)
                 else:
-                    self._update(p, p.grad, state, hyper, flags)
+                    self._apply_eagerly(params, states, hyper, flags)
         return loss
+
+    def _apply_eagerly(self, params, states, hyper, flags) -> None:
+        for p, state in zip(params, states, strict=True):
+            if p.is_complex():
+                # Complex parameters update as pairs of reals, as in torch.
+                view = {k: _real(v) for k, v in state.items()}
+                self._update(_real(p), _real(p.grad), view, hyper, flags)
+                for key in view.keys() - state.keys():
+                    state[key] = torch.view_as_complex(view[key])
+            else:
+                self._update(p, p.grad, state, hyper, flags)
+
+    def _sharded_fallback(self, params) -> bool:
+        """fused=True on DTensor (FSDP2) parameters runs the eager update, which
+        is exact; say so once rather than compile through DTensor dispatch."""
+        if not any(_is_dtensor(p) for p in params):
+            return False
+        if not self._fallback_warned:
+            self._fallback_warned = True
+            warnings.warn(
+                f"{type(self).__name__}(fused=True): DTensor (sharded) parameters take "
+                "the eager update path; results are the same, only slower",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return True
+
+    def _warn_if_eps_underflows(self, params, hyper) -> None:
+        eps = hyper.get("eps")
+        if eps is None or self._eps_warned or not float(eps) > 0:
+            return
+        for p in params:
+            if p.dtype == torch.float16 and float(eps.to(torch.float16)) == 0:
+                self._eps_warned = True
+                warnings.warn(
+                    f"{type(self).__name__}: eps={float(eps):g} is 0 in float16, so the "
+                    "denominator can be 0 where a gradient's history is 0 (division by "
+                    "zero); use eps >= 6e-8 with float16 parameters, or keep float32 "
+                    "master weights",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                return
 
     # -- checkpoints -------------------------------------------------------------
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -229,6 +302,10 @@ class Optimizer(torch.optim.Optimizer):
         The group count, each group's parameter count and every state tensor's
         shape are checked against the parameters first; a mismatch raises a
         ValueError listing them and leaves the optimizer exactly as it was.
+        When both the checkpoint and the optimizer name their parameters
+        (``param_names``, from ``named_parameters()``, torch >= 2.5), state is
+        matched by name, so a checkpoint still loads after parameters were
+        reordered; names that do not match are listed in the error.
         """
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
             raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
@@ -238,6 +315,8 @@ class Optimizer(torch.optim.Optimizer):
                 f"state_dict has {len(saved_groups)} parameter groups, "
                 f"the optimizer has {len(self.param_groups)}"
             )
+        state_dict = self._match_names(state_dict)
+        saved_groups = state_dict["param_groups"]
         problems = []
         saved_state = state_dict["state"]
         for g, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
@@ -261,3 +340,26 @@ class Optimizer(torch.optim.Optimizer):
         if problems:
             raise ValueError("state_dict does not fit this optimizer: " + "; ".join(problems))
         super().load_state_dict(state_dict)
+
+    def _match_names(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """Reorder each saved group's parameter ids to this optimizer's name order."""
+        saved_groups = state_dict["param_groups"]
+        named = all("param_names" in g for g in (*saved_groups, *self.param_groups))
+        if not named:
+            return state_dict
+        groups, problems = [], []
+        for g, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            ids = dict(zip(saved["param_names"], saved["params"], strict=True))
+            missing = [n for n in group["param_names"] if n not in ids]
+            unexpected = [n for n in saved["param_names"] if n not in set(group["param_names"])]
+            if missing or unexpected:
+                problems.append(
+                    f"group {g}: missing from the state_dict {missing}, "
+                    f"not in the optimizer {unexpected}"
+                )
+                continue
+            order = [ids[n] for n in group["param_names"]]
+            groups.append({**saved, "params": order, "param_names": list(group["param_names"])})
+        if problems:
+            raise ValueError("state_dict names other parameters: " + "; ".join(problems))
+        return {**state_dict, "param_groups": groups}

@@ -1,0 +1,94 @@
+"""Measuring side by side: interleaved repetitions, medians, peak memory of a
+fresh process per variant, and the in-place triad bandwidth of this machine."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_variants(
+    variants: dict[str, Callable[[], object]], reps: int, device: str
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median seconds per variant over interleaved repetitions (the order turns
+    each round, so drifts in machine load hit every variant alike), and each
+    variant's first two calls (warm-up and any compilation) apart."""
+    first = {}
+    for name, fn in variants.items():
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        fn()  # a fused optimizer compiles at its second step
+        sync(device)
+        first[name] = time.perf_counter() - start
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for rep in range(reps):
+        order = names[rep % len(names) :] + names[: rep % len(names)]
+        for name in order:
+            sync(device)
+            start = time.perf_counter()
+            variants[name]()
+            sync(device)
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(s) for name, s in samples.items()}, first
+
+
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def peak_growth_here(fn: Callable[[], object], device: str) -> int:
+    """Peak memory growth of one call, in bytes, in this process: on CPU the
+    peak resident set (reset through /proc/self/clear_refs) above the resident
+    set before the call; on CUDA, torch's allocator peak."""
+    fn()  # warm up: first-call allocations (caches, compiled code) are not the call's
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # resets VmHWM to the current resident set
+    base = _rss_kib("VmRSS:")
+    fn()
+    return max(0, _rss_kib("VmHWM:") - base) * 1024
+
+
+def peak_growth(case: str, variant: str, size: str, device: str) -> int | None:
+    """Peak memory growth of one call of a variant, measured in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", case, variant, size, device],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if done.returncode != 0:
+        print(f"  memory of {case}/{variant} failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
+
+
+def triad_bandwidth(device: str, elements: int = 1 << 26, reps: int = 7) -> float:
+    """Bytes per second of the in-place triad a += s * b (read a and b, write a)."""
+    a = torch.rand(elements, device=device)
+    b = torch.rand(elements, device=device)
+    seconds, _ = time_variants({"triad": lambda: a.add_(b, alpha=0.5)}, reps, device)
+    return 3 * 4 * elements / seconds["triad"]

@@ -1,0 +1,140 @@
+"""`python -m benchmarks`: every case side by side with torch, as a markdown
+table and JSON. Ratios are ours / reference; below 1 is better."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.cases import CASES
+from benchmarks.harness import peak_growth, time_variants, triad_bandwidth
+
+SLOW = {"linear-cross-entropy-8192x1024x128256"}
+
+
+def _machine(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def run_case(name: str, size: str, device: str, triad: float | None, memory: bool) -> list[dict]:
+    bench = CASES[name](size, device)
+    start = time.perf_counter()
+    bench.parity()  # also where a fused optimizer compiles first
+    parity_s = time.perf_counter() - start
+    reps = 2 if size == "smoke" else bench.reps
+    seconds, first = time_variants(bench.variants, reps, device)
+    peaks = {}
+    if memory and bench.memory:
+        peaks = {v: peak_growth(name, v, size, device) for v in bench.variants}
+    rows = []
+    for ours in bench.ours:
+        if not bench.references:
+            rows.append(
+                {"case": name, "ours": ours, "ours_ms": 1e3 * seconds[ours], "reference": None}
+            )
+            continue
+        best = min(bench.references, key=seconds.get)
+        row = {
+            "case": name,
+            "ours": ours,
+            "ours_ms": 1e3 * seconds[ours],
+            "ours_first_ms": 1e3 * first[ours],
+            "parity_and_compile_s": parity_s,
+            "reference": best if len(bench.references) == 1 else f"fastest: {best}",
+            "reference_ms": 1e3 * seconds[best],
+            "time_ratio": seconds[ours] / seconds[best],
+            "references_ms": {k: 1e3 * seconds[k] for k in bench.references},
+            "targets": bench.targets,
+        }
+        if bench.min_bytes and triad:
+            row["bandwidth_fraction"] = bench.min_bytes / seconds[ours] / triad
+        if peaks.get(ours) is not None:
+            row["peak_mb"] = peaks[ours] / 2**20
+            row["references_peak_mb"] = {
+                k: peaks[k] / 2**20 for k in bench.references if peaks.get(k) is not None
+            }
+            mem_ref = "torch chunked" if "torch chunked" in peaks else best
+            if peaks.get(mem_ref):
+                row["memory_ratio"] = peaks[ours] / peaks[mem_ref]
+                row["memory_reference"] = mem_ref
+        rows.append(row)
+    return rows
+
+
+def _met(row: dict) -> str:
+    targets, checks = row.get("targets", {}), []
+    if "time" in targets and "time_ratio" in row:
+        checks.append(row["time_ratio"] <= targets["time"])
+    if "memory" in targets and "memory_ratio" in row:
+        checks.append(row["memory_ratio"] <= targets["memory"])
+    if "bandwidth" in targets and "bandwidth_fraction" in row:
+        checks.append(row["bandwidth_fraction"] >= targets["bandwidth"])
+    return "-" if not checks else ("yes" if all(checks) else "no")
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| case | lossopt variant | reference | ours ms | ref ms | time ratio | peak-memory ratio "
+        "| of triad bandwidth | ours warm-up ms | target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        t = r.get("targets", {})
+        target = (
+            ", ".join(f"{k} {'>=' if k == 'bandwidth' else '<='} {v}" for k, v in t.items()) or "-"
+        )
+        mem = (
+            f"{r['memory_ratio']:.2f} (vs {r['memory_reference']})" if "memory_ratio" in r else "-"
+        )
+        bw = f"{100 * r['bandwidth_fraction']:.0f}%" if "bandwidth_fraction" in r else "-"
+        nan = float("nan")
+        lines.append(
+            f"| {r['case']} | {r['ours']} | {r.get('reference') or '-'} | {r['ours_ms']:.1f} | "
+            f"{r.get('reference_ms', nan):.1f} | {r.get('time_ratio', nan):.2f} | "
+            f"{mem} | {bw} | {r.get('ours_first_ms', nan):.0f} | {target} | {_met(r)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--size", choices=("full", "smoke"), default="full")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--cases", help="comma-separated subset of: " + ", ".join(CASES))
+    parser.add_argument("--large", action="store_true", help="include the N=8192, V=128256 case")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--out", default="benchmarks/results", help="folder for the table and JSON")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("no CUDA device here", file=sys.stderr)
+        return 2
+    names = (
+        args.cases.split(",") if args.cases else [n for n in CASES if args.large or n not in SLOW]
+    )
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        print(f"unknown case(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    triad = triad_bandwidth(args.device, 1 << 16 if args.size == "smoke" else 1 << 26)
+    rows = []
+    for name in names:
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        rows.extend(run_case(name, args.size, args.device, triad, not args.no_memory))
+    machine = _machine(args.device)
+    report = {"machine": machine, "size": args.size, "triad_gb_per_s": triad / 1e9, "rows": rows}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    suffix = f"{args.device}-{args.size}"
+    (out / f"results-{suffix}.json").write_text(json.dumps(report, indent=1))
+    text = f"Machine: {machine}; in-place triad {triad / 1e9:.1f} GB/s.\n\n{table(rows)}\n"
+    (out / f"results-{suffix}.md").write_text(text)
+    print(text)
+    return 0

@@ -1,0 +1,24 @@
+"""The benchmark suite at tiny sizes: every case builds, passes its parity
+check and reports ratios. Timings here mean nothing; `make bench` measures."""
+
+import json
+import math
+
+from benchmarks.cases import CASES
+from benchmarks.run import SLOW, main
+
+
+def test_benchmark_suite_smoke(tmp_path):
+    assert main(["--size", "smoke", "--out", str(tmp_path), "--cases", ",".join(CASES)]) == 0
+    report = json.loads((tmp_path / "results-cpu-smoke.json").read_text())
+    cases = {row["case"] for row in report["rows"]}
+    assert cases == set(CASES) and SLOW <= cases
+    assert report["triad_gb_per_s"] > 0
+    for row in report["rows"]:
+        assert row["ours_ms"] > 0
+        if row["reference"]:
+            assert math.isfinite(row["time_ratio"]) and row["time_ratio"] > 0
+    ce = next(r for r in report["rows"] if r["case"] == "cross-entropy")
+    assert "peak_mb" in ce and "bandwidth_fraction" in ce  # tiny sizes: ratios may be 0/0
+    table = (tmp_path / "results-cpu-smoke.md").read_text()
+    assert table.count("\n| ") == len(report["rows"]) + 1
