@@ -32,7 +32,9 @@ test: $(VENV)/.dev-installed chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
 
+# The side-by-side benchmarks (minutes; pytorch-metric-learning as a peer).
 bench: $(VENV)/.dev-installed
+	$(BIN)/python -m pip install -q $(TORCH) -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

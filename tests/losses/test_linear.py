@@ -15,6 +15,7 @@ D = torch.float64
 def small_chunks(monkeypatch):
     """Force many chunks on small inputs, so chunk boundaries are exercised."""
     monkeypatch.setattr(linear, "CHUNK_ELEMENTS", 40)
+    monkeypatch.setattr(linear, "MIN_CHUNK_ROWS", 1)
 
 
 def _inputs(n=29, hidden=6, classes=11, bias=True, seed=0):
@@ -124,12 +125,12 @@ def test_double_backward_is_a_clear_error():
 )
 def test_random_sizes_and_chunks(n, classes, chunk, reduction, seed):
     h, w, b, y = _inputs(n=n, hidden=3, classes=classes, seed=seed)
-    original = linear.CHUNK_ELEMENTS
-    linear.CHUNK_ELEMENTS = chunk
+    original = linear.CHUNK_ELEMENTS, linear.MIN_CHUNK_ROWS
+    linear.CHUNK_ELEMENTS, linear.MIN_CHUNK_ROWS = chunk, 1
     try:
         ours = losses.linear_cross_entropy(h, w, y, linear_bias=b, reduction=reduction)
     finally:
-        linear.CHUNK_ELEMENTS = original
+        linear.CHUNK_ELEMENTS, linear.MIN_CHUNK_ROWS = original
     theirs = F.cross_entropy(F.linear(h, w, b), y, reduction=reduction)
     if reduction == "mean" and n == 0:
         assert ours.item() == 0.0

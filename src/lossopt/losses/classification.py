@@ -187,11 +187,17 @@ def _index_grad_(p, terms: _IndexTerms, weight, grad_loss) -> torch.Tensor:
 
 def index_loss_and_grad(z, target, keep, weight, smoothing, row_grad, out) -> torch.Tensor:
     """Per-row losses of float logits z (M, C), writing row_grad_n * d loss_n / d z
-    into out, block by block while each block is in cache."""
+    into out, block by block while each block is in cache. ``out`` may be z
+    itself: each block is then copied aside (in cache) before it is overwritten."""
     loss = torch.empty(z.shape[0], dtype=z.dtype, device=z.device)
-    for part in row_blocks(*z.shape):
-        lse = softmax_lse(z[part], out[part])
-        loss[part], terms = _index_loss(z[part], lse, target[part], keep[part], weight, smoothing)
+    blocks = row_blocks(*z.shape)
+    scratch = torch.empty_like(z[blocks[0]]) if out is z and blocks else None
+    for part in blocks:
+        block = z[part]
+        if scratch is not None:
+            block = scratch[: block.shape[0]].copy_(block)
+        lse = softmax_lse(block, out[part])
+        loss[part], terms = _index_loss(block, lse, target[part], keep[part], weight, smoothing)
         _index_grad_(out[part], terms, weight, row_grad[part])
     return loss
 

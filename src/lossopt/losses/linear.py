@@ -26,13 +26,14 @@ from lossopt.losses.classification import (
     logsumexp_rows,
 )
 
-# Logit elements per chunk: 16M float32 values (64 MB) keep the matrix products
-# large enough to run at full speed while the chunk stays small next to h and W.
-CHUNK_ELEMENTS = 1 << 24
+# Logit elements per chunk: 4M float32 values (16 MB), small next to W and its
+# gradient; at least 64 rows, so the matrix products still run at full speed.
+CHUNK_ELEMENTS = 1 << 22
+MIN_CHUNK_ROWS = 64
 
 
 def _chunk_rows(num_classes: int) -> int:
-    return max(1, CHUNK_ELEMENTS // max(1, num_classes))
+    return max(MIN_CHUNK_ROWS, CHUNK_ELEMENTS // max(1, num_classes))
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -52,15 +53,13 @@ class _LinearCrossEntropy(torch.autograd.Function):
         eager = row_scale is not None and any(need)
         grads = _Grads(h, w, b, need) if eager else None
         losses = torch.empty(h.shape[0], dtype=compute, device=h.device)
-        for start in range(0, h.shape[0], rows):
-            part = slice(start, start + rows)
-            z = _logits(h[part], w, b).to(compute)
+        logits = _ChunkLogits(h, w, b, rows, compute)
+        for part in logits.parts():
+            z = logits(part)
             if eager:
-                dz = torch.empty_like(z)
-                losses[part] = index_loss_and_grad(
-                    z, target[part], keep[part], class_weight, smoothing, row_scale[part], dz
-                )
-                grads.add(part, dz.to(h.dtype), h, w)
+                args = (target[part], keep[part], class_weight, smoothing, row_scale[part])
+                losses[part] = index_loss_and_grad(z, *args, out=z)  # z becomes dz
+                grads.add(part, z.to(h.dtype), h, w)
             else:
                 args = (target[part], keep[part], class_weight, smoothing)
                 losses[part] = _index_loss(z, logsumexp_rows(z), *args)[0]
@@ -77,25 +76,47 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_losses):
         h, w, b, target, keep, class_weight, *done = ctx.saved_tensors
         if ctx.eager:
-            # grad_losses is the one scalar gradient, broadcast to every row.
+            # grad_losses is the one scalar gradient, broadcast to every row;
+            # usually 1, and then the saved gradients are returned as they are.
             scale = grad_losses[0] if grad_losses.numel() else grad_losses.sum()
-            out = tuple(None if g is None else g * scale.to(g.dtype) for g in done)
+            unit = scale.device.type == "cpu" and scale.item() == 1.0
+            out = tuple(g if g is None or unit else g * scale.to(g.dtype) for g in done)
         else:
             need = ctx.needs_input_grad[:3]
             grads = _Grads(h, w, b, need)
-            for start in range(0, h.shape[0], ctx.rows):
-                part = slice(start, start + ctx.rows)
-                z = _logits(h[part], w, b).to(grad_losses.dtype)
-                dz = torch.empty_like(z)
-                args = (target[part], keep[part], class_weight, ctx.smoothing)
-                index_loss_and_grad(z, *args, grad_losses[part], dz)
-                grads.add(part, dz.to(h.dtype), h, w)
+            logits = _ChunkLogits(h, w, b, ctx.rows, grad_losses.dtype)
+            for part in logits.parts():
+                z = logits(part)
+                args = (target[part], keep[part], class_weight, ctx.smoothing, grad_losses[part])
+                index_loss_and_grad(z, *args, out=z)  # z becomes dz
+                grads.add(part, z.to(h.dtype), h, w)
             out = (grads.h, grads.w, grads.b)
         return (*out, None, None, None, None, None)
 
 
-def _logits(h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-    return torch.addmm(b, h, w.T) if b is not None else h @ w.T
+class _ChunkLogits:
+    """h W^T + b for one chunk of rows at a time, always into the same buffer:
+    a fresh chunk per step would leave the C allocator holding several."""
+
+    def __init__(self, h, w, b, rows, compute):
+        self.h, self.w, self.b, self.rows = h, w, b, rows
+        size = (min(rows, h.shape[0]), w.shape[0])
+        self.buffer = torch.empty(size, dtype=h.dtype, device=h.device)
+        self.compute = None
+        if compute != h.dtype:
+            self.compute = torch.empty(size, dtype=compute, device=h.device)
+
+    def parts(self) -> list[slice]:
+        return [slice(s, s + self.rows) for s in range(0, self.h.shape[0], self.rows)]
+
+    def __call__(self, part: slice) -> torch.Tensor:
+        h = self.h[part]
+        out = self.buffer[: h.shape[0]]
+        if self.b is not None:
+            torch.addmm(self.b, h, self.w.T, out=out)
+        else:
+            torch.mm(h, self.w.T, out=out)
+        return out if self.compute is None else self.compute[: h.shape[0]].copy_(out)
 
 
 class _Grads:

@@ -108,22 +108,33 @@ def _triplet_hinge(anchor, positive, negative, distance, margin, swap, reduction
     return reduce(torch.clamp_min(d_pos - d_neg + margin, 0), reduction)
 
 
-class _PairwiseDistances(torch.autograd.Function):
-    """D_ij = ||x_i - x_j||_p for all pairs of rows, p >= 1, with no eps.
+def _pairwise(x: torch.Tensor, p: float) -> torch.Tensor:
+    """D_ij = ||x_i - x_j||_p for all pairs of rows (p = 2 by matrix product)."""
+    if p == 2:
+        sq = x.square().sum(dim=1)
+        dist = (sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)).clamp_min_(0.0)
+        return dist.fill_diagonal_(0.0).sqrt_()
+    return torch.cdist(x[None], x[None], p=p)[0]
 
-    The gradient is the norm's: dD_ij/dx_i = sign(u)|u|^(p-1) / D_ij^(p-1) with
-    u = x_i - x_j, and 0 where D_ij = 0 (the subgradient of least norm), so it
-    is finite everywhere. For p = 2 both directions are matrix products.
-    """
+
+def _norm_slope(u: torch.Tensor, d: torch.Tensor, p: float) -> torch.Tensor:
+    """d||u||_p / du = sign(u)|u|^(p-1) / ||u||_p^(p-1), and 0 where ||u|| = 0 (the
+    subgradient of least norm), so the gradient is finite everywhere."""
+    zero = d == 0
+    safe = torch.where(zero, 1.0, d)
+    if p == 2:
+        return torch.where(zero, 0.0, u / safe)
+    return torch.where(zero, 0.0, u.sign() * u.abs().pow(p - 1) / safe.pow(p - 1))
+
+
+class _PairwiseDistances(torch.autograd.Function):
+    """D_ij = ||x_i - x_j||_p for all pairs of rows, p >= 1, with no eps, and
+    the gradient of :func:`_norm_slope`. For p = 2 both directions are matrix
+    products; otherwise the backward runs over blocks of rows."""
 
     @staticmethod
     def forward(ctx, x, p):
-        if p == 2:
-            sq = x.square().sum(dim=1)
-            dist = (sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)).clamp_min_(0.0)
-            dist.fill_diagonal_(0.0).sqrt_()
-        else:
-            dist = torch.cdist(x[None], x[None], p=p)[0]
+        dist = _pairwise(x, p)
         ctx.save_for_backward(x, dist)
         ctx.p = p
         return dist
@@ -135,18 +146,36 @@ class _PairwiseDistances(torch.autograd.Function):
         p = ctx.p
         # D is symmetric, so row i collects the gradient of D_ij and D_ji.
         both = grad + grad.T
-        zero = dist == 0
-        if p == 2:
-            coef = torch.where(zero, 0.0, both / torch.where(zero, 1.0, dist))
+        if p == 2:  # sum_j both_ij (x_i - x_j) / D_ij, as matrix products
+            coef = _norm_slope(both, dist, 2.0)
             return coef.sum(dim=1)[:, None] * x - coef @ x, None
-        coef = torch.where(zero, 0.0, both / torch.where(zero, 1.0, dist).pow(p - 1))
         out = torch.empty_like(x)
         rows = max(1, (1 << 24) // max(1, x.shape[0] * x.shape[1]))
         for start in range(0, x.shape[0], rows):
-            diff = x[start : start + rows, None, :] - x[None, :, :]
-            slope = diff.sign() * diff.abs().pow(p - 1)
-            out[start : start + rows] = (coef[start : start + rows, :, None] * slope).sum(dim=1)
+            part = slice(start, start + rows)
+            diff = x[part, None, :] - x[None, :, :]
+            slope = _norm_slope(diff, dist[part, :, None], p)
+            out[part] = (both[part, :, None] * slope).sum(dim=1)
         return out, None
+
+
+class _RowDistances(torch.autograd.Function):
+    """||x_n - y_n||_p row by row, with the gradient of :func:`_norm_slope`."""
+
+    @staticmethod
+    def forward(ctx, x, y, p):
+        u = x - y
+        d = torch.linalg.vector_norm(u, ord=p, dim=1)
+        ctx.save_for_backward(u, d)
+        ctx.p = p
+        return d
+
+    @staticmethod
+    @single_backward
+    def backward(ctx, grad):
+        u, d = ctx.saved_tensors
+        g = grad[:, None] * _norm_slope(u, d[:, None], ctx.p)
+        return g, -g, None
 
 
 # Anchors mined at a time: the sorts and searches of a block of rows need a few
@@ -154,8 +183,23 @@ class _PairwiseDistances(torch.autograd.Function):
 _MINE_BLOCK_ELEMENTS = 1 << 22
 
 
+def _hardest(dist: torch.Tensor, labels: torch.Tensor):
+    """batch_hard's mining: each anchor's farthest positive and nearest
+    negative (indices), and whether the anchor has both."""
+    n = dist.shape[0]
+    found = [torch.empty(n, dtype=torch.long, device=dist.device) for _ in range(2)]
+    valid = torch.empty(n, dtype=torch.bool, device=dist.device)
+    step = max(1, _MINE_BLOCK_ELEMENTS // max(1, n))
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        found[0][rows], found[1][rows], valid[rows] = _mine_rows(
+            dist[rows], rows, labels, "batch_hard", 0.0
+        )
+    return found[0], found[1], valid
+
+
 def _mine(dist: torch.Tensor, labels: torch.Tensor, mining: str, margin: float):
-    """Turn a distance matrix into hinge coefficients.
+    """Turn a distance matrix into hinge coefficients ('batch_all', 'batch_semi_hard').
 
     Returns (W, offset, count): every mined hinge is linear in the distances,
     so the per-anchor loss is sum_j W_aj D_aj + offset_a, exactly, and its
@@ -177,7 +221,9 @@ def _mine(dist: torch.Tensor, labels: torch.Tensor, mining: str, margin: float):
 
 
 def _mine_rows(dist, rows: slice, labels, mining: str, margin: float):
-    """_mine for the anchors in ``rows``; dist holds their distances to all."""
+    """Mining for the anchors in ``rows`` (dist: their distances to all): W,
+    offset and count as in :func:`_mine`, or for batch_hard the indices of
+    :func:`_hardest`."""
     n = dist.shape[1]
     anchors = torch.arange(n, device=dist.device)[rows]
     same = labels[rows, None] == labels[None, :]
@@ -188,13 +234,9 @@ def _mine_rows(dist, rows: slice, labels, mining: str, margin: float):
     inf = torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device)
 
     if mining == "batch_hard":
-        d_pos, i_pos = torch.where(pos, dist, -inf).max(dim=1)
-        d_neg, i_neg = torch.where(neg, dist, inf).min(dim=1)
-        active = (valid & (d_pos - d_neg + margin > 0)).to(dist.dtype)
-        weights = torch.zeros_like(dist)
-        weights.scatter_add_(1, i_pos[:, None], active[:, None])
-        weights.scatter_add_(1, i_neg[:, None], -active[:, None])
-        return weights, margin * active, valid.sum()
+        _, i_pos = torch.where(pos, dist, -inf).max(dim=1)
+        _, i_neg = torch.where(neg, dist, inf).min(dim=1)
+        return i_pos, i_neg, valid
 
     # Each anchor's negative distances in ascending order (non-negatives last).
     neg_sorted, neg_order = torch.where(neg, dist, inf).sort(dim=1)
@@ -267,6 +309,16 @@ def batch_triplet_loss(
         return reduce(embeddings.sum(dim=1), reduction, denominator=embeddings.new_zeros(()))
     compute = torch.float32 if embeddings.dtype in (torch.float16, torch.bfloat16) else None
     x = embeddings.to(compute) if compute else embeddings
+    if mining == "batch_hard":
+        # Two pairs per anchor: mine on distances without a graph, then
+        # differentiate only the 2B mined distances, in O(B D).
+        with torch.no_grad():
+            i_pos, i_neg, valid = _hardest(_pairwise(x.detach(), float(p)), labels)
+        d_pos = _RowDistances.apply(x, x[i_pos], float(p))
+        d_neg = _RowDistances.apply(x, x[i_neg], float(p))
+        per_anchor = torch.where(valid, torch.clamp_min(d_pos - d_neg + margin, 0), 0.0)
+        count = valid.sum().to(x.dtype)
+        return reduce(per_anchor, reduction, denominator=count).to(embeddings.dtype)
     dist = _PairwiseDistances.apply(x, float(p))
     with torch.no_grad():
         weights, offset, count = _mine(dist.detach(), labels, mining, float(margin))
