@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, step_counter
+from lossopt.optim.optimizer import Optimizer, advance_steps, step_counter
 
 
 class Adagrad(Optimizer):
@@ -74,13 +74,16 @@ class Adagrad(Optimizer):
     def _flags(self, group):
         return {"weight_decay": group["weight_decay"] != 0, "maximize": group["maximize"]}
 
+    def _scalars(self, states, h, f):
+        t = advance_steps(states, h)
+        lr = h["lr"] / (1 + (t - 1) * h["lr_decay"])  # eta / (1 + (t - 1) lr_decay)
+        return {"lr": lr}
+
     @staticmethod
-    def _update(param, grad, state, h, f):
-        step = state["step"].add_(1)
+    def _update(param, grad, state, h, f, s):
         if f["maximize"]:
             grad = -grad
         if f["weight_decay"]:
             grad = torch.addcmul(grad, param, h["weight_decay"])
-        lr = h["lr"] / (1 + (step - 1) * h["lr_decay"])
         state["sum"].addcmul_(grad, grad)
-        param.addcdiv_(grad, state["sum"].sqrt().add_(h["eps"]).div_(lr), value=-1)
+        param.addcdiv_(grad, state["sum"].sqrt().add_(h["eps"]).div_(s["lr"]), value=-1)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, check_betas, step_counter
+from lossopt.optim.optimizer import Optimizer, advance_steps, check_betas, step_counter
 
 
 class Adam(Optimizer):
@@ -88,9 +88,14 @@ class Adam(Optimizer):
             "maximize": group["maximize"],
         }
 
+    def _scalars(self, states, h, f):
+        t = advance_steps(states, h)
+        step_size = h["lr"] / (1 - h["beta1"] ** t)  # alpha / (1 - beta1^t)
+        bias_correction2_sqrt = (1 - h["beta2"] ** t).sqrt()  # sqrt(1 - beta2^t)
+        return {"step_size": step_size, "bias_correction2_sqrt": bias_correction2_sqrt}
+
     @staticmethod
-    def _update(param, grad, state, h, f):
-        step = state["step"].add_(1)
+    def _update(param, grad, state, h, f, s):
         if f["maximize"]:
             grad = -grad
         if f["weight_decay"]:
@@ -104,9 +109,8 @@ class Adam(Optimizer):
             exp_avg_sq = torch.maximum(
                 state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"]
             )
-        step_size = h["lr"] / (1 - h["beta1"] ** step)
-        denom = (exp_avg_sq.sqrt() / (1 - h["beta2"] ** step).sqrt()).add_(h["eps"])
-        param.addcdiv_(exp_avg, denom.div_(step_size), value=-1)
+        denom = (exp_avg_sq.sqrt() / s["bias_correction2_sqrt"]).add_(h["eps"])
+        param.addcdiv_(exp_avg, denom.div_(s["step_size"]), value=-1)
 
 
 class AdamW(Adam):

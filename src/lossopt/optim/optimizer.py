@@ -4,8 +4,10 @@ It owns what cuts across algorithms: the step loop, the non-finite gradient
 policy, the compiled fast path, and a load_state_dict that checks everything
 before changing anything. Each algorithm supplies its state (``_init_state``),
 its hyperparameters split into numbers (``_hyper``) and structural choices
-(``_flags``), and its update rule (``_update``), written once, in place, for one
-parameter. The numbers reach ``_update`` as 0-d tensors, so the same function
+(``_flags``), the per-parameter numbers that follow the step count
+(``_scalars``: counters, bias corrections, for a whole group at once) and its
+update rule (``_update``), written once, in place, for one parameter. The
+numbers reach ``_update`` as 0-d tensors, so the same function
 runs eagerly or compiled by torch.compile (``fused=True``) without a
 recompilation each time a scheduler changes the learning rate.
 """
@@ -31,6 +33,16 @@ def scalar_dtype() -> torch.dtype:
 
 def step_counter() -> torch.Tensor:
     return torch.tensor(0.0, dtype=scalar_dtype())
+
+
+def advance_steps(states: list[dict[str, Any]], h: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Add 1 to every state's 'step' and return the new counts as one tensor
+    in the hyperparameters' dtype and device."""
+    steps = [state["step"] for state in states]
+    if steps:
+        torch._foreach_add_(steps, 1)
+    reference = next(iter(h.values()))
+    return torch.stack(steps).to(reference) if steps else reference.new_zeros(0)
 
 
 def check_betas(betas: Any) -> tuple[float, float]:
@@ -69,16 +81,16 @@ _FUSED_CHUNK = 64
 _COMPILED: dict[Callable[..., None], Callable[..., None]] = {}
 
 
-def _run_compiled(update, params, states, hyper, flags) -> None:
+def _run_compiled(update, params, states, hyper, flags, scalars) -> None:
     """Apply ``update`` to every parameter through torch.compile: Inductor fuses
     each parameter's whole update into one loop over its elements (C++/OpenMP
     on CPU, Triton on GPU). The math is the eager ``update`` itself."""
     compiled = _COMPILED.get(update)
     if compiled is None:
 
-        def apply_all(params, grads, states, hyper, flags):
-            for p, g, s in zip(params, grads, states, strict=True):
-                update(p, g, s, hyper, flags)
+        def apply_all(params, grads, states, hyper, flags, scalars):
+            for i, (p, g, state) in enumerate(zip(params, grads, states, strict=True)):
+                update(p, g, state, hyper, flags, {k: v[i] for k, v in scalars.items()})
 
         compiled = _COMPILED[update] = torch.compile(apply_all, dynamic=False)
     # Every algorithm, flag set and chunk shape is one more graph of the same
@@ -86,8 +98,11 @@ def _run_compiled(update, params, states, hyper, flags) -> None:
     with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
         for start in range(0, len(params), _FUSED_CHUNK):
             chunk = params[start : start + _FUSED_CHUNK]
-            states_chunk = states[start : start + _FUSED_CHUNK]
-            compiled(chunk, [p.grad for p in chunk], states_chunk, hyper, flags)
+            part = slice(start, start + _FUSED_CHUNK)
+            # Own copies of the chunk's numbers: a view's offset would be one
+            # more thing for the compiled code to be specialized on.
+            numbers = {k: v[part].clone() for k, v in scalars.items()}
+            compiled(chunk, [p.grad for p in chunk], states[part], hyper, flags, numbers)
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -134,6 +149,15 @@ class Optimizer(torch.optim.Optimizer):
         """The choices that change the update's structure."""
         raise NotImplementedError
 
+    def _scalars(
+        self, states: list[dict[str, Any]], h: dict[str, torch.Tensor], f: dict[str, bool]
+    ) -> dict[str, torch.Tensor]:
+        """Per-parameter numbers that depend on the step count, as one vector
+        each over the group's parameters (the counters are advanced here).
+        ``_update`` gets parameter i's entries as 0-d tensors. Kept out of
+        ``_update`` so that a compiled update only loads and scales by them."""
+        return {}
+
     @staticmethod
     def _update(
         param: torch.Tensor,
@@ -141,6 +165,7 @@ class Optimizer(torch.optim.Optimizer):
         state: dict[str, Any],
         h: dict[str, torch.Tensor],
         f: dict[str, bool],
+        s: dict[str, torch.Tensor],
     ) -> None:
         raise NotImplementedError
 
@@ -246,22 +271,24 @@ class Optimizer(torch.optim.Optimizer):
                 and not self._sharded_fallback(params)
             )
             with _replicate_scalars(params):
+                scalars = self._scalars(states, hyper, flags)
                 if compiled:
-                    _run_compiled(type(self)._update, params, states, hyper, flags)
+                    _run_compiled(type(self)._update, params, states, hyper, flags, scalars)
                 else:
-                    self._apply_eagerly(params, states, hyper, flags)
+                    self._apply_eagerly(params, states, hyper, flags, scalars)
         return loss
 
-    def _apply_eagerly(self, params, states, hyper, flags) -> None:
-        for p, state in zip(params, states, strict=True):
+    def _apply_eagerly(self, params, states, hyper, flags, scalars) -> None:
+        for i, (p, state) in enumerate(zip(params, states, strict=True)):
+            s = {k: v[i] for k, v in scalars.items()}
             if p.is_complex():
                 # Complex parameters update as pairs of reals, as in torch.
                 view = {k: _real(v) for k, v in state.items()}
-                self._update(_real(p), _real(p.grad), view, hyper, flags)
+                self._update(_real(p), _real(p.grad), view, hyper, flags, s)
                 for key in view.keys() - state.keys():
                     state[key] = torch.view_as_complex(view[key])
             else:
-                self._update(p, p.grad, state, hyper, flags)
+                self._update(p, p.grad, state, hyper, flags, s)
 
     def _sharded_fallback(self, params) -> bool:
         """fused=True on DTensor (FSDP2) parameters runs the eager update, which

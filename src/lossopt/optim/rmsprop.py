@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, step_counter
+from lossopt.optim.optimizer import Optimizer, advance_steps, step_counter
 
 
 class RMSprop(Optimizer):
@@ -76,9 +76,12 @@ class RMSprop(Optimizer):
             "maximize": group["maximize"],
         }
 
+    def _scalars(self, states, h, f):
+        advance_steps(states, h)
+        return {}
+
     @staticmethod
-    def _update(param, grad, state, h, f):
-        state["step"].add_(1)
+    def _update(param, grad, state, h, f, s):
         if f["maximize"]:
             grad = -grad
         if f["weight_decay"]:

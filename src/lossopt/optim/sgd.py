@@ -81,7 +81,7 @@ class SGD(Optimizer):
         return not f["momentum"] or "momentum_buffer" in state
 
     @staticmethod
-    def _update(param, grad, state, h, f):
+    def _update(param, grad, state, h, f, s):
         if f["maximize"]:
             grad = -grad
         if f["weight_decay"]:
