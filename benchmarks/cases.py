@@ -80,6 +80,7 @@ def _optimizer_bench(
         parity,
         min_bytes=bytes_per * 4 * numel,
         targets=targets,
+        reps=15,  # steps take milliseconds: more rounds steady the medians
     )
 
 
