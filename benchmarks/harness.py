@@ -53,11 +53,12 @@ def _rss_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def peak_growth_here(fn: Callable[[], object], device: str) -> int:
+def peak_growth_here(fn: Callable[[], object], device: str, *, warmup: bool = True) -> int:
     """Peak memory growth of one call, in bytes, in this process: on CPU the
     peak resident set (reset through /proc/self/clear_refs) above the resident
     set before the call; on CUDA, torch's allocator peak."""
-    fn()  # warm up: first-call allocations (caches, compiled code) are not the call's
+    if warmup:
+        fn()  # first-call allocations (caches, compiled code) are not the call's
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

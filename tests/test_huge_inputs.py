@@ -3,21 +3,15 @@
 import torch
 import torch.nn.functional as F
 
+from benchmarks.harness import peak_growth_here
 from lossopt import losses
 
 
 def _peak_growth(fn):
-    """Peak resident-set growth of one call, in bytes (Linux)."""
-
-    def rss(field):
-        with open("/proc/self/status") as handle:
-            return next(int(line.split()[1]) for line in handle if line.startswith(field)) * 1024
-
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
-    base = rss("VmRSS:")
-    out = fn()
-    return out, rss("VmHWM:") - base
+    """fn's result and the peak resident-set growth of the call, in bytes."""
+    out = []
+    peak = peak_growth_here(lambda: out.append(fn()), "cpu", warmup=False)
+    return out[0], peak
 
 
 def test_linear_cross_entropy_beyond_2_to_the_31_logits():

@@ -1,4 +1,5 @@
-"""The one place where 'none', 'mean', 'sum' and 'batchmean' are defined."""
+"""The one place where 'none', 'mean', 'sum' and 'batchmean' are defined, and
+where the rule lives that half precision is accumulated in float32."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from lossopt._checks import check_choice
 
 REDUCTIONS = ("none", "mean", "sum")
 _HALF = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """float32 for bfloat16/float16 inputs, else their own dtype: a half-precision
+    sum over a 128k vocabulary would lose every digit that matters."""
+    return torch.float32 if x.dtype in _HALF else x.dtype
 
 
 def check_reduction(reduction: str, *, batchmean: bool = False) -> str:
@@ -51,7 +58,7 @@ def reduce(
     precision is summed in float32."""
     if reduction == "none":
         return loss
-    total = loss.sum(dtype=torch.float32) if loss.dtype in _HALF else loss.sum()
+    total = loss.sum(dtype=compute_dtype(loss))
     factor = reduction_scale(
         reduction, loss.numel(), denominator=denominator, batch_size=batch_size
     )

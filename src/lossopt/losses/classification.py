@@ -19,16 +19,7 @@ import torch
 
 from lossopt._checks import check_floating, check_integer, check_number, check_tensor
 from lossopt.losses._autograd import single_backward
-from lossopt.losses._reduction import check_reduction, reduce, reduction_scale
-
-_HALF = (torch.float16, torch.bfloat16)
-
-
-def _compute_dtype(x: torch.Tensor) -> torch.dtype:
-    # Half-precision logits are accumulated in float32: a bfloat16 sum over a
-    # 128k vocabulary would lose every digit that matters.
-    return torch.float32 if x.dtype in _HALF else x.dtype
-
+from lossopt.losses._reduction import check_reduction, compute_dtype, reduce, reduction_scale
 
 # Elements per block of rows: a block of logits and its probabilities stay in
 # cache, so each pass over the N x C logits reads them from memory once.
@@ -215,7 +206,7 @@ class _IndexCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, keep, weight, smoothing, scale):
-        z = logits.to(_compute_dtype(logits))
+        z = logits.to(compute_dtype(logits))
         ctx.dtype = logits.dtype
         ctx.eager = scale is not None and ctx.needs_input_grad[0]
         if ctx.eager:
@@ -238,7 +229,7 @@ class _IndexCrossEntropy(torch.autograd.Function):
                 grad = grad * grad_loss.to(grad.dtype)
             return grad.to(ctx.dtype), None, None, None, None, None
         logits, weight = ctx.saved_tensors
-        z = logits.to(_compute_dtype(logits))
+        z = logits.to(compute_dtype(logits))
         grad = torch.empty_like(z)
         for part in row_blocks(*z.shape):
             softmax_lse(z[part], grad[part])
@@ -252,7 +243,7 @@ class _SoftCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, weight, smoothing):
-        z = logits.to(_compute_dtype(logits))
+        z = logits.to(compute_dtype(logits))
         lse = logsumexp_rows(z)
         coef = target.to(z.dtype)
         if smoothing > 0:
@@ -328,7 +319,7 @@ def cross_entropy(
     keep = _check_index_target(rows.target, num_classes, ignore_index)
     scale = None
     if reduction != "none":
-        denominator = _kept_weight(rows.target, keep, weight, _compute_dtype(input))
+        denominator = _kept_weight(rows.target, keep, weight, compute_dtype(input))
         scale = reduction_scale(reduction, len(keep), denominator=denominator)
     loss = _IndexCrossEntropy.apply(
         rows.logits, rows.target, keep, weight, float(label_smoothing), scale

@@ -13,9 +13,7 @@ import torch
 
 from lossopt._checks import check_floating, check_same_shape
 from lossopt.losses._autograd import single_backward
-from lossopt.losses._reduction import check_reduction, reduce, reduction_scale
-
-_HALF = (torch.float16, torch.bfloat16)
+from lossopt.losses._reduction import check_reduction, compute_dtype, reduce, reduction_scale
 
 
 def _pointwise(log_q: torch.Tensor, target: torch.Tensor, log_target: bool) -> torch.Tensor:
@@ -114,7 +112,7 @@ def kl_div(
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
-    compute = torch.float32 if input.dtype in _HALF else input.dtype
+    compute = compute_dtype(input)
     log_q, target_c = input.to(compute), target.to(compute)
     if reduction == "none":
         return _KLPointwise.apply(log_q, target_c, bool(log_target)).to(input.dtype)
@@ -132,7 +130,7 @@ class _KLFromLogits(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, p_logits, q_logits):
-        compute = torch.float32 if p_logits.dtype in _HALF else p_logits.dtype
+        compute = compute_dtype(p_logits)
         log_p = torch.log_softmax(p_logits.to(compute), dim=-1)
         log_q = torch.log_softmax(q_logits.to(compute), dim=-1)
         kl = (log_p.exp() * (log_p - log_q)).sum(dim=-1)

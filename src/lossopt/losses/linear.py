@@ -15,11 +15,10 @@ import torch
 
 from lossopt._checks import check_floating, check_integer, check_number
 from lossopt.losses._autograd import single_backward
-from lossopt.losses._reduction import check_reduction, reduce
+from lossopt.losses._reduction import check_reduction, compute_dtype, reduce
 from lossopt.losses.classification import (
     _check_index_target,
     _check_weight,
-    _compute_dtype,
     _index_loss,
     _kept_weight,
     index_loss_and_grad,
@@ -47,7 +46,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, w, b, target, keep, class_weight, smoothing, row_scale):
-        compute = _compute_dtype(h)
+        compute = compute_dtype(h)
         rows = _chunk_rows(w.shape[0])
         need = ctx.needs_input_grad[:3]
         eager = row_scale is not None and any(need)
@@ -192,7 +191,7 @@ def linear_cross_entropy(
     h = input.reshape(target.numel(), input.shape[-1])
     flat = target.reshape(-1).long()
     keep = _check_index_target(flat, num_classes, ignore_index)
-    compute = _compute_dtype(input)
+    compute = compute_dtype(input)
     denominator = _kept_weight(flat, keep, class_weight, compute)
     # 'mean' and 'sum' send one gradient to every row: form the gradients in
     # the forward with a unit row gradient, and scale them in the backward.

@@ -22,7 +22,7 @@ from lossopt._checks import (
     check_same_shape,
 )
 from lossopt.losses._autograd import single_backward
-from lossopt.losses._reduction import check_reduction, reduce
+from lossopt.losses._reduction import check_reduction, compute_dtype, reduce
 
 MININGS = ("batch_all", "batch_hard", "batch_semi_hard")
 
@@ -307,8 +307,7 @@ def batch_triplet_loss(
         )
     if embeddings.shape[0] == 0:
         return reduce(embeddings.sum(dim=1), reduction, denominator=embeddings.new_zeros(()))
-    compute = torch.float32 if embeddings.dtype in (torch.float16, torch.bfloat16) else None
-    x = embeddings.to(compute) if compute else embeddings
+    x = embeddings.to(compute_dtype(embeddings))
     if mining == "batch_hard":
         # Two pairs per anchor: mine on distances without a graph, then
         # differentiate only the 2B mined distances, in O(B D).

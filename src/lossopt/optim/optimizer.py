@@ -244,15 +244,7 @@ class Optimizer(torch.optim.Optimizer):
             if not pairs:
                 continue
             flags = self._flags(group)
-            first = pairs[0][1]
-            # Hyperparameters in the parameters' precision (float32 for half
-            # precision): mixing in float64 scalars would slow compiled loops.
-            double = first.dtype in (torch.float64, torch.complex128)
-            dtype = torch.float64 if double else torch.float32
-            hyper = {
-                k: torch.as_tensor(v, dtype=dtype, device=first.device)
-                for k, v in self._hyper(group).items()
-            }
+            hyper = self._hyper_tensors(group, pairs[0][1])
             fresh = False
             for _, p in pairs:
                 if not self.state[p]:
@@ -277,6 +269,16 @@ class Optimizer(torch.optim.Optimizer):
                 else:
                     self._apply_eagerly(params, states, hyper, flags, scalars)
         return loss
+
+    def _hyper_tensors(self, group, first: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The group's numbers as 0-d tensors in the parameters' precision
+        (float32 for half precision): float64 scalars would slow compiled loops."""
+        double = first.dtype in (torch.float64, torch.complex128)
+        dtype = torch.float64 if double else torch.float32
+        return {
+            k: torch.as_tensor(v, dtype=dtype, device=first.device)
+            for k, v in self._hyper(group).items()
+        }
 
     def _apply_eagerly(self, params, states, hyper, flags, scalars) -> None:
         for i, (p, state) in enumerate(zip(params, states, strict=True)):
