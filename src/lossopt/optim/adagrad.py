@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, advance_steps, step_counter
+from lossopt.optim.optimizer import Optimizer, next_steps, step_counter
 
 
 class Adagrad(Optimizer):
@@ -75,12 +75,13 @@ class Adagrad(Optimizer):
         return {"weight_decay": group["weight_decay"] != 0, "maximize": group["maximize"]}
 
     def _scalars(self, states, h, f):
-        t = advance_steps(states, h)
+        t = next_steps(states, h)
         lr = h["lr"] / (1 + (t - 1) * h["lr_decay"])  # eta / (1 + (t - 1) lr_decay)
         return {"lr": lr}
 
     @staticmethod
     def _update(param, grad, state, h, f, s):
+        state["step"].add_(1)
         if f["maximize"]:
             grad = -grad
         if f["weight_decay"]:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, advance_steps, check_betas, step_counter
+from lossopt.optim.optimizer import Optimizer, check_betas, next_steps, step_counter
 
 
 class Adam(Optimizer):
@@ -89,13 +89,14 @@ class Adam(Optimizer):
         }
 
     def _scalars(self, states, h, f):
-        t = advance_steps(states, h)
+        t = next_steps(states, h)
         step_size = h["lr"] / (1 - h["beta1"] ** t)  # alpha / (1 - beta1^t)
         bias_correction2_sqrt = (1 - h["beta2"] ** t).sqrt()  # sqrt(1 - beta2^t)
         return {"step_size": step_size, "bias_correction2_sqrt": bias_correction2_sqrt}
 
     @staticmethod
     def _update(param, grad, state, h, f, s):
+        state["step"].add_(1)
         if f["maximize"]:
             grad = -grad
         if f["weight_decay"]:

@@ -5,7 +5,7 @@ policy, the compiled fast path, and a load_state_dict that checks everything
 before changing anything. Each algorithm supplies its state (``_init_state``),
 its hyperparameters split into numbers (``_hyper``) and structural choices
 (``_flags``), the per-parameter numbers that follow the step count
-(``_scalars``: counters, bias corrections, for a whole group at once) and its
+(``_scalars``: bias corrections, for a whole group at once) and its
 update rule (``_update``), written once, in place, for one parameter. The
 numbers reach ``_update`` as 0-d tensors, so the same function
 runs eagerly or compiled by torch.compile (``fused=True``) without a
@@ -35,14 +35,14 @@ def step_counter() -> torch.Tensor:
     return torch.tensor(0.0, dtype=scalar_dtype())
 
 
-def advance_steps(states: list[dict[str, Any]], h: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Add 1 to every state's 'step' and return the new counts as one tensor
-    in the hyperparameters' dtype and device."""
-    steps = [state["step"] for state in states]
-    if steps:
-        torch._foreach_add_(steps, 1)
+def next_steps(states: list[dict[str, Any]], h: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The count t of the coming step (each state's 'step' + 1), as one tensor
+    in the hyperparameters' dtype and device. ``_update`` advances the counter
+    itself, inside the same fused loop."""
     reference = next(iter(h.values()))
-    return torch.stack(steps).to(reference) if steps else reference.new_zeros(0)
+    if not states:
+        return reference.new_zeros(0)
+    return torch.stack([state["step"] for state in states]).to(reference) + 1
 
 
 def check_betas(betas: Any) -> tuple[float, float]:
@@ -92,7 +92,10 @@ def _run_compiled(update, params, states, hyper, flags, scalars) -> None:
             for i, (p, g, state) in enumerate(zip(params, grads, states, strict=True)):
                 update(p, g, state, hyper, flags, {k: v[i] for k, v in scalars.items()})
 
-        compiled = _COMPILED[update] = torch.compile(apply_all, dynamic=False)
+        # Inductor's size asserts on every input repeat what the guards check.
+        compiled = _COMPILED[update] = torch.compile(
+            apply_all, dynamic=False, options={"size_asserts": False}
+        )
     # Every algorithm, flag set and chunk shape is one more graph of the same
     # function: allow more of them than torch's default of 8.
     with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
@@ -152,8 +155,8 @@ class Optimizer(torch.optim.Optimizer):
     def _scalars(
         self, states: list[dict[str, Any]], h: dict[str, torch.Tensor], f: dict[str, bool]
     ) -> dict[str, torch.Tensor]:
-        """Per-parameter numbers that depend on the step count, as one vector
-        each over the group's parameters (the counters are advanced here).
+        """Per-parameter numbers that depend on the coming step's count, as one
+        vector each over the group's parameters (see :func:`next_steps`).
         ``_update`` gets parameter i's entries as 0-d tensors. Kept out of
         ``_update`` so that a compiled update only loads and scales by them."""
         return {}

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, advance_steps, step_counter
+from lossopt.optim.optimizer import Optimizer, step_counter
 
 
 class RMSprop(Optimizer):
@@ -76,12 +76,9 @@ class RMSprop(Optimizer):
             "maximize": group["maximize"],
         }
 
-    def _scalars(self, states, h, f):
-        advance_steps(states, h)
-        return {}
-
     @staticmethod
     def _update(param, grad, state, h, f, s):
+        state["step"].add_(1)
         if f["maximize"]:
             grad = -grad
         if f["weight_decay"]:
