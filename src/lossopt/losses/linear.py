@@ -15,7 +15,7 @@ import torch
 
 from lossopt._checks import check_floating, check_integer, check_number
 from lossopt.losses._autograd import single_backward
-from lossopt.losses._reduction import check_reduction, compute_dtype, reduce
+from lossopt.losses._reduction import check_reduction, compute_dtype, reduction_scale
 from lossopt.losses.classification import (
     _check_index_target,
     _check_weight,
@@ -36,20 +36,23 @@ def _chunk_rows(num_classes: int) -> int:
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
-    """Per-row losses of cross_entropy(h W^T + b, y), computed in row chunks.
+    """cross_entropy(h W^T + b, y) computed in row chunks.
 
-    For 'mean' and 'sum' the incoming gradient is one scalar, so the gradients
-    are formed during the forward (scaled by the row factors) and only
-    multiplied by it in the backward: the logits are computed once. For 'none'
-    the backward recomputes each chunk's logits.
+    With ``scale`` None it returns the per-row losses ('none') and the backward
+    recomputes each chunk's logits. With a scalar reduction it returns
+    scale * sum of the losses; the gradients are then formed during the
+    forward, already scaled, so the logits are computed once and the backward
+    only multiplies them by the incoming gradient (or not at all when it is 1).
     """
 
     @staticmethod
-    def forward(ctx, h, w, b, target, keep, class_weight, smoothing, row_scale):
+    def forward(ctx, h, w, b, target, keep, class_weight, smoothing, scale):
         compute = compute_dtype(h)
         rows = _chunk_rows(w.shape[0])
         need = ctx.needs_input_grad[:3]
-        eager = row_scale is not None and any(need)
+        eager = scale is not None and any(need)
+        if eager:
+            row_scale = torch.as_tensor(scale, dtype=compute, device=h.device).expand(h.shape[0])
         grads = _Grads(h, w, b, need) if eager else None
         losses = torch.empty(h.shape[0], dtype=compute, device=h.device)
         logits = _ChunkLogits(h, w, b, rows, compute)
@@ -68,18 +71,17 @@ class _LinearCrossEntropy(torch.autograd.Function):
         done = (grads.h, grads.w, grads.b) if eager else (None, None, None)
         ctx.save_for_backward(h, w, b, target, keep, class_weight, *done)
         ctx.smoothing, ctx.rows, ctx.eager = smoothing, rows, eager
-        return losses
+        return losses if scale is None else losses.sum() * scale
 
     @staticmethod
     @single_backward
     def backward(ctx, grad_losses):
         h, w, b, target, keep, class_weight, *done = ctx.saved_tensors
         if ctx.eager:
-            # grad_losses is the one scalar gradient, broadcast to every row;
-            # usually 1, and then the saved gradients are returned as they are.
-            scale = grad_losses[0] if grad_losses.numel() else grad_losses.sum()
-            unit = scale.device.type == "cpu" and scale.item() == 1.0
-            out = tuple(g if g is None or unit else g * scale.to(g.dtype) for g in done)
+            # grad_losses is the gradient of the scalar loss: usually 1, and
+            # then the saved gradients are returned as they are, with no copy.
+            unit = grad_losses.device.type == "cpu" and grad_losses.item() == 1.0
+            out = tuple(g if g is None or unit else g * grad_losses.to(g.dtype) for g in done)
         else:
             need = ctx.needs_input_grad[:3]
             grads = _Grads(h, w, b, need)
@@ -193,10 +195,10 @@ def linear_cross_entropy(
     keep = _check_index_target(flat, num_classes, ignore_index)
     compute = compute_dtype(input)
     denominator = _kept_weight(flat, keep, class_weight, compute)
-    # 'mean' and 'sum' send one gradient to every row: form the gradients in
-    # the forward with a unit row gradient, and scale them in the backward.
-    row_scale = None if reduction == "none" else torch.ones(1, dtype=compute).expand(h.shape[0])
-    per_row = _LinearCrossEntropy.apply(
-        h, linear_weight, linear_bias, flat, keep, class_weight, float(label_smoothing), row_scale
+    scale = None
+    if reduction != "none":
+        scale = reduction_scale(reduction, len(keep), denominator=denominator)
+    loss = _LinearCrossEntropy.apply(
+        h, linear_weight, linear_bias, flat, keep, class_weight, float(label_smoothing), scale
     )
-    return reduce(per_row.reshape(target.shape), reduction, denominator=denominator).to(input.dtype)
+    return (loss if scale is not None else loss.reshape(target.shape)).to(input.dtype)
