@@ -106,8 +106,9 @@ def test_float16_eps_underflow_is_not_silent():
     p = torch.zeros(4, dtype=torch.float16, requires_grad=True)
     opt = optim.Adam([p], eps=1e-8)
     p.grad = torch.zeros_like(p)
-    with pytest.warns(RuntimeWarning, match="eps=1e-08 is 0 in float16"):
+    with pytest.warns(RuntimeWarning, match="eps=1e-08 is 0 in float16") as caught:
         opt.step()
+    assert caught[0].filename == __file__  # points at the caller's step(), not at torch
     ok = optim.Adam([torch.zeros(4, dtype=torch.float16, requires_grad=True)], eps=1e-4)
     ok.param_groups[0]["params"][0].grad = torch.zeros(4, dtype=torch.float16)
     with warnings.catch_warnings():

@@ -74,7 +74,8 @@ class Adagrad(Optimizer):
     def _flags(self, group):
         return {"weight_decay": group["weight_decay"] != 0, "maximize": group["maximize"]}
 
-    def _scalars(self, states, h, f):
+    @staticmethod
+    def _scalars(states, h, f):
         t = next_steps(states, h)
         lr = h["lr"] / (1 + (t - 1) * h["lr_decay"])  # eta / (1 + (t - 1) lr_decay)
         return {"lr": lr}

@@ -88,7 +88,8 @@ class Adam(Optimizer):
             "maximize": group["maximize"],
         }
 
-    def _scalars(self, states, h, f):
+    @staticmethod
+    def _scalars(states, h, f):
         t = next_steps(states, h)
         step_size = h["lr"] / (1 - h["beta1"] ** t)  # alpha / (1 - beta1^t)
         bias_correction2_sqrt = (1 - h["beta2"] ** t).sqrt()  # sqrt(1 - beta2^t)

@@ -61,10 +61,10 @@ def _local(t: torch.Tensor) -> torch.Tensor:
     return t.to_local() if _is_dtensor(t) else t
 
 
-def _replicate_scalars(params):
+def _replicate_scalars(sharded: bool):
     """With DTensor (FSDP2) parameters, let the 0-d hyperparameter tensors act
     as replicated values; otherwise nothing."""
-    if any(_is_dtensor(p) for p in params):
+    if sharded:
         from torch.distributed.tensor.experimental import implicit_replication
 
         return implicit_replication()
@@ -75,13 +75,18 @@ def _real(t: Any) -> Any:
     return torch.view_as_real(t) if isinstance(t, torch.Tensor) and t.is_complex() else t
 
 
+# A warning raised inside a group's step names the caller of optimizer.step():
+# the frames in between are the warning's method, _step_group, step, torch's
+# no_grad decorator and torch.optim's step hook wrapper.
+_USER_FRAME = 6
+
 # Tensors per compiled call: large enough to amortize the call, small enough
 # that a model with thousands of parameters compiles a few graphs, not one huge.
 _FUSED_CHUNK = 64
 _COMPILED: dict[Callable[..., None], Callable[..., None]] = {}
 
 
-def _run_compiled(update, params, states, hyper, flags, scalars) -> None:
+def _run_compiled(update, params, grads, states, hyper, flags, scalars) -> None:
     """Apply ``update`` to every parameter through torch.compile: Inductor fuses
     each parameter's whole update into one loop over its elements (C++/OpenMP
     on CPU, Triton on GPU). The math is the eager ``update`` itself."""
@@ -100,12 +105,11 @@ def _run_compiled(update, params, states, hyper, flags, scalars) -> None:
     # function: allow more of them than torch's default of 8.
     with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
         for start in range(0, len(params), _FUSED_CHUNK):
-            chunk = params[start : start + _FUSED_CHUNK]
             part = slice(start, start + _FUSED_CHUNK)
             # Own copies of the chunk's numbers: a view's offset would be one
             # more thing for the compiled code to be specialized on.
             numbers = {k: v[part].clone() for k, v in scalars.items()}
-            compiled(chunk, [p.grad for p in chunk], states[part], hyper, flags, numbers)
+            compiled(params[part], grads[part], states[part], hyper, flags, numbers)
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -152,8 +156,9 @@ class Optimizer(torch.optim.Optimizer):
         """The choices that change the update's structure."""
         raise NotImplementedError
 
+    @staticmethod
     def _scalars(
-        self, states: list[dict[str, Any]], h: dict[str, torch.Tensor], f: dict[str, bool]
+        states: list[dict[str, Any]], h: dict[str, torch.Tensor], f: dict[str, bool]
     ) -> dict[str, torch.Tensor]:
         """Per-parameter numbers that depend on the coming step's count, as one
         vector each over the group's parameters (see :func:`next_steps`).
@@ -177,27 +182,30 @@ class Optimizer(torch.optim.Optimizer):
         return True
 
     # -- the step --------------------------------------------------------------
-    def _work(self) -> list[tuple[dict[str, Any], list[tuple[int, torch.Tensor]]]]:
-        """Each group with its (index, parameter) pairs that have a gradient,
-        after checking every gradient, so that a failing step changes nothing."""
+    def _work(self) -> list[tuple[dict[str, Any], list[int], list[torch.Tensor]]]:
+        """Each group with the indices of its parameters that have a gradient and
+        those parameters, after checking every gradient, so that a failing step
+        changes nothing."""
         work = []
         for g, group in enumerate(self.param_groups):
-            pairs = []
+            indices, params = [], []
             for i, p in enumerate(group["params"]):
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
-                if p.grad.is_sparse:
+                if grad.is_sparse:
                     raise ValueError(
                         f"{type(self).__name__} does not support sparse gradients "
                         f"({self._param_name(g, i)})"
                     )
-                if p.grad.shape != p.shape:
+                if grad.shape != p.shape:
                     raise ValueError(
                         f"gradient of {self._param_name(g, i)} has shape "
-                        f"{tuple(p.grad.shape)}, expected {tuple(p.shape)}"
+                        f"{tuple(grad.shape)}, expected {tuple(p.shape)}"
                     )
-                pairs.append((i, p))
-            work.append((group, pairs))
+                indices.append(i)
+                params.append(p)
+            work.append((group, indices, params))
         return work
 
     def _param_name(self, g: int, i: int) -> str:
@@ -211,11 +219,11 @@ class Optimizer(torch.optim.Optimizer):
 
         Sharded (DTensor) gradients are checked shard by shard and the verdict
         is agreed across ranks, so every rank skips (or raises) together."""
-        grads = [_local(p.grad) for _, pairs in work for _, p in pairs]
+        grads = [_local(p.grad) for _, _, params in work for p in params]
         finite = (
             torch.stack([g.isfinite().all() for g in grads]).all() if grads else torch.tensor(True)
         )
-        if any(_is_dtensor(p) for _, pairs in work for _, p in pairs):
+        if any(_is_dtensor(p) for _, _, params in work for p in params):
             import torch.distributed as dist
 
             agreed = finite.to(torch.int32)
@@ -223,8 +231,8 @@ class Optimizer(torch.optim.Optimizer):
             finite = agreed.bool()
         if bool(finite):
             return None
-        for g, (_, pairs) in enumerate(work):
-            for i, p in pairs:
+        for g, (_, indices, params) in enumerate(work):
+            for i, p in zip(indices, params, strict=True):
                 if not bool(_local(p.grad).isfinite().all()):
                     return self._param_name(g, i)
         return "a parameter sharded on another rank"
@@ -243,35 +251,41 @@ class Optimizer(torch.optim.Optimizer):
                     raise FloatingPointError(f"non-finite gradient in {culprit}")
                 self.skipped_steps += 1
                 return loss
-        for group, pairs in work:
-            if not pairs:
-                continue
-            flags = self._flags(group)
-            hyper = self._hyper_tensors(group, pairs[0][1])
-            fresh = False
-            for _, p in pairs:
-                if not self.state[p]:
-                    self.state[p].update(self._init_state(p, group))
-                    fresh = True
-            params = [p for _, p in pairs]
-            states = [self.state[p] for p in params]
-            self._warn_if_eps_underflows(params, hyper)
-            # The first step of a parameter runs eagerly: a short run never
-            # waits for a compilation, and state created lazily then exists.
-            compiled = (
-                self.fused
-                and not fresh
-                and all(self._ready(s, flags) for s in states)
-                and not any(p.is_complex() for p in params)
-                and not self._sharded_fallback(params)
-            )
-            with _replicate_scalars(params):
-                scalars = self._scalars(states, hyper, flags)
-                if compiled:
-                    _run_compiled(type(self)._update, params, states, hyper, flags, scalars)
-                else:
-                    self._apply_eagerly(params, states, hyper, flags, scalars)
+        for group, _, params in work:
+            if params:
+                self._step_group(group, params)
         return loss
+
+    def _step_group(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        flags = self._flags(group)
+        hyper = self._hyper_tensors(group, params[0])
+        states, fresh = [], False
+        for p in params:
+            state = self.state[p]
+            if not state:
+                state.update(self._init_state(p, group))
+                fresh = True
+            states.append(state)
+        grads = [p.grad for p in params]
+        dtypes = {p.dtype for p in params}
+        sharded = any(t.__name__ == "DTensor" for t in {type(p) for p in params})
+        if torch.float16 in dtypes:
+            self._warn_if_eps_underflows(hyper)
+        # The first step of a parameter runs eagerly: a short run never waits
+        # for a compilation, and state created lazily then exists.
+        if (
+            self.fused
+            and not fresh
+            and not any(d.is_complex for d in dtypes)
+            and not self._sharded_fallback(sharded)
+            and all(self._ready(s, flags) for s in states)
+        ):
+            scalars = self._scalars(states, hyper, flags)
+            _run_compiled(self._update, params, grads, states, hyper, flags, scalars)
+            return
+        with _replicate_scalars(sharded):
+            scalars = self._scalars(states, hyper, flags)
+            self._apply_eagerly(params, grads, states, hyper, flags, scalars)
 
     def _hyper_tensors(self, group, first: torch.Tensor) -> dict[str, torch.Tensor]:
         """The group's numbers as 0-d tensors in the parameters' precision
@@ -283,22 +297,22 @@ class Optimizer(torch.optim.Optimizer):
             for k, v in self._hyper(group).items()
         }
 
-    def _apply_eagerly(self, params, states, hyper, flags, scalars) -> None:
-        for i, (p, state) in enumerate(zip(params, states, strict=True)):
+    def _apply_eagerly(self, params, grads, states, hyper, flags, scalars) -> None:
+        for i, (p, grad, state) in enumerate(zip(params, grads, states, strict=True)):
             s = {k: v[i] for k, v in scalars.items()}
             if p.is_complex():
                 # Complex parameters update as pairs of reals, as in torch.
                 view = {k: _real(v) for k, v in state.items()}
-                self._update(_real(p), _real(p.grad), view, hyper, flags, s)
+                self._update(_real(p), _real(grad), view, hyper, flags, s)
                 for key in view.keys() - state.keys():
                     state[key] = torch.view_as_complex(view[key])
             else:
-                self._update(p, p.grad, state, hyper, flags, s)
+                self._update(p, grad, state, hyper, flags, s)
 
-    def _sharded_fallback(self, params) -> bool:
+    def _sharded_fallback(self, sharded: bool) -> bool:
         """fused=True on DTensor (FSDP2) parameters runs the eager update, which
         is exact; say so once rather than compile through DTensor dispatch."""
-        if not any(_is_dtensor(p) for p in params):
+        if not sharded:
             return False
         if not self._fallback_warned:
             self._fallback_warned = True
@@ -306,26 +320,25 @@ class Optimizer(torch.optim.Optimizer):
                 f"{type(self).__name__}(fused=True): DTensor (sharded) parameters take "
                 "the eager update path; results are the same, only slower",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=_USER_FRAME,
             )
         return True
 
-    def _warn_if_eps_underflows(self, params, hyper) -> None:
+    def _warn_if_eps_underflows(self, hyper) -> None:
+        """Called for a group that holds float16 parameters."""
         eps = hyper.get("eps")
         if eps is None or self._eps_warned or not float(eps) > 0:
             return
-        for p in params:
-            if p.dtype == torch.float16 and float(eps.to(torch.float16)) == 0:
-                self._eps_warned = True
-                warnings.warn(
-                    f"{type(self).__name__}: eps={float(eps):g} is 0 in float16, so the "
-                    "denominator can be 0 where a gradient's history is 0 (division by "
-                    "zero); use eps >= 6e-8 with float16 parameters, or keep float32 "
-                    "master weights",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                return
+        if float(eps.to(torch.float16)) == 0:
+            self._eps_warned = True
+            warnings.warn(
+                f"{type(self).__name__}: eps={float(eps):g} is 0 in float16, so the "
+                "denominator can be 0 where a gradient's history is 0 (division by "
+                "zero); use eps >= 6e-8 with float16 parameters, or keep float32 "
+                "master weights",
+                RuntimeWarning,
+                stacklevel=_USER_FRAME,
+            )
 
     # -- checkpoints -------------------------------------------------------------
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
