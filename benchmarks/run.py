@@ -14,6 +14,7 @@ import torch
 
 from benchmarks.cases import CASES
 from benchmarks.harness import peak_growth, time_variants, triad_bandwidth
+from benchmarks.profile import profile_variant
 
 SLOW = {"linear-cross-entropy-8192x1024x128256"}
 
@@ -24,7 +25,14 @@ def _machine(device: str) -> str:
     return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
-def run_case(name: str, size: str, device: str, triad: float | None, memory: bool) -> list[dict]:
+def run_case(
+    name: str,
+    size: str,
+    device: str,
+    triad: float | None,
+    memory: bool,
+    profile_to: Path | None = None,
+) -> list[dict]:
     bench = CASES[name](size, device)
     start = time.perf_counter()
     bench.parity()  # also where a fused optimizer compiles first
@@ -34,6 +42,9 @@ def run_case(name: str, size: str, device: str, triad: float | None, memory: boo
     peaks = {}
     if memory and bench.memory:
         peaks = {v: peak_growth(name, v, size, device) for v in bench.variants}
+    if profile_to is not None:
+        text = "\n".join(profile_variant(v, fn, seconds[v]) for v, fn in bench.variants.items())
+        (profile_to / f"profile-{name}.txt").write_text(f"# {name}\n\n{text}")
     rows = []
     for ours in bench.ours:
         if not bench.references:
@@ -112,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", action="store_true", help="include the N=8192, V=128256 case")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--out", default="benchmarks/results", help="folder for the table and JSON")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also write profile-<case>.txt: operator and Python-function profiles per variant",
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device here", file=sys.stderr)
@@ -123,15 +139,24 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     triad = triad_bandwidth(args.device, 1 << 16 if args.size == "smoke" else 1 << 26)
     rows = []
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows.extend(run_case(name, args.size, args.device, triad, not args.no_memory))
+        rows.extend(
+            run_case(
+                name,
+                args.size,
+                args.device,
+                triad,
+                not args.no_memory,
+                out if args.profile else None,
+            )
+        )
     machine = _machine(args.device)
     report = {"machine": machine, "size": args.size, "triad_gb_per_s": triad / 1e9, "rows": rows}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     suffix = f"{args.device}-{args.size}"
     (out / f"results-{suffix}.json").write_text(json.dumps(report, indent=1))
     text = f"Machine: {machine}; in-place triad {triad / 1e9:.1f} GB/s.\n\n{table(rows)}\n"

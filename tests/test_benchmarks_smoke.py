@@ -22,3 +22,15 @@ def test_benchmark_suite_smoke(tmp_path):
     assert "peak_mb" in ce and "bandwidth_fraction" in ce  # tiny sizes: ratios may be 0/0
     table = (tmp_path / "results-cpu-smoke.md").read_text()
     assert table.count("\n| ") == len(report["rows"]) + 1
+
+
+def test_profile_writes_operator_and_python_tables_for_every_variant(tmp_path):
+    args = ["--size", "smoke", "--cases", "adam-24-tensors,cross-entropy", "--no-memory"]
+    assert main([*args, "--profile", "--out", str(tmp_path)]) == 0
+    adam = (tmp_path / "profile-adam-24-tensors.txt").read_text()
+    for variant in ("lossopt", "lossopt fused=True", "torch fused=True"):
+        assert f"## {variant}: " in adam
+    assert adam.count("### operators") == adam.count("### Python functions") == 3
+    assert "Optimizer.step#Adam.step" in adam and "_update" in adam
+    ce = (tmp_path / "profile-cross-entropy.txt").read_text()
+    assert "ms per call unprofiled" in ce and "aten::" in ce
