@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from lossopt import optim
+from lossopt.optim import optimizer
 from tests.optim.test_parity import _assert_params_close, _data, _model
 
 CASES = [
@@ -39,3 +40,26 @@ def test_fused_matches_torch_with_a_changing_learning_rate(name, kwargs):
 def test_fused_must_be_a_bool():
     with pytest.raises(TypeError, match="fused must be a bool or None, got 'yes'"):
         optim.Adam([torch.zeros(1, requires_grad=True)], fused="yes")
+
+
+def test_fused_covers_more_parameters_than_one_compiled_call_takes(monkeypatch):
+    # Chunks of at most 4 here (64 by default, which would compile for long):
+    # 10 parameters run as 4 + 4 + 2, and 9 (one without a gradient yet) as
+    # 3 + 3 + 3; the late parameter's first step is eager, then compiled.
+    monkeypatch.setattr(optimizer, "_FUSED_CHUNK", 4)
+    g = torch.Generator().manual_seed(0)
+    shapes = [(3,)] * 7 + [(2, 5)] * 3
+    start = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+    ours_params = [p.clone().requires_grad_() for p in start]
+    torch_params = [p.clone().requires_grad_() for p in start]
+    ours = optim.Adam(ours_params, lr=0.01, fused=True)
+    theirs = torch.optim.Adam(torch_params, lr=0.01)
+    for step in range(4):
+        grads = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
+        for params, opt in ((ours_params, ours), (torch_params, theirs)):
+            for i, (p, grad) in enumerate(zip(params, grads, strict=True)):
+                p.grad = None if (step < 2 and i == 7) else grad.clone()
+            opt.step()
+    _assert_params_close(ours_params, torch_params)
+    assert float(ours.state[ours_params[7]]["step"]) == 2
+    assert float(ours.state[ours_params[0]]["step"]) == 4

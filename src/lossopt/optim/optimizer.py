@@ -80,16 +80,14 @@ def _real(t: Any) -> Any:
 # no_grad decorator and torch.optim's step hook wrapper.
 _USER_FRAME = 6
 
-# Tensors per compiled call: large enough to amortize the call, small enough
-# that a model with thousands of parameters compiles a few graphs, not one huge.
+# Tensors per compiled call, at most: large enough to amortize the call, small
+# enough that a model with thousands of parameters compiles a few graphs, not
+# one huge one.
 _FUSED_CHUNK = 64
 _COMPILED: dict[Callable[..., None], Callable[..., None]] = {}
 
 
-def _run_compiled(update, params, grads, states, hyper, flags, scalars) -> None:
-    """Apply ``update`` to every parameter through torch.compile: Inductor fuses
-    each parameter's whole update into one loop over its elements (C++/OpenMP
-    on CPU, Triton on GPU). The math is the eager ``update`` itself."""
+def _compiled(update: Callable[..., None]) -> Callable[..., None]:
     compiled = _COMPILED.get(update)
     if compiled is None:
 
@@ -97,15 +95,31 @@ def _run_compiled(update, params, grads, states, hyper, flags, scalars) -> None:
             for i, (p, g, state) in enumerate(zip(params, grads, states, strict=True)):
                 update(p, g, state, hyper, flags, {k: v[i] for k, v in scalars.items()})
 
+        # torch.compile keeps its graphs per code object and, on every call,
+        # checks them in turn until one's guards pass: a code object of its own
+        # per algorithm keeps each algorithm's calls off the others' graphs.
+        apply_all.__code__ = apply_all.__code__.replace()
         # Inductor's size asserts on every input repeat what the guards check.
         compiled = _COMPILED[update] = torch.compile(
             apply_all, dynamic=False, options={"size_asserts": False}
         )
-    # Every algorithm, flag set and chunk shape is one more graph of the same
-    # function: allow more of them than torch's default of 8.
+    return compiled
+
+
+def _run_compiled(update, params, grads, states, hyper, flags, scalars) -> None:
+    """Apply ``update`` to every parameter through torch.compile: Inductor fuses
+    each parameter's whole update into one loop over its elements (C++/OpenMP
+    on CPU, Triton on GPU). The math is the eager ``update`` itself."""
+    compiled = _compiled(update)
+    # Chunks of equal length where possible (200 parameters: 4 x 50, not
+    # 3 x 64 + 8), so that like-shaped parameters share one graph.
+    count = -(-len(params) // _FUSED_CHUNK)
+    size = -(-len(params) // count)
+    # Every flag set and chunk shape is one more graph of the same function:
+    # allow more of them than torch's default of 8.
     with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
-        for start in range(0, len(params), _FUSED_CHUNK):
-            part = slice(start, start + _FUSED_CHUNK)
+        for start in range(0, len(params), size):
+            part = slice(start, start + size)
             # Own copies of the chunk's numbers: a view's offset would be one
             # more thing for the compiled code to be specialized on.
             numbers = {k: v[part].clone() for k, v in scalars.items()}
