@@ -4,8 +4,8 @@
 
 At a language model's vocabulary (N = 8192 tokens, V = 128256 classes) the
 logits alone are 4 GB in float32, and autograd keeps them and their gradient.
-Here rows are processed in chunks whose logits fit in a few tens of MB, and
-the gradients with respect to h, W and b are formed chunk by chunk from the
+Here rows are processed in chunks whose logits take a fraction of W's own
+size (at most 256 rows once V is large), and the gradients with respect to h, W and b are formed chunk by chunk from the
 same one-pass softmax-minus-target as :func:`cross_entropy`.
 """
 
@@ -25,10 +25,13 @@ from lossopt.losses.classification import (
     logsumexp_rows,
 )
 
-# Logit elements per chunk: 4M float32 values (16 MB), small next to W and its
-# gradient; at least 64 rows, so the matrix products still run at full speed.
+# Logit elements per chunk: 4M float32 values (16 MB), and at least 256 rows.
+# Each chunk reads W twice and reads and writes W's gradient once: with fewer
+# rows that W-sized traffic, not the arithmetic, sets the pace (at N=8192,
+# H=1024, V=128256, 64-row chunks took 60-76 s against 47-48 s for 256 rows,
+# whose 131 MB of logits are a quarter of W).
 CHUNK_ELEMENTS = 1 << 22
-MIN_CHUNK_ROWS = 64
+MIN_CHUNK_ROWS = 256
 
 
 def _chunk_rows(num_classes: int) -> int:
