@@ -80,7 +80,7 @@ def _optimizer_bench(
         parity,
         min_bytes=bytes_per * 4 * numel,
         targets=targets,
-        reps=15,  # steps take milliseconds: more rounds steady the medians
+        reps=15,  # at least; short steps get more rounds, up to the time budget
     )
 
 

@@ -19,11 +19,19 @@ def sync(device: str) -> None:
 
 
 def time_variants(
-    variants: dict[str, Callable[[], object]], reps: int, device: str
+    variants: dict[str, Callable[[], object]],
+    reps: int,
+    device: str,
+    budget_s: float = 0.0,
+    max_reps: int = 400,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Median seconds per variant over interleaved repetitions (the order turns
     each round, so drifts in machine load hit every variant alike), and each
-    variant's first two calls (warm-up and any compilation) apart."""
+    variant's first two calls (warm-up and any compilation) apart.
+
+    At least ``reps`` rounds; where rounds are short, as many more (up to
+    ``max_reps``) as fit in ``budget_s``: a millisecond step on a shared
+    machine needs hundreds of samples for a steady median."""
     first = {}
     for name, fn in variants.items():
         sync(device)
@@ -34,7 +42,8 @@ def time_variants(
         first[name] = time.perf_counter() - start
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
-    for rep in range(reps):
+    rep = 0
+    while rep < reps:
         order = names[rep % len(names) :] + names[: rep % len(names)]
         for name in order:
             sync(device)
@@ -42,6 +51,10 @@ def time_variants(
             variants[name]()
             sync(device)
             samples[name].append(time.perf_counter() - start)
+        rep += 1
+        if rep == 1 and budget_s:
+            round_s = sum(s[0] for s in samples.values())
+            reps = max(reps, min(max_reps, int(budget_s / max(round_s, 1e-9))))
     return {name: statistics.median(s) for name, s in samples.items()}, first
 
 
@@ -87,9 +100,14 @@ def peak_growth(case: str, variant: str, size: str, device: str) -> int | None:
     return json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
 
 
-def triad_bandwidth(device: str, elements: int = 1 << 26, reps: int = 7) -> float:
-    """Bytes per second of the in-place triad a += s * b (read a and b, write a)."""
+def triad(device: str, elements: int = 1 << 26) -> Callable[[], object]:
+    """The in-place triad a += s * b (read a and b, write a: 12 bytes per element)."""
     a = torch.rand(elements, device=device)
     b = torch.rand(elements, device=device)
-    seconds, _ = time_variants({"triad": lambda: a.add_(b, alpha=0.5)}, reps, device)
+    return lambda: a.add_(b, alpha=0.5)
+
+
+def triad_bandwidth(device: str, elements: int = 1 << 26, reps: int = 7) -> float:
+    """Bytes per second of the in-place triad."""
+    seconds, _ = time_variants({"triad": triad(device, elements)}, reps, device)
     return 3 * 4 * elements / seconds["triad"]

@@ -34,3 +34,21 @@ def test_profile_writes_operator_and_python_tables_for_every_variant(tmp_path):
     assert "Optimizer.step#Adam.step" in adam and "_update" in adam
     ce = (tmp_path / "profile-cross-entropy.txt").read_text()
     assert "ms per call unprofiled" in ce and "aten::" in ce
+
+
+def test_short_rounds_are_repeated_up_to_the_time_budget():
+    from benchmarks.harness import time_variants
+
+    calls = {"a": 0, "b": 0}
+
+    def counter(name):
+        def fn():
+            calls[name] += 1
+
+        return fn
+
+    time_variants({k: counter(k) for k in calls}, 3, "cpu")
+    assert calls == {"a": 5, "b": 5}  # two warm-up calls, then 3 rounds
+    calls.update(a=0, b=0)
+    time_variants({k: counter(k) for k in calls}, 3, "cpu", budget_s=1.0, max_reps=50)
+    assert calls == {"a": 52, "b": 52}  # microsecond rounds: the cap, not the budget
