@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -98,6 +99,18 @@ def peak_growth(case: str, variant: str, size: str, device: str) -> int | None:
         print(f"  memory of {case}/{variant} failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
         return None
     return json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
+
+
+def profile(case: str, size: str, device: str, path: Path) -> None:
+    """Profile every variant of a case into ``path``, in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.profile", case, size, device, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    if done.returncode != 0:
+        print(f"  profile of {case} failed: {done.stderr.strip()[-300:]}", file=sys.stderr)
 
 
 def triad(device: str, elements: int = 1 << 26) -> Callable[[], object]:

@@ -1,9 +1,12 @@
-"""Where a variant's time goes: the operators torch's profiler sees and the
-Python functions that cProfile sees, over the same warm calls.
+"""`python -m benchmarks.profile CASE SIZE DEVICE FILE`: where each variant's
+time goes, the operators torch's profiler sees and the Python functions that
+cProfile sees, over the same warm calls.
 
-Written by `python -m benchmarks --profile` as one text file per case, so a
-ratio in the table can be read against the work behind it (kernel time,
-compiled-call overhead, Python bookkeeping).
+`python -m benchmarks --profile` runs it once per case, in a fresh process
+after the case's timings: the profilers leave hooks behind that would slow
+every later measurement of the same process. A ratio in the table can then be
+read against the work behind it (kernel time, compiled-call overhead, Python
+bookkeeping).
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+
+from benchmarks.cases import CASES
 
 ROWS = 12
 
@@ -39,10 +46,13 @@ def _python(fn: Callable[[], object], calls: int) -> str:
     return "\n".join(line for line in lines if line.strip())
 
 
-def profile_variant(name: str, fn: Callable[[], object], seconds: float) -> str:
+def profile_variant(name: str, fn: Callable[[], object]) -> str:
     """One variant's profile: about a second of warm calls (at least 3)."""
-    calls = max(3, min(200, int(1.0 / max(seconds, 1e-6))))
+    fn()
     fn()  # warm: compilation and first-call allocations are not the profile
+    start = time.perf_counter()
+    fn()
+    calls = max(3, min(200, int(1.0 / max(time.perf_counter() - start, 1e-6))))
     start = time.perf_counter()
     for _ in range(calls):
         fn()
@@ -53,3 +63,15 @@ def profile_variant(name: str, fn: Callable[[], object], seconds: float) -> str:
         f"### Python functions (cProfile, own time; profiling inflates Python)\n\n"
         f"{_python(fn, calls)}\n"
     )
+
+
+def main() -> None:
+    case, size, device, path = sys.argv[1:5]
+    bench = CASES[case](size, device)
+    bench.parity()
+    text = "\n".join(profile_variant(v, fn) for v, fn in bench.variants.items())
+    Path(path).write_text(f"# {case}\n\n{text}")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,8 +13,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.cases import CASES
-from benchmarks.harness import peak_growth, time_variants, triad, triad_bandwidth
-from benchmarks.profile import profile_variant
+from benchmarks.harness import peak_growth, profile, time_variants, triad, triad_bandwidth
 
 SLOW = {"linear-cross-entropy-8192x1024x128256"}
 
@@ -51,8 +50,7 @@ def run_case(
     if memory and bench.memory:
         peaks = {v: peak_growth(name, v, size, device) for v in bench.variants}
     if profile_to is not None:
-        text = "\n".join(profile_variant(v, fn, seconds[v]) for v, fn in bench.variants.items())
-        (profile_to / f"profile-{name}.txt").write_text(f"# {name}\n\n{text}")
+        profile(name, size, device, profile_to / f"profile-{name}.txt")
     rows = []
     for ours in bench.ours:
         if not bench.references:
