@@ -4,9 +4,10 @@
 
 At a language model's vocabulary (N = 8192 tokens, V = 128256 classes) the
 logits alone are 4 GB in float32, and autograd keeps them and their gradient.
-Here rows are processed in chunks whose logits take a fraction of W's own
-size (at most 256 rows once V is large), and the gradients with respect to h, W and b are formed chunk by chunk from the
-same one-pass softmax-minus-target as :func:`cross_entropy`.
+Here rows are processed in chunks (256 rows once V is large: logits a
+fraction of W's own size), and the gradients with respect to h, W and b are
+formed chunk by chunk from the same one-pass softmax-minus-target as
+:func:`cross_entropy`.
 """
 
 from __future__ import annotations
