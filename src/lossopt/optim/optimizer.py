@@ -53,8 +53,12 @@ def check_betas(betas: Any) -> tuple[float, float]:
     return tuple(betas)
 
 
+def _is_dtensor_type(kind: type) -> bool:
+    return kind.__name__ == "DTensor"
+
+
 def _is_dtensor(t: Any) -> bool:
-    return type(t).__name__ == "DTensor"
+    return _is_dtensor_type(type(t))
 
 
 def _local(t: torch.Tensor) -> torch.Tensor:
@@ -282,24 +286,24 @@ class Optimizer(torch.optim.Optimizer):
             states.append(state)
         grads = [p.grad for p in params]
         dtypes = {p.dtype for p in params}
-        sharded = any(t.__name__ == "DTensor" for t in {type(p) for p in params})
+        sharded = any(map(_is_dtensor_type, {type(p) for p in params}))
         if torch.float16 in dtypes:
             self._warn_if_eps_underflows(hyper)
         # The first step of a parameter runs eagerly: a short run never waits
         # for a compilation, and state created lazily then exists.
-        if (
+        compiled = (
             self.fused
             and not fresh
             and not any(d.is_complex for d in dtypes)
             and not self._sharded_fallback(sharded)
             and all(self._ready(s, flags) for s in states)
-        ):
-            scalars = self._scalars(states, hyper, flags)
-            _run_compiled(self._update, params, grads, states, hyper, flags, scalars)
-            return
+        )
         with _replicate_scalars(sharded):
             scalars = self._scalars(states, hyper, flags)
-            self._apply_eagerly(params, grads, states, hyper, flags, scalars)
+            if compiled:
+                _run_compiled(self._update, params, grads, states, hyper, flags, scalars)
+            else:
+                self._apply_eagerly(params, grads, states, hyper, flags, scalars)
 
     def _hyper_tensors(self, group, first: torch.Tensor) -> dict[str, torch.Tensor]:
         """The group's numbers as 0-d tensors in the parameters' precision
