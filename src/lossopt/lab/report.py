@@ -173,24 +173,6 @@ def _ranking_table(ranking, metric) -> str:
     return _table(["rank", "optimizer", "lr", metric, "time per run (this machine)"], rows)
 
 
-def _describe_compare(r) -> str:
-    header = _p(
-        f"{r.data}: {r.rows} rows, {len(r.features)} input features after encoding, target '{r.target}' "
-        f"({r.task}{', ' + str(len(r.classes)) + ' classes' if r.classes else ''}); 70% train, 30% validation."
-    )
-    sweep = _table(
-        ["optimizer", "lr", f"{r.metric} (sweep, one seed)"],
-        [[_label(s.optimizer), f"{s.lr:g}", f"{s.final_metric:.4f}"] for s in r.sweep],
-    )
-    return (
-        f"<p class='recommend'>Recommendation: {html.escape(r.recommendation)}</p>"
-        + header
-        + _ranking_table(r.ranking, r.metric)
-        + "<h4>Learning-rate sweep</h4>"
-        + sweep
-    )
-
-
 SECTIONS: dict[str, Section] = {
     "l1-vs-l2": Section(
         "1. L1 against L2",
@@ -240,13 +222,15 @@ SECTIONS: dict[str, Section] = {
         _describe_training,
         plots.training,
     ),
-    "compare": Section(
-        "Which optimizer for this data?",
-        "a short learning-rate sweep per optimizer, then several seeds at the best rate",
-        _describe_compare,
-        plots.comparison,
-    ),
 }
+
+
+def _compare_section() -> Section:
+    # The compare page's section lives with the compare code (lab/compare_report.py).
+    from lossopt.lab.compare_report import SECTION
+
+    return SECTION
+
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -295,7 +279,15 @@ def split_timings(value: Any, path: str = "") -> tuple[Any, dict[str, float]]:
     return value, timings
 
 
-def write(results: dict[str, Any], folder: Path, meta: dict[str, Any]) -> Path:
+def write(
+    results: dict[str, Any],
+    folder: Path,
+    meta: dict[str, Any],
+    *,
+    title: str = "lossopt lab",
+    intro: str = "Every idea of the lecture on losses and optimizers, shown on real runs of "
+    "lossopt's own losses and optimizers.",
+) -> Path:
     """Write the report of results (section name -> experiment result) into folder."""
     folder.mkdir(parents=True, exist_ok=True)
     plain, timings = split_timings(_plain(results))
@@ -305,7 +297,7 @@ def write(results: dict[str, Any], folder: Path, meta: dict[str, Any]) -> Path:
     (folder / "timings.json").write_text(json.dumps(timings, indent=1, sort_keys=True))
     parts = []
     for name, result in results.items():
-        section = SECTIONS[name]
+        section = _compare_section() if name == "compare" else SECTIONS[name]
         images = plots.save(section.draw(result), folder)
         figures = "".join(
             f'<img src="{html.escape(img)}" alt="{html.escape(section.title)}">' for img in images
@@ -318,9 +310,8 @@ def write(results: dict[str, Any], folder: Path, meta: dict[str, Any]) -> Path:
     page = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>lossopt lab</title><style>{STYLE}</style></head><body>"
-        "<h1>lossopt lab</h1><p>Every idea of the lecture on losses and optimizers, shown on real runs of "
-        "lossopt's own losses and optimizers.</p>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
         f"<p class='meta'>{html.escape(options)}. Every number on this page is in results.json; times, "
         "which depend on the machine, are in timings.json.</p>" + "".join(parts) + "</body></html>"
     )
