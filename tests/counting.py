@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 SYNC = "aten._local_scalar_dense.default"
