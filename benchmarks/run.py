@@ -1,5 +1,8 @@
 """`python -m benchmarks`: every case side by side with torch, as a markdown
-table and JSON. Ratios are ours / reference; below 1 is better."""
+table and JSON. Ratios are ours / reference; below 1 is better.
+
+`python -m benchmarks --sweep`: every public loss and every optimizer's default
+step against torch's fastest, at every size (see benchmarks/sweep.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import sweep
 from benchmarks.cases import CASES
 from benchmarks.harness import peak_growth, profile, time_variants, triad, triad_bandwidth
 
@@ -135,10 +139,34 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also write profile-<case>.txt: operator and Python-function profiles per variant",
     )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="every public loss and optimizer default against torch's fastest, at every size; "
+        "--cases then picks sweep cases: " + ", ".join(sweep.case_names()),
+    )
+    parser.add_argument(
+        "--sweep-sizes",
+        default=",".join(sweep.TIERS),
+        help="comma-separated loss tiers of the sweep: "
+        + ", ".join(f"{k} ({'x'.join(map(str, v))})" for k, v in sweep.TIERS.items())
+        + "; default all (the optimizers always run both of theirs)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=2.0,
+        help="seconds of interleaved rounds per sweep row (at least --rounds rounds)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="least interleaved rounds per sweep row"
+    )
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA device here", file=sys.stderr)
         return 2
+    if args.sweep:
+        return run_sweep(args)
     names = (
         args.cases.split(",") if args.cases else [n for n in CASES if args.large or n not in SLOW]
     )
@@ -175,3 +203,47 @@ def main(argv: list[str] | None = None) -> int:
     (out / f"results-{suffix}.md").write_text(text)
     print(text)
     return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """The sweep's rows one by one, each checked first; exit status 1 when a
+    row's check failed (it is in the table, untimed)."""
+    tiers = args.sweep_sizes.split(",")
+    names = args.cases.split(",") if args.cases else None
+    unknown = [t for t in tiers if t not in sweep.TIERS]
+    known = sweep.case_names()
+    unknown += [n for n in names or [] if not any(k == n or k.startswith(n + "/") for k in known)]
+    if unknown:
+        print(f"unknown tier(s) or case(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    smoke = args.size == "smoke"
+    reps, budget = (2, 0.0) if smoke else (args.rounds, args.budget)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results = []
+    for row in sweep.rows(tiers, names, args.device, smoke):
+        print(f"sweep {row.case} {row.shape} ...", file=sys.stderr, flush=True)
+        results.append(sweep.run_row(row, args.device, reps, budget))
+    machine = _machine(args.device)
+    failed = [f"{r['case']} {r['shape']}" for r in results if r["parity"] != "passed"]
+    report = {
+        "machine": machine,
+        "size": args.size,
+        "tiers": tiers,
+        "target": sweep.TARGET,
+        "seconds": time.perf_counter() - start,
+        "rows": results,
+    }
+    suffix = f"{args.device}-{args.size}"
+    (out / f"sweep-{suffix}.json").write_text(json.dumps(report, indent=1))
+    text = (
+        f"Machine: {machine}. Ratio = lossopt / fastest torch variant, medians of "
+        f"interleaved rounds; forward + backward for losses, one warm step for optimizers.\n\n"
+        f"{sweep.table(results)}\n"
+    )
+    (out / f"sweep-{suffix}.md").write_text(text)
+    print(text)
+    if failed:
+        print(f"parity failed, not timed: {'; '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0

@@ -52,3 +52,79 @@ def test_short_rounds_are_repeated_up_to_the_time_budget():
     calls.update(a=0, b=0)
     time_variants({k: counter(k) for k in calls}, 3, "cpu", budget_s=1.0, max_reps=50)
     assert calls == {"a": 52, "b": 52}  # microsecond rounds: the cap, not the budget
+
+
+def _sweep(tmp_path, *args):
+    from benchmarks.run import main as run
+
+    status = run(["--sweep", "--size", "smoke", "--out", str(tmp_path), *args])
+    report = json.loads((tmp_path / "sweep-cpu-smoke.json").read_text())
+    return status, report, (tmp_path / "sweep-cpu-smoke.md").read_text()
+
+
+def test_sweep_smoke_has_every_loss_and_optimizer_checked_and_timed(tmp_path):
+    from lossopt import losses, optim
+
+    status, report, table = _sweep(tmp_path)
+    rows = report["rows"]
+    failed = [(r["case"], r["parity"]) for r in rows if r["parity"] != "passed"]
+    assert status == 0 and not failed
+    assert report["seconds"] < 20  # the smoke sweep stays cheap enough for every `make test`
+    cases = [r["case"] for r in rows]
+    public_losses = {n for n in losses.__all__ if n.islower() and n != "pairwise_distance"}
+    assert public_losses <= {c.split("/")[0] for c in cases}
+    for variant in ("probs", "label_smoothing", "weight", "K-dim"):
+        assert f"cross_entropy/{variant}" in cases
+    for mining in ("batch_all", "batch_hard", "batch_semi_hard"):
+        assert f"batch_triplet_loss/{mining}" in cases
+    optimizers = {n for n in optim.__all__ if n != "Optimizer"} | {"SGD/momentum"}
+    for name in optimizers:
+        shapes = [r["shape"] for r in rows if r["case"] == name]
+        assert shapes == ["24 x 7", "200 x 3"], name  # both lists, tensor counts kept
+    for r in rows:
+        assert r["ours_ms"] > 0 and r["reference_ms"] > 0
+        assert math.isclose(r["time_ratio"], r["ours_ms"] / r["reference_ms"])
+        assert r["met"] == (r["time_ratio"] <= 1.05)
+        assert r["reference_ms"] == min(r["references_ms"].values())
+        if r["case"] in optimizers:
+            assert set(r["references_ms"]) == {
+                "torch default",
+                "torch foreach=True",
+                "torch for-loop",
+            }
+    assert table.count("\n| ") == len(rows) + 1
+
+
+def test_sweep_reports_a_row_whose_parity_fails_and_does_not_time_it(tmp_path, monkeypatch):
+    import torch.nn.functional as F
+
+    from benchmarks import sweep
+    from lossopt import losses
+
+    def off_by_float32_rounding(x, y):
+        return losses.mse_loss(x, y) * (1 + 1e-7)
+
+    case = sweep.LossCase(sweep._regression(off_by_float32_rounding, F.mse_loss), {}, (6, 5))
+    monkeypatch.setitem(sweep.LOSSES, "mse_loss", case)
+    status, report, table = _sweep(tmp_path, "--cases", "mse_loss,Adam")
+    assert status == 1
+    mse, *adam = report["rows"]
+    assert mse["case"] == "mse_loss" and mse["parity"].startswith("failed: AssertionError: loss")
+    assert "ours_ms" not in mse and "| mse_loss | 6x5 | - |" in table
+    assert [r["parity"] for r in adam] == ["passed", "passed"]
+
+
+def test_sweep_full_rows_cover_every_size_and_sizes_can_be_skipped():
+    from benchmarks import sweep
+
+    every = sweep.rows(list(sweep.TIERS), None, "cpu", smoke=False)  # builds no tensors
+    ce = [r.shape for r in every if r.case == "cross_entropy"]
+    assert ce == ["64x10", "256x100", "1024x1000", "4096x32768"]
+    assert [r.shape for r in every if r.case == "cross_entropy/K-dim"] == ["8x21x64x64"]
+    assert [r.shape for r in every if r.case == "linear_cross_entropy"][-1] == "4096x128x32768"
+    assert [r.shape for r in every if r.case == "Adam"] == ["24 x 699050", "200 x 1000"]
+    quick = sweep.rows(["tiny", "small", "medium"], ["cross_entropy"], "cpu", smoke=False)
+    assert {r.tier for r in quick} == {"tiny", "small", "medium"}
+    assert len(quick) == 3 * 4 + 1  # four target kinds per tier, and K-dim in the medium tier
+    assert main(["--sweep", "--sweep-sizes", "tiny,huge"]) == 2
+    assert main(["--sweep", "--cases", "no_such_loss"]) == 2
