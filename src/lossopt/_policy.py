@@ -16,6 +16,7 @@ Two kinds of choice live here:
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 
@@ -43,3 +44,78 @@ def accelerator_path(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         _forced.value = previous
+
+
+# -- losses ----------------------------------------------------------------------
+# Logit elements (rows x classes) from which lossopt's one-pass cross-entropy
+# and KL beat torch's kernels on the CPU, forward + backward, float32
+# (``python -m benchmarks --sweep``): below it the call overhead of a custom
+# autograd Function and the block loop outweigh the memory saved, and torch's
+# fused log_softmax + nll_loss is at the memory limit. Devices not measured
+# use torch's kernel at every size.
+LOSS_CROSSOVER: dict[str, dict[str, float]] = {
+    "cross_entropy": {"cpu": 1 << 21},
+    "kl_div": {"cpu": 1 << 21},
+}
+
+# Elements per block of rows in the one-pass losses: a block of logits and its
+# probabilities stay in cache, so each pass reads the logits from memory once.
+LOSS_BLOCK_ELEMENTS = 1 << 19
+# Logit elements per chunk of linear_cross_entropy (16 MB in float32), and at
+# least this many rows: each chunk reads W twice and reads and writes W's
+# gradient once, so with fewer rows that W-sized traffic sets the pace (at
+# N=8192, H=1024, V=128256, 64-row chunks took 60-76 s against 47-48 s for 256).
+LINEAR_CHUNK_ELEMENTS = 1 << 22
+LINEAR_MIN_CHUNK_ROWS = 256
+# Anchors mined at a time in batch_triplet_loss: the sorts and searches of a
+# block need a few times block x B memory.
+MINE_BLOCK_ELEMENTS = 1 << 22
+
+
+def lossopt_kernel(loss: str, numel: int, device: torch.device) -> bool:
+    """Whether ``loss`` over ``numel`` elements on ``device`` takes lossopt's own
+    fast path (True) or torch's kernel (False)."""
+    crossover = LOSS_CROSSOVER[loss].get(torch.device(device).type)
+    return crossover is not None and numel >= crossover
+
+
+# On an accelerator, a bad class index is found without stopping the host: the
+# check is off by default there (torch's kernel asserts on device), and
+# LOSSOPT_SYNC_CHECKS=1 or sync_checks(True) turns on lossopt's synchronous,
+# named checks for debugging. CPU tensors are always checked at once.
+_sync_checks = os.environ.get("LOSSOPT_SYNC_CHECKS", "") not in ("", "0")
+
+
+def sync_checks(enabled: bool | None = None) -> bool:
+    """Get, or set, whether accelerator tensors get lossopt's synchronous input
+    checks (named errors at the cost of a host synchronisation per call)."""
+    global _sync_checks
+    if enabled is not None:
+        _sync_checks = bool(enabled)
+    return _sync_checks
+
+
+def check_now(device: torch.device) -> bool:
+    """Whether data-dependent input checks (class indices in range) run now."""
+    return _sync_checks or not on_accelerator(device)
+
+
+# -- Optimizers (lossopt.optim) ------------------------------------------------
+# Tensors per compiled call of fused=True, at most: large enough to amortise
+# the call, small enough that a model with thousands of parameters compiles a
+# few graphs, not one huge one.
+OPTIM_FUSED_CHUNK = 64
+# On CPU the multi-tensor form (torch._foreach_*) wins while the per-parameter
+# Python overhead dominates: measured with torch.optim's own two forms on the
+# 2-core development machine, foreach is 2-4x faster on 200 tensors of 1000
+# elements and no faster on 24 tensors of 100k-700k, where its whole-list
+# temporaries fall out of cache. Groups whose mean tensor is at most this many
+# elements take foreach on CPU; larger ones the per-parameter loop.
+OPTIM_FOREACH_CPU_MAX_NUMEL = 1 << 15
+
+
+def optim_foreach(device: torch.device | str, mean_numel: float) -> bool:
+    """Whether an optimizer step whose ``foreach`` is not given takes the
+    multi-tensor form: always on an accelerator (a constant number of kernel
+    launches per group), on CPU below the measured crossover."""
+    return on_accelerator(device) or mean_numel <= OPTIM_FOREACH_CPU_MAX_NUMEL

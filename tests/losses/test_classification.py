@@ -188,11 +188,32 @@ def test_modules_wrap_functions():
     assert "weight" in dict(module.named_buffers())
 
 
-def test_double_backward_is_a_clear_error():
-    x = _logits((3, 4))
-    loss = losses.cross_entropy(x, torch.tensor([0, 1, 2]))
-    with pytest.raises(RuntimeError, match="one backward only"):
-        torch.autograd.grad(loss, x, create_graph=True)
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_double_backward_gives_torchs_second_derivatives(reduction, smoothing):
+    x = _logits((5, 4))
+    y = _indices((5,), 4, ignore=-100)
+    w = torch.rand(4, dtype=D) + 0.1
+    kw = dict(weight=w, reduction=reduction, label_smoothing=smoothing)
+    v = torch.randn(5, 4, dtype=D)
+    hvps = []
+    for loss_fn in (losses.cross_entropy, F.cross_entropy):
+        (g,) = torch.autograd.grad(loss_fn(x, y, **kw).sum(), x, create_graph=True)
+        hvps.append(torch.autograd.grad((g * v).sum(), x)[0])
+    torch.testing.assert_close(*hvps, rtol=1e-10, atol=1e-12)
+    torch.autograd.gradgradcheck(lambda t: losses.cross_entropy(t, y, **kw), (x,))
+
+
+def test_retained_graph_backpropagates_twice_with_the_gradient_zeroed_between():
+    x = _logits((6, 5))
+    y = _indices((6,), 5)
+    loss = losses.cross_entropy(x, y)
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    x.grad.zero_()
+    loss.backward()
+    torch.testing.assert_close(x.grad, first)
+    torch.testing.assert_close(first, torch.autograd.grad(F.cross_entropy(x, y), x)[0])
 
 
 class TestBadInput:
@@ -245,9 +266,9 @@ def test_scalar_reductions_without_grad_and_with_scaled_grad(reduction):
 
 
 def test_blocks_of_rows_cover_every_row(monkeypatch):
-    from lossopt.losses import classification
+    from lossopt import _policy
 
-    monkeypatch.setattr(classification, "_BLOCK_ELEMENTS", 20)  # many small blocks
+    monkeypatch.setattr(_policy, "LOSS_BLOCK_ELEMENTS", 20)  # many small blocks
     x = _logits((13, 7))
     y = _indices((13,), 7, ignore=-100)
     for reduction in ("none", "mean"):

@@ -13,21 +13,23 @@ N x C log-probabilities that autograd would keep.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
+from lossopt import _policy
 from lossopt._checks import check_floating, check_integer, check_number, check_tensor
-from lossopt.losses._autograd import single_backward
-from lossopt.losses._reduction import check_reduction, compute_dtype, reduce, reduction_scale
-
-# Elements per block of rows: a block of logits and its probabilities stay in
-# cache, so each pass over the N x C logits reads them from memory once.
-_BLOCK_ELEMENTS = 1 << 19
+from lossopt._policy import check_now, on_accelerator
+from lossopt.losses._reduction import check_reduction, compute_dtype, reduction_scale
+from lossopt.losses._route import autocast_on, own_kernel, regrad
 
 
 def row_blocks(rows: int, cols: int) -> list[slice]:
-    step = max(1, _BLOCK_ELEMENTS // max(1, cols))
+    """Blocks of rows small enough that a block of logits and its
+    probabilities stay in cache (:data:`lossopt._policy.LOSS_BLOCK_ELEMENTS`)."""
+    step = max(1, _policy.LOSS_BLOCK_ELEMENTS // max(1, cols))
     return [slice(start, start + step) for start in range(0, rows, step)]
 
 
@@ -146,25 +148,30 @@ class _IndexTerms:
         return _IndexTerms(self.safe[part], self.coef_y[part], self.total[part], spread)
 
 
-def _index_loss(z, lse, target, keep, weight, smoothing) -> tuple[torch.Tensor, _IndexTerms]:
-    """Per-row loss sum_c a_{n,c} (lse_n - z_{n,c}) of float logits z (M, C)."""
+def index_terms(target, keep, weight, smoothing, num_classes, dtype) -> _IndexTerms:
+    """The per-row coefficients a_{n,c} of :class:`_IndexTerms`."""
     safe = torch.where(keep, target, 0)
-    kept = keep.to(z.dtype)
-    w_y = weight[safe].to(z.dtype) if weight is not None else 1.0
+    kept = keep.to(dtype)
+    w_y = weight[safe].to(dtype) if weight is not None else 1.0
     coef_y = kept * (1.0 - smoothing) * w_y
-    loss = coef_y * (lse - z.gather(1, safe[:, None]).squeeze(1))
     spread, total = None, coef_y
     if smoothing > 0:
-        num_classes = z.shape[1]
         spread = kept * (smoothing / num_classes)
+        w_sum = weight.to(dtype).sum() if weight is not None else num_classes
+        total = coef_y + spread * w_sum
+    return _IndexTerms(safe, coef_y, total, spread)
+
+
+def _index_loss(z, lse, terms: _IndexTerms, weight) -> torch.Tensor:
+    """Per-row loss sum_c a_{n,c} (lse_n - z_{n,c}) of float logits z (M, C)."""
+    loss = terms.coef_y * (lse - z.gather(1, terms.safe[:, None]).squeeze(1))
+    if terms.spread is not None:
         if weight is not None:
             w = weight.to(z.dtype)
-            loss = loss + spread * (lse * w.sum() - z @ w)
-            total = coef_y + spread * w.sum()
+            loss = loss + terms.spread * (lse * w.sum() - z @ w)
         else:
-            loss = loss + spread * (lse * num_classes - z.sum(dim=1))
-            total = coef_y + spread * num_classes
-    return loss, _IndexTerms(safe, coef_y, total, spread)
+            loss = loss + terms.spread * (lse * z.shape[1] - z.sum(dim=1))
+    return loss
 
 
 def _index_grad_(p, terms: _IndexTerms, weight, grad_loss) -> torch.Tensor:
@@ -188,93 +195,165 @@ def index_loss_and_grad(z, target, keep, weight, smoothing, row_grad, out) -> to
         if scratch is not None:
             block = scratch[: block.shape[0]].copy_(block)
         lse = softmax_lse(block, out[part])
-        loss[part], terms = _index_loss(block, lse, target[part], keep[part], weight, smoothing)
+        terms = index_terms(target[part], keep[part], weight, smoothing, z.shape[1], z.dtype)
+        loss[part] = _index_loss(block, lse, terms, weight)
         _index_grad_(out[part], terms, weight, row_grad[part])
     return loss
 
 
 class _IndexCrossEntropy(torch.autograd.Function):
-    """Smoothed, weighted cross-entropy for class-index targets.
+    """Smoothed, weighted cross-entropy for class-index targets, lossopt's path.
 
     With ``scale`` None it returns the per-row losses ('none'), and the
     backward forms softmax - target again from the logits. With a scalar
     reduction it returns scale * sum of the losses; every row's gradient is
-    then known up to one scalar, so when a gradient is needed it is formed
-    during the forward, in the same pass, and the backward only multiplies it
-    by the incoming scalar (or not at all when that is 1).
+    then known up to one scalar, so when ``eager`` (a gradient will be needed)
+    it is formed during the forward, in the same pass, returned as a second,
+    non-differentiable output, and the backward only multiplies it by the
+    incoming scalar. A backward asked for a graph (double backward) takes the
+    gradient of :func:`_index_loss` by autograd instead.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, keep, weight, smoothing, scale):
+    def forward(logits, target, keep, weight, smoothing, scale, eager):
         z = logits.to(compute_dtype(logits))
-        ctx.dtype = logits.dtype
-        ctx.eager = scale is not None and ctx.needs_input_grad[0]
-        if ctx.eager:
+        if eager:
             grad = torch.empty_like(z)
             row_grad = torch.as_tensor(scale, dtype=z.dtype, device=z.device).expand(z.shape[0])
             loss = index_loss_and_grad(z, target, keep, weight, smoothing, row_grad, grad)
-            ctx.save_for_backward(grad)
-            return loss.sum() * scale
-        loss, terms = _index_loss(z, logsumexp_rows(z), target, keep, weight, smoothing)
-        ctx.save_for_backward(logits, weight)
-        ctx.terms = terms
-        return loss if scale is None else loss.sum() * scale
+            return loss.sum() * scale, grad
+        terms = index_terms(target, keep, weight, smoothing, z.shape[1], z.dtype)
+        loss = _index_loss(z, logsumexp_rows(z), terms, weight)
+        return (loss if scale is None else loss.sum() * scale), z.new_empty(0)
 
     @staticmethod
-    @single_backward
-    def backward(ctx, grad_loss):
-        if ctx.eager:
-            (grad,) = ctx.saved_tensors
-            if grad.device.type != "cpu" or grad_loss.item() != 1.0:
-                grad = grad * grad_loss.to(grad.dtype)
-            return grad.to(ctx.dtype), None, None, None, None, None
-        logits, weight = ctx.saved_tensors
-        z = logits.to(compute_dtype(logits))
-        grad = torch.empty_like(z)
-        for part in row_blocks(*z.shape):
-            softmax_lse(z[part], grad[part])
-            _index_grad_(grad[part], ctx.terms.rows(part), weight, grad_loss[part])
-        return grad.to(logits.dtype), None, None, None, None, None
-
-
-class _SoftCrossEntropy(torch.autograd.Function):
-    """Per-row cross-entropy against class probabilities p, optionally smoothed
-    (p <- (1 - eps) p + eps / C) and class-weighted; gradients to both sides."""
-
-    @staticmethod
-    def forward(ctx, logits, target, weight, smoothing):
-        z = logits.to(compute_dtype(logits))
-        lse = logsumexp_rows(z)
-        coef = target.to(z.dtype)
-        if smoothing > 0:
-            coef = coef * (1.0 - smoothing) + smoothing / z.shape[1]
-        if weight is not None:
-            coef = coef * weight.to(z.dtype)
-        loss = ((lse[:, None] - z) * coef).sum(dim=1)
-        ctx.save_for_backward(logits, target, lse, weight)
+    def setup_context(ctx, inputs, output):
+        logits, target, keep, weight, smoothing, scale, eager = inputs
+        ctx.mark_non_differentiable(output[1])
+        scale_t = scale if isinstance(scale, torch.Tensor) else None
+        ctx.save_for_backward(logits, target, keep, weight, scale_t)
+        # The gradient formed in the forward is not a saved tensor but a
+        # result waiting to be handed over, once: autograd may make it the
+        # caller's .grad, which the caller may change in place.
+        ctx.grad = output[1] if eager else None
         ctx.smoothing = smoothing
-        return loss
+        ctx.scale = None if scale is None or scale_t is not None else scale
 
     @staticmethod
-    @single_backward
-    def backward(ctx, grad_loss):
-        logits, target, lse, weight = ctx.saved_tensors
-        smoothing = ctx.smoothing
-        z = logits.to(lse.dtype)
-        w = weight.to(z.dtype) if weight is not None else 1.0
-        coef = target.to(z.dtype)
-        if smoothing > 0:
-            coef = coef * (1.0 - smoothing) + smoothing / z.shape[1]
-        coef = coef * w
-        g = grad_loss[:, None]
-        grad_logits = None
-        if ctx.needs_input_grad[0]:
-            softmax = (z - lse[:, None]).exp_()
-            grad_logits = (g * (coef.sum(dim=1, keepdim=True) * softmax - coef)).to(logits.dtype)
-        grad_target = None
-        if ctx.needs_input_grad[1]:
-            grad_target = (g * (1.0 - smoothing) * w * (lse[:, None] - z)).to(target.dtype)
-        return grad_logits, grad_target, None, None
+    def backward(ctx, grad_loss, _):
+        logits, target, keep, weight, scale = ctx.saved_tensors
+        grad, ctx.grad = ctx.grad, None
+        if scale is None:
+            scale = ctx.scale
+        dtype = compute_dtype(logits)
+        terms = index_terms(target, keep, weight, ctx.smoothing, logits.shape[1], dtype)
+        rows = grad_loss if scale is None else (grad_loss * scale).expand(logits.shape[0])
+        if torch.is_grad_enabled():  # create_graph=True
+
+            def per_row(x):
+                z = x.to(dtype)
+                return _index_loss(z, torch.logsumexp(z, 1), terms, weight)
+
+            return (*regrad(per_row, (logits,), rows), None, None, None, None, None, None)
+        if grad is not None:
+            # Usually the incoming gradient is 1 and the formed gradient is the
+            # answer, handed over without a copy. A retained graph's second
+            # backward recomputes it, below.
+            unit = grad.device.type == "cpu" and grad_loss.item() == 1.0
+            out = grad if unit else grad * grad_loss.to(grad.dtype)
+        else:
+            z = logits.to(dtype)
+            out = torch.empty_like(z)
+            for part in row_blocks(*z.shape):
+                softmax_lse(z[part], out[part])
+                _index_grad_(out[part], terms.rows(part), weight, rows[part])
+        return out.to(logits.dtype), None, None, None, None, None, None
+
+
+def _check_shapes(input, target, dim) -> tuple[int, bool]:
+    """The class dimension and whether the target holds probabilities, from
+    metadata alone (no pass over the data)."""
+    check_floating("input", input)
+    check_tensor("target", target)
+    class_dim = _class_dim(input, dim)
+    num_classes = input.shape[class_dim]
+    if num_classes == 0:
+        raise ValueError(f"input has no classes along dim {class_dim}: shape {tuple(input.shape)}")
+    if target.is_floating_point():
+        if target.shape != input.shape:
+            raise ValueError(
+                f"a probability target must have the input's shape {tuple(input.shape)}, "
+                f"got target shape {tuple(target.shape)}"
+            )
+        return class_dim, True
+    check_integer("target", target)
+    out_shape = input.shape[:class_dim] + input.shape[class_dim + 1 :]
+    if target.shape != out_shape:
+        raise ValueError(
+            f"a class-index target must have shape {tuple(out_shape)} (the input's shape "
+            f"{tuple(input.shape)} without dim {class_dim}), got {tuple(target.shape)}"
+        )
+    return class_dim, False
+
+
+def _torch_layout(input, target, class_dim, soft):
+    """Input and target in torch's layout: classes along dim 1 (or 0 for one
+    sample), class indices as int64."""
+    if class_dim != min(1, input.dim() - 1):
+        input = input.movedim(class_dim, 1)
+        if soft:
+            target = target.movedim(class_dim, 1)
+    if not soft and target.dtype != torch.long:
+        target = target.long()
+    return input, target
+
+
+def _with_torch(kernel, input, target, weight, ignore_index, reduction, **options):
+    """torch's kernel under lossopt's rules.
+
+    A class index out of range raises lossopt's IndexError naming it (on the
+    CPU, where torch raises, the check costs nothing until then). A 'mean' over
+    no kept target is 0 with zero gradients, not NaN: on the CPU by reading the
+    result once (free there), on an accelerator by the divisor computed on the
+    device, without a host synchronisation.
+    """
+    num_classes = input.shape[1 if input.dim() > 1 else 0]
+    index = not target.is_floating_point()
+    half = input.dtype in (torch.float16, torch.bfloat16) and not autocast_on(input.device)
+    x = input.float() if half else input  # half precision accumulates in float32
+    if weight is not None and weight.dtype != x.dtype and not autocast_on(input.device):
+        weight = weight.to(x.dtype)
+    if index and check_now(input.device) and on_accelerator(input.device):
+        _check_index_target(target.reshape(-1), num_classes, ignore_index)  # sync_checks(True)
+
+    def call(reduction):
+        try:
+            return kernel(
+                x, target, weight, ignore_index=ignore_index, reduction=reduction, **options
+            )
+        except IndexError:
+            if index:
+                _check_index_target(target.reshape(-1), num_classes, ignore_index)
+            raise
+
+    if reduction != "mean":
+        loss = call(reduction)
+    elif not index:  # the mean over rows: 0 for no row
+        rows = target.numel() // num_classes
+        loss = call("mean") if rows else call("sum") * 0.0
+    elif not on_accelerator(input.device):
+        loss = call("mean")
+        if math.isnan(loss.item()):  # no kept target, or a NaN in the input
+            denominator = _kept_weight(
+                target.reshape(-1), target.reshape(-1) != ignore_index, weight, x.dtype
+            )
+            if denominator.item() == 0:
+                loss = call("sum") * 0.0
+    else:
+        flat = target.reshape(-1)
+        denominator = _kept_weight(flat, flat != ignore_index, weight, x.dtype)
+        loss = call("sum") * reduction_scale("mean", flat.numel(), denominator=denominator)
+    return loss.to(input.dtype) if half else loss
 
 
 def cross_entropy(
@@ -303,26 +382,44 @@ def cross_entropy(
     of rows. Deviation from torch: when that denominator is 0 (an empty batch,
     or every target ignored) the loss is 0 with zero gradients, not NaN.
 
-    The gradient, softmax(x) - target, is derived by hand and computed in one
-    pass (during the forward for 'mean' and 'sum', while the logits are in
-    cache); it supports one backward (no double backward). bfloat16/float16
-    inputs are accumulated in float32.
+    Two implementations give the same numbers. Below the crossover measured in
+    :mod:`lossopt._policy` (and on devices not measured, and whenever
+    torch.func, torch.compile, export or autocast is at work) it calls torch's
+    fused kernel, which is at the memory limit there and composes as torch's
+    own. Above it, for class indices, the gradient softmax(x) - target is
+    derived by hand and formed during the forward while the logits are in
+    cache, and no N x C log-probabilities are kept; double backward recomputes
+    it with autograd. bfloat16/float16 inputs are accumulated in float32
+    (under autocast, torch's policy applies: float32 compute and result).
+    Class indices on an accelerator are checked by torch's kernel there, not
+    by a host synchronisation; ``lossopt.sync_checks(True)`` turns on lossopt's
+    named checks for them.
     """
     check_reduction(reduction)
     check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    rows = _as_rows(input, target, dim)
-    num_classes = rows.logits.shape[1]
+    class_dim, soft = _check_shapes(input, target, dim)
+    num_classes = input.shape[class_dim]
     weight = _check_weight(weight, num_classes)
-    if rows.soft:
-        loss = _SoftCrossEntropy.apply(rows.logits, rows.target, weight, float(label_smoothing))
-        return reduce(loss.reshape(rows.out_shape), reduction).to(input.dtype)
+    if soft or not own_kernel("cross_entropy", input, target, weight):
+        x, t = _torch_layout(input, target, class_dim, soft)
+        return _with_torch(
+            F.cross_entropy,
+            x,
+            t,
+            weight,
+            ignore_index,
+            reduction,
+            label_smoothing=float(label_smoothing),
+        )
+    rows = _as_rows(input, target, dim)
     keep = _check_index_target(rows.target, num_classes, ignore_index)
     scale = None
     if reduction != "none":
         denominator = _kept_weight(rows.target, keep, weight, compute_dtype(input))
         scale = reduction_scale(reduction, len(keep), denominator=denominator)
-    loss = _IndexCrossEntropy.apply(
-        rows.logits, rows.target, keep, weight, float(label_smoothing), scale
+    eager = scale is not None and input.requires_grad and torch.is_grad_enabled()
+    loss, _ = _IndexCrossEntropy.apply(
+        rows.logits, rows.target, keep, weight, float(label_smoothing), scale, eager
     )
     return (loss if scale is not None else loss.reshape(rows.out_shape)).to(input.dtype)
 
@@ -347,19 +444,14 @@ def nll_loss(
     l_n = -w_{y_n} x_{n,y_n} * 1{y_n != ignore_index}.
 
     Shapes and the weighted 'mean' follow ``torch.nn.functional.nll_loss``
-    (classes along dim 1). Deviation, as in :func:`cross_entropy`: a mean over
-    no kept target is 0, not NaN.
+    (classes along dim 1), whose kernel it calls: one gather, at the memory
+    limit. Deviation, as in :func:`cross_entropy`: a mean over no kept target
+    is 0, not NaN.
     """
     check_reduction(reduction)
-    rows = _as_rows(input, target, 1)
-    if rows.soft:
+    class_dim, soft = _check_shapes(input, target, 1)
+    if soft:
         raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    num_classes = rows.logits.shape[1]
-    weight = _check_weight(weight, num_classes)
-    keep = _check_index_target(rows.target, num_classes, ignore_index)
-    safe = torch.where(keep, rows.target, 0)
-    picked = rows.logits.gather(1, safe[:, None]).squeeze(1)
-    w_y = weight.to(picked.dtype)[safe] if weight is not None else 1.0
-    loss = torch.where(keep, -w_y * picked, 0)
-    denominator = _kept_weight(rows.target, keep, weight, loss.dtype)
-    return reduce(loss.reshape(rows.out_shape), reduction, denominator=denominator)
+    weight = _check_weight(weight, input.shape[class_dim])
+    x, t = _torch_layout(input, target, class_dim, soft)
+    return _with_torch(F.nll_loss, x, t, weight, ignore_index, reduction)

@@ -23,6 +23,7 @@ from lossopt.losses.classification import (
     _index_loss,
     _kept_weight,
     index_loss_and_grad,
+    index_terms,
     logsumexp_rows,
 )
 
@@ -67,8 +68,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 losses[part] = index_loss_and_grad(z, *args, out=z)  # z becomes dz
                 grads.add(part, z.to(h.dtype), h, w)
             else:
-                args = (target[part], keep[part], class_weight, smoothing)
-                losses[part] = _index_loss(z, logsumexp_rows(z), *args)[0]
+                terms = index_terms(
+                    target[part], keep[part], class_weight, smoothing, *z.shape[1:], z.dtype
+                )
+                losses[part] = _index_loss(z, logsumexp_rows(z), terms, class_weight)
         # The precomputed gradients are saved like any tensor, so autograd frees
         # them after the backward unless retain_graph=True: a second backward
         # then fails with torch's own error instead of reusing stale memory.

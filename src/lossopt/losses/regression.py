@@ -2,21 +2,33 @@
 
 The lecture's first pair: L1 weighs every error equally, L2 by its own size, so
 large errors dominate. Huber and smooth L1 are L2 near zero and L1 far away.
+
+Each is one element-wise pass, which torch's own kernel already makes at the
+memory limit, so these functions check their arguments (metadata only: no pass
+over the data, no host synchronisation) and call it; torch.func, autocast,
+compile and export then treat them exactly as torch's. The equations
+themselves are written out in :mod:`lossopt.losses.reference`, which these
+equal. The mean of no element is 0 (torch: NaN).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from lossopt._checks import check_floating, check_number, check_same_shape
-from lossopt.losses._reduction import check_reduction, reduce
+from lossopt.losses import reference
+from lossopt.losses._reduction import check_reduction
 
 
-def _error(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _check(input: torch.Tensor, target: torch.Tensor, reduction: str) -> bool:
+    """Check the arguments; True when torch's kernel gives lossopt's answer
+    (everything but the mean of an empty tensor)."""
+    check_reduction(reduction)
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
-    return input - target
+    return input.numel() > 0 or reduction != "mean"
 
 
 def l1_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -25,8 +37,9 @@ def l1_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") 
     Same as ``torch.nn.functional.l1_loss`` except that input and target must
     have the same shape: torch broadcasts with a warning, lossopt raises.
     """
-    check_reduction(reduction)
-    return reduce(_error(input, target).abs(), reduction)
+    if _check(input, target, reduction):
+        return F.l1_loss(input, target, reduction=reduction)
+    return reference.l1_loss(input, target, reduction)
 
 
 def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -34,8 +47,9 @@ def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean")
 
     Same as ``torch.nn.functional.mse_loss``, without silent broadcasting.
     """
-    check_reduction(reduction)
-    return reduce(_error(input, target).square(), reduction)
+    if _check(input, target, reduction):
+        return F.mse_loss(input, target, reduction=reduction)
+    return reference.mse_loss(input, target, reduction)
 
 
 def huber_loss(
@@ -47,12 +61,10 @@ def huber_loss(
 
     Same as ``torch.nn.functional.huber_loss``.
     """
-    check_reduction(reduction)
     check_number("delta", delta, low=0.0, low_open=True)
-    error = _error(input, target)
-    magnitude = error.abs()
-    loss = torch.where(magnitude < delta, 0.5 * error.square(), delta * (magnitude - 0.5 * delta))
-    return reduce(loss, reduction)
+    if _check(input, target, reduction):
+        return F.huber_loss(input, target, reduction=reduction, delta=float(delta))
+    return reference.huber_loss(input, target, reduction, delta)
 
 
 def smooth_l1_loss(
@@ -65,11 +77,7 @@ def smooth_l1_loss(
     Same as ``torch.nn.functional.smooth_l1_loss``. It equals
     ``huber_loss(delta=beta) / beta`` for beta > 0.
     """
-    check_reduction(reduction)
     check_number("beta", beta, low=0.0)
-    error = _error(input, target)
-    magnitude = error.abs()
-    if beta == 0:
-        return reduce(magnitude, reduction)
-    loss = torch.where(magnitude < beta, 0.5 * error.square() / beta, magnitude - 0.5 * beta)
-    return reduce(loss, reduction)
+    if _check(input, target, reduction):
+        return F.smooth_l1_loss(input, target, reduction=reduction, beta=float(beta))
+    return reference.smooth_l1_loss(input, target, reduction, beta)

@@ -1,0 +1,54 @@
+"""Which implementation a loss call takes: torch's own kernel or lossopt's
+hand-derived one-pass path.
+
+lossopt's path is a custom autograd Function with loops over blocks of rows;
+it pays only where :mod:`lossopt._policy` measured it faster. Everywhere a
+transform or tracer looks at the computation (torch.func, torch.compile,
+torch.export, fake or meta tensors, tensor subclasses) and under autocast,
+the call takes torch's kernel, so it composes exactly as torch's loss does
+and follows torch's autocast policy.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lossopt import _policy
+
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
+def _transforms_active() -> bool:
+    functorch = getattr(torch._C, "_are_functorch_transforms_active", None)
+    return bool(functorch and functorch())
+
+
+def autocast_on(device: torch.device) -> bool:
+    try:
+        return torch.is_autocast_enabled(device.type)
+    except TypeError:  # torch < 2.4 takes no device type
+        return device.type == "cuda" and torch.is_autocast_enabled()
+
+
+def own_kernel(loss: str, input: torch.Tensor, *others: torch.Tensor | None) -> bool:
+    """True when ``loss`` should run lossopt's own path on these tensors."""
+    if not _policy.lossopt_kernel(loss, input.numel(), input.device):
+        return False
+    if torch.compiler.is_compiling() or _transforms_active() or autocast_on(input.device):
+        return False
+    return all(t is None or type(t) in _PLAIN for t in (input, *others))
+
+
+def regrad(fn, inputs: tuple[torch.Tensor, ...], grad_output: torch.Tensor):
+    """Gradients of ``fn(*inputs)`` by autograd, with a graph of their own.
+
+    A hand-derived backward computes its gradient without a graph; when a
+    graph of the gradient is asked for (``create_graph=True``: gradient
+    penalties, Hessian-vector products), the backward calls this on the
+    forward's own formula, so second derivatives are exact and the math is
+    written once."""
+    with torch.enable_grad():
+        out = fn(*inputs)
+        wanted = [x for x in inputs if x.requires_grad]
+        grads = iter(torch.autograd.grad(out, wanted, grad_output, create_graph=True))
+    return tuple(next(grads) if x.requires_grad else None for x in inputs)
