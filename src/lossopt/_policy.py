@@ -56,6 +56,7 @@ def accelerator_path(enabled: bool = True) -> Iterator[None]:
 LOSS_CROSSOVER: dict[str, dict[str, float]] = {
     "cross_entropy": {"cpu": 1 << 21},
     "kl_div": {"cpu": 1 << 21},
+    "linear_cross_entropy": {"cpu": 1 << 21},
 }
 
 # Elements per block of rows in the one-pass losses: a block of logits and its

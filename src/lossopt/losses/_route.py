@@ -30,9 +30,10 @@ def autocast_on(device: torch.device) -> bool:
         return device.type == "cuda" and torch.is_autocast_enabled()
 
 
-def own_kernel(loss: str, input: torch.Tensor, *others: torch.Tensor | None) -> bool:
-    """True when ``loss`` should run lossopt's own path on these tensors."""
-    if not _policy.lossopt_kernel(loss, input.numel(), input.device):
+def own_kernel(loss: str, numel: int, input: torch.Tensor, *others: torch.Tensor | None) -> bool:
+    """True when ``loss`` over ``numel`` elements (logits: rows x classes)
+    should run lossopt's own path on these tensors."""
+    if not _policy.lossopt_kernel(loss, numel, input.device):
         return False
     if torch.compiler.is_compiling() or _transforms_active() or autocast_on(input.device):
         return False

@@ -400,7 +400,7 @@ def cross_entropy(
     class_dim, soft = _check_shapes(input, target, dim)
     num_classes = input.shape[class_dim]
     weight = _check_weight(weight, num_classes)
-    if soft or not own_kernel("cross_entropy", input, target, weight):
+    if soft or not own_kernel("cross_entropy", input.numel(), input, target, weight):
         x, t = _torch_layout(input, target, class_dim, soft)
         return _with_torch(
             F.cross_entropy,

@@ -13,49 +13,46 @@ formed chunk by chunk from the same one-pass softmax-minus-target as
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
+from lossopt import _policy
 from lossopt._checks import check_floating, check_integer, check_number
-from lossopt.losses._autograd import single_backward
 from lossopt.losses._reduction import check_reduction, compute_dtype, reduction_scale
+from lossopt.losses._route import autocast_on, own_kernel, regrad
 from lossopt.losses.classification import (
     _check_index_target,
     _check_weight,
     _index_loss,
     _kept_weight,
+    _torch_layout,
+    _with_torch,
     index_loss_and_grad,
     index_terms,
     logsumexp_rows,
 )
 
-# Logit elements per chunk: 4M float32 values (16 MB), and at least 256 rows.
-# Each chunk reads W twice and reads and writes W's gradient once: with fewer
-# rows that W-sized traffic, not the arithmetic, sets the pace (at N=8192,
-# H=1024, V=128256, 64-row chunks took 60-76 s against 47-48 s for 256 rows,
-# whose 131 MB of logits are a quarter of W).
-CHUNK_ELEMENTS = 1 << 22
-MIN_CHUNK_ROWS = 256
-
 
 def _chunk_rows(num_classes: int) -> int:
-    return max(MIN_CHUNK_ROWS, CHUNK_ELEMENTS // max(1, num_classes))
+    return max(_policy.LINEAR_MIN_CHUNK_ROWS, _policy.LINEAR_CHUNK_ELEMENTS // max(1, num_classes))
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
     """cross_entropy(h W^T + b, y) computed in row chunks.
 
     With ``scale`` None it returns the per-row losses ('none') and the backward
-    recomputes each chunk's logits. With a scalar reduction it returns
-    scale * sum of the losses; the gradients are then formed during the
-    forward, already scaled, so the logits are computed once and the backward
-    only multiplies them by the incoming gradient (or not at all when it is 1).
+    recomputes each chunk's logits. With a scalar reduction and ``eager`` (a
+    gradient will be needed) it returns scale * sum of the losses and forms the
+    gradients during the forward, already scaled, so the logits are computed
+    once and the backward only multiplies them by the incoming gradient (or
+    not at all when it is 1). They are handed over once: a retained graph's
+    second backward recomputes them. A backward asked for a graph (double
+    backward) differentiates the plain formula by autograd instead.
     """
 
     @staticmethod
-    def forward(ctx, h, w, b, target, keep, class_weight, smoothing, scale):
+    def forward(h, w, b, target, keep, class_weight, smoothing, scale, eager, need):
         compute = compute_dtype(h)
         rows = _chunk_rows(w.shape[0])
-        need = ctx.needs_input_grad[:3]
-        eager = scale is not None and any(need)
         if eager:
             row_scale = torch.as_tensor(scale, dtype=compute, device=h.device).expand(h.shape[0])
         grads = _Grads(h, w, b, need) if eager else None
@@ -72,34 +69,53 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     target[part], keep[part], class_weight, smoothing, *z.shape[1:], z.dtype
                 )
                 losses[part] = _index_loss(z, logsumexp_rows(z), terms, class_weight)
-        # The precomputed gradients are saved like any tensor, so autograd frees
-        # them after the backward unless retain_graph=True: a second backward
-        # then fails with torch's own error instead of reusing stale memory.
-        done = (grads.h, grads.w, grads.b) if eager else (None, None, None)
-        ctx.save_for_backward(h, w, b, target, keep, class_weight, *done)
-        ctx.smoothing, ctx.rows, ctx.eager = smoothing, rows, eager
-        return losses if scale is None else losses.sum() * scale
+        out = losses if scale is None else losses.sum() * scale
+        return out, grads
 
     @staticmethod
-    @single_backward
-    def backward(ctx, grad_losses):
-        h, w, b, target, keep, class_weight, *done = ctx.saved_tensors
-        if ctx.eager:
-            # grad_losses is the gradient of the scalar loss: usually 1, and
-            # then the saved gradients are returned as they are, with no copy.
+    def setup_context(ctx, inputs, output):
+        h, w, b, target, keep, class_weight, smoothing, scale, eager, need = inputs
+        scale_t = scale if isinstance(scale, torch.Tensor) else None
+        ctx.save_for_backward(h, w, b, target, keep, class_weight, scale_t)
+        ctx.scale = None if scale is None or scale_t is not None else scale
+        ctx.smoothing, ctx.rows = smoothing, _chunk_rows(w.shape[0])
+        ctx.grads = output[1]  # handed over once, not saved (see the class docstring)
+
+    @staticmethod
+    def backward(ctx, grad_losses, _):
+        h, w, b, target, keep, class_weight, scale = ctx.saved_tensors
+        if scale is None:
+            scale = ctx.scale
+        done, ctx.grads = ctx.grads, None
+        rows = grad_losses if scale is None else (grad_losses * scale).expand(h.shape[0])
+        nones = (None,) * 7
+        if torch.is_grad_enabled():  # create_graph=True
+            terms = index_terms(
+                target, keep, class_weight, ctx.smoothing, w.shape[0], compute_dtype(h)
+            )
+
+            def per_row(h, w, b=None):
+                z = F.linear(h, w, b).to(compute_dtype(h))
+                return _index_loss(z, torch.logsumexp(z, 1), terms, class_weight)
+
+            inputs = (h, w) if b is None else (h, w, b)
+            grads = regrad(per_row, inputs, rows)
+            return (*grads, *(None,) * (3 - len(grads)), *nones)
+        if done is not None:
             unit = grad_losses.device.type == "cpu" and grad_losses.item() == 1.0
-            out = tuple(g if g is None or unit else g * grad_losses.to(g.dtype) for g in done)
+            g = (done.h, done.w, done.b)
+            out = tuple(x if x is None or unit else x * grad_losses.to(x.dtype) for x in g)
         else:
             need = ctx.needs_input_grad[:3]
             grads = _Grads(h, w, b, need)
-            logits = _ChunkLogits(h, w, b, ctx.rows, grad_losses.dtype)
+            logits = _ChunkLogits(h, w, b, ctx.rows, rows.dtype)
             for part in logits.parts():
                 z = logits(part)
-                args = (target[part], keep[part], class_weight, ctx.smoothing, grad_losses[part])
+                args = (target[part], keep[part], class_weight, ctx.smoothing, rows[part])
                 index_loss_and_grad(z, *args, out=z)  # z becomes dz
                 grads.add(part, z.to(h.dtype), h, w)
             out = (grads.h, grads.w, grads.b)
-        return (*out, None, None, None, None, None)
+        return (*out, *nones)
 
 
 class _ChunkLogits:
@@ -163,9 +179,16 @@ def linear_cross_entropy(
     rules (weighted mean, ignore_index, label smoothing, a mean over no kept
     target being 0) apply unchanged. The N x V logits never exist at once, so
     N x V may exceed 2^31 elements. The chunk size is chosen from V. Gradients
-    flow to input, linear_weight and linear_bias. As for any torch graph, a
-    second backward needs ``retain_graph=True`` on the first (else torch
-    raises); a double backward raises a clear error.
+    flow to input, linear_weight and linear_bias; double backward gives exact
+    second derivatives (recomputed by autograd), and a retained graph
+    backpropagates twice.
+
+    Below the crossover of :mod:`lossopt._policy` (where the logits are small
+    and torch's kernels are at the limit), on devices not measured, and under
+    torch.func, torch.compile, export and autocast, it is
+    ``cross_entropy(F.linear(input, linear_weight, linear_bias), target)`` on
+    torch's kernels; under autocast a float32 head then meets half-precision
+    activations exactly as ``F.linear`` does.
     """
     check_reduction(reduction)
     check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
@@ -178,7 +201,7 @@ def linear_cross_entropy(
             f"{tuple(input.shape)} and {tuple(linear_weight.shape)}"
         )
     for name, tensor in (("linear_weight", linear_weight), ("linear_bias", linear_bias)):
-        if tensor is not None and tensor.dtype != input.dtype:
+        if tensor is not None and tensor.dtype != input.dtype and not autocast_on(input.device):
             raise TypeError(
                 f"{name} has dtype {tensor.dtype}, input has {input.dtype}; they must match"
             )
@@ -198,14 +221,40 @@ def linear_cross_entropy(
         )
     class_weight = _check_weight(weight, num_classes)
     h = input.reshape(target.numel(), input.shape[-1])
-    flat = target.reshape(-1).long()
+    flat = target.reshape(-1)
+    smoothing = float(label_smoothing)
+    if not own_kernel(
+        "linear_cross_entropy",
+        h.shape[0] * num_classes,
+        input,
+        linear_weight,
+        linear_bias,
+        target,
+    ):
+        logits, flat = _torch_layout(F.linear(h, linear_weight, linear_bias), flat, 1, False)
+        loss = _with_torch(
+            F.cross_entropy,
+            logits,
+            flat,
+            class_weight,
+            ignore_index,
+            reduction,
+            label_smoothing=smoothing,
+        )
+        return loss if reduction != "none" else loss.reshape(target.shape)
+    flat = flat.long()
     keep = _check_index_target(flat, num_classes, ignore_index)
     compute = compute_dtype(input)
     denominator = _kept_weight(flat, keep, class_weight, compute)
     scale = None
     if reduction != "none":
         scale = reduction_scale(reduction, len(keep), denominator=denominator)
-    loss = _LinearCrossEntropy.apply(
-        h, linear_weight, linear_bias, flat, keep, class_weight, float(label_smoothing), scale
+    need = tuple(
+        t is not None and t.requires_grad and torch.is_grad_enabled()
+        for t in (input, linear_weight, linear_bias)
+    )
+    eager = scale is not None and any(need)
+    loss, _ = _LinearCrossEntropy.apply(
+        h, linear_weight, linear_bias, flat, keep, class_weight, smoothing, scale, eager, need
     )
     return (loss if scale is not None else loss.reshape(target.shape)).to(input.dtype)
