@@ -74,8 +74,8 @@ def _randn(g: torch.Generator, dims, dtype, device) -> torch.Tensor:
     return torch.randn(dims, generator=g, dtype=dtype).to(device)
 
 
-def _index_target(g, n_or_dims, classes, device) -> torch.Tensor:
-    return torch.randint(0, classes, n_or_dims, generator=g).to(device)
+def _index_target(g, shape, classes, device) -> torch.Tensor:
+    return torch.randint(0, classes, shape, generator=g).to(device)
 
 
 def _regression(ours, theirs):
@@ -237,15 +237,16 @@ def _linear_cross_entropy(dims, dtype, device):
     )
 
 
-def _per_tier(dims: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
-    return dict(TIERS) if dims is None else dims
+def _per_tier() -> dict[str, tuple[int, ...]]:
+    return dict(TIERS)
 
 
 # linear_cross_entropy: N x H x V with V the class count and a modest H.
 _LINEAR_H = 128
-# batch_triplet_loss: (B, D); the brute-force reference is O(B^3) in time,
-# so B grows slower than N.
-_TRIPLET_BATCH = {"tiny": (64, 10), "small": (256, 100), "medium": (512, 128), "large": (1024, 256)}
+# batch_triplet_loss: (B, D). The brute-force reference is O(B^3) in time and
+# autograd keeps several B^3 tensors per block: B = 512 already takes seconds
+# a call on a 2-core CPU, so B grows slower than N.
+_TRIPLET_BATCH = {"tiny": (64, 10), "small": (128, 64), "medium": (256, 128), "large": (512, 256)}
 
 LOSSES: dict[str, LossCase] = {
     "l1_loss": LossCase(_regression(losses.l1_loss, F.l1_loss), _per_tier(), (6, 5)),
