@@ -1,8 +1,12 @@
-"""The benchmark suite at tiny sizes: every case builds, passes its parity
-check and reports ratios. Timings here mean nothing; `make bench` measures."""
+"""The benchmark suite and the sweep at tiny sizes: every case and every sweep
+row builds, passes its parity check and reports ratios. Timings here mean
+nothing; `make bench` and `python -m benchmarks --sweep` measure."""
 
 import json
 import math
+
+import pytest
+import torch
 
 from benchmarks.cases import CASES
 from benchmarks.run import SLOW, main
@@ -54,12 +58,10 @@ def test_short_rounds_are_repeated_up_to_the_time_budget():
     assert calls == {"a": 52, "b": 52}  # microsecond rounds: the cap, not the budget
 
 
-def _sweep(tmp_path, *args):
-    from benchmarks.run import main as run
-
-    status = run(["--sweep", "--size", "smoke", "--out", str(tmp_path), *args])
-    report = json.loads((tmp_path / "sweep-cpu-smoke.json").read_text())
-    return status, report, (tmp_path / "sweep-cpu-smoke.md").read_text()
+def _sweep(tmp_path, *args, device="cpu"):
+    status = main(["--sweep", "--size", "smoke", "--device", device, "--out", str(tmp_path), *args])
+    report = json.loads((tmp_path / f"sweep-{device}-smoke.json").read_text())
+    return status, report, (tmp_path / f"sweep-{device}-smoke.md").read_text()
 
 
 def test_sweep_smoke_has_every_loss_and_optimizer_checked_and_timed(tmp_path):
@@ -128,3 +130,10 @@ def test_sweep_full_rows_cover_every_size_and_sizes_can_be_skipped():
     assert len(quick) == 3 * 4 + 1  # four target kinds per tier, and K-dim in the medium tier
     assert main(["--sweep", "--sweep-sizes", "tiny,huge"]) == 2
     assert main(["--sweep", "--cases", "no_such_loss"]) == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sweep_smoke_on_cuda_checks_and_times_every_row(tmp_path):
+    status, report, _ = _sweep(tmp_path, device="cuda")
+    assert status == 0 and all(r["parity"] == "passed" for r in report["rows"])
+    assert all(math.isfinite(r["time_ratio"]) for r in report["rows"])
