@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """The sweep's rows one by one, each checked first; exit status 1 when a
-    row's check failed (it is in the table, untimed)."""
+    row's check failed or its timing raised (it is in the table, untimed)."""
     tiers = args.sweep_sizes.split(",")
     names = args.cases.split(",") if args.cases else None
     unknown = [t for t in tiers if t not in sweep.TIERS]
@@ -225,8 +225,10 @@ def run_sweep(args: argparse.Namespace) -> int:
     for row in sweep.rows(tiers, names, args.device, smoke):
         print(f"sweep {row.case} {row.shape} ...", file=sys.stderr, flush=True)
         results.append(sweep.run_row(row, args.device, reps, budget))
+        if not sweep.ok(results[-1]):
+            print(f"  {results[-1].get('error') or results[-1]['parity']}", file=sys.stderr)
     machine = _machine(args.device)
-    failed = [f"{r['case']} {r['shape']}" for r in results if r["parity"] != "passed"]
+    failed = [f"{r['case']} {r['shape']}" for r in results if not sweep.ok(r)]
     report = {
         "machine": machine,
         "size": args.size,
@@ -245,5 +247,5 @@ def run_sweep(args: argparse.Namespace) -> int:
     (out / f"sweep-{suffix}.md").write_text(text)
     print(text)
     if failed:
-        print(f"parity failed, not timed: {'; '.join(failed)}", file=sys.stderr)
+        print(f"failed (parity or error), not timed: {'; '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

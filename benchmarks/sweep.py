@@ -441,8 +441,12 @@ def run_row(row: Row, device: str, reps: int, budget_s: float) -> dict:
         return result
     result["parity"] = "passed"
     result["parity_s"] = time.perf_counter() - start
-    ours, references = row.variants()
-    seconds, first = time_variants({**ours, **references}, reps, device, budget_s)
+    try:
+        ours, references = row.variants()
+        seconds, first = time_variants({**ours, **references}, reps, device, budget_s)
+    except Exception as error:  # out of memory at the large tier, say: the other rows still run
+        result["error"] = f"{type(error).__name__}: {str(error).strip()[:500]}"
+        return result
     best = min(references, key=seconds.get)
     result.update(
         ours_ms=1e3 * seconds["lossopt"],
@@ -457,14 +461,20 @@ def run_row(row: Row, device: str, reps: int, budget_s: float) -> dict:
     return result
 
 
+def ok(result: dict) -> bool:
+    """The row passed its check and was timed."""
+    return result["parity"] == "passed" and "error" not in result
+
+
 def table(results: list[dict]) -> str:
     lines = [
         "| case | shape | lossopt ms | fastest torch | torch ms | ratio | met (<= 1.05) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        if r["parity"] != "passed":
-            lines.append(f"| {r['case']} | {r['shape']} | - | - | - | - | parity failed |")
+        if not ok(r):
+            why = "parity failed" if r["parity"] != "passed" else "error, see JSON"
+            lines.append(f"| {r['case']} | {r['shape']} | - | - | - | - | {why} |")
             continue
         lines.append(
             f"| {r['case']} | {r['shape']} | {r['ours_ms']:.3f} | {r['reference']} | "

@@ -137,3 +137,23 @@ def test_sweep_smoke_on_cuda_checks_and_times_every_row(tmp_path):
     status, report, _ = _sweep(tmp_path, device="cuda")
     assert status == 0 and all(r["parity"] == "passed" for r in report["rows"])
     assert all(math.isfinite(r["time_ratio"]) for r in report["rows"])
+
+
+def test_sweep_row_whose_timing_raises_is_reported_and_the_rest_still_run(tmp_path, monkeypatch):
+    from benchmarks import sweep
+
+    timed = []
+
+    def out_of_memory_for_l1(variants, *args):
+        timed.append(sorted(variants))
+        if "torch F.l1_loss" in variants:
+            raise RuntimeError("out of memory")
+        return {k: 1e-3 for k in variants}, {k: 2e-3 for k in variants}
+
+    monkeypatch.setattr(sweep, "time_variants", out_of_memory_for_l1)
+    status, report, table = _sweep(tmp_path, "--cases", "l1_loss,mse_loss")
+    assert status == 1 and len(timed) == 2
+    l1, mse = report["rows"]
+    assert l1["parity"] == "passed" and l1["error"] == "RuntimeError: out of memory"
+    assert "| l1_loss | 6x5 | - | - | - | - | error, see JSON |" in table
+    assert "error" not in mse and mse["time_ratio"] == 1.0 and mse["met"]
