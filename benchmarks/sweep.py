@@ -8,8 +8,12 @@ fast. A row whose check fails is reported as such and not timed. The timed
 variants then run in interleaved rounds (``harness.time_variants``), and the
 ratio is lossopt's median over the fastest torch variant's median.
 
-Loss sizes come in tiers named after their (N, C) shape; a loss whose input is
-not (N, C) takes an analogous shape in each tier (see ``LOSSES``).
+Timed inputs are float32. Loss sizes come in tiers, tiny (N, C) = 64x10 to
+large 4096x32768; a loss whose input is not (N, C) takes an analogous shape
+in each tier (see ``LOSSES``). The large tier takes most of a sweep's time:
+``--sweep-sizes tiny,small,medium`` leaves it out, ``--cases`` picks rows (to
+rerun a near miss), and the results go to benchmarks/results/sweep-DEVICE-full.md
+and .json.
 """
 
 from __future__ import annotations
