@@ -1,0 +1,245 @@
+"""Hugging Face transformers' Trainer with lossopt against torch.optim: a tiny
+GPT-2 built from a config (no downloads), in float64, trained side by side.
+
+The model's own loss upcasts the logits to float32 (transformers'
+``ForCausalLMLoss``), so every run here computes its loss in ``compute_loss``,
+in float64: torch's ``F.cross_entropy`` of the logits is the control, and
+lossopt's losses are checked against it.
+"""
+
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lossopt import losses, optim
+
+# Nothing may be fetched from the Hub; set before transformers is imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+D = torch.float64
+VOCAB, SEQUENCE, SAMPLES, BATCH = 64, 8, 8, 2
+STEPS = 6  # one and a half epochs: a resume lands mid-epoch
+TOLERANCE = {"rtol": 0, "atol": 1e-10}
+ADAMW = {"lr": 0.01, "betas": (0.9, 0.95), "eps": 1e-8}
+
+
+def _model() -> torch.nn.Module:
+    config = transformers.GPT2Config(
+        vocab_size=VOCAB,
+        n_positions=SEQUENCE,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
+    torch.manual_seed(0)
+    return transformers.GPT2LMHeadModel(config)
+
+
+def _dataset() -> list[dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, VOCAB, (SAMPLES, SEQUENCE), generator=g)
+    return [{"input_ids": row, "labels": row.clone()} for row in tokens]
+
+
+class LossTrainer(transformers.Trainer):
+    """A Trainer whose loss is next-token cross-entropy computed in float64 by
+    ``loss``: 'torch' (F.cross_entropy of the logits), 'cross_entropy'
+    (lossopt's, on the (B, T, V) logits) or 'linear_cross_entropy' (lossopt's,
+    on the hidden states and the tied lm_head weight: no logits at all)."""
+
+    def __init__(self, *args, loss: str = "torch", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss = loss
+        self.losses: list[float] = []
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        hidden = model.transformer(input_ids=inputs["input_ids"]).last_hidden_state[:, :-1]
+        target = inputs["labels"][:, 1:]
+        head = model.get_output_embeddings()
+        if self.loss == "linear_cross_entropy":
+            loss = losses.linear_cross_entropy(hidden, head.weight, target)
+        elif self.loss == "cross_entropy":
+            loss = losses.cross_entropy(head(hidden), target, dim=-1)
+        else:
+            loss = F.cross_entropy(head(hidden).flatten(0, 1), target.flatten())
+        self.losses.append(loss.item())
+        return loss
+
+
+class StopAt(transformers.TrainerCallback):
+    """Ends training after ``step`` steps, as an interruption would."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def _arguments(out, **overrides) -> "transformers.TrainingArguments":
+    options = dict(
+        output_dir=str(out),
+        max_steps=STEPS,
+        per_device_train_batch_size=BATCH,
+        learning_rate=ADAMW["lr"],
+        adam_beta1=ADAMW["betas"][0],
+        adam_beta2=ADAMW["betas"][1],
+        weight_decay=0.1,
+        max_grad_norm=1.0,
+        lr_scheduler_type="linear",
+        warmup_steps=2,
+        seed=0,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+    )
+    options.update(overrides)
+    return transformers.TrainingArguments(**options)
+
+
+def _train(out, *, loss="torch", resume=None, args=None, model=None, **trainer_kwargs):
+    trainer = LossTrainer(
+        model=model or _model(),
+        args=args or _arguments(out),
+        train_dataset=_dataset(),
+        loss=loss,
+        **trainer_kwargs,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer
+
+
+def _decay_groups(model, weight_decay=0.1):
+    """Trainer's own rule for GPT-2: matrices decay; biases and LayerNorms do not."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def _assert_same_run(ours, theirs):
+    assert len(ours.losses) == len(theirs.losses) > 0
+    torch.testing.assert_close(
+        torch.tensor(ours.losses, dtype=D), torch.tensor(theirs.losses, dtype=D), **TOLERANCE
+    )
+    mine, reference = ours.model.state_dict(), theirs.model.state_dict()
+    assert mine.keys() == reference.keys()
+    for name, value in mine.items():
+        assert value.dtype == reference[name].dtype
+        torch.testing.assert_close(value, reference[name], **TOLERANCE, msg=name)
+
+
+def _assert_same_optimizer_state(ours, theirs):
+    """Step counts and moments equal, so a checkpoint of either is the same."""
+    mine = ours.optimizer.state_dict()["state"]
+    reference = theirs.optimizer.state_dict()["state"]
+    assert mine.keys() == reference.keys()
+    for index, state in reference.items():
+        for slot, value in state.items():
+            torch.testing.assert_close(
+                torch.as_tensor(mine[index][slot], dtype=D),
+                torch.as_tensor(value, dtype=D),
+                **TOLERANCE,
+                msg=f"{slot} of parameter {index}",
+            )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def float64():
+    """Models and optimizer state (torch's 0-d 'step' counters included) in
+    float64, as under ``torch.set_default_dtype(torch.float64)`` in a script."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(D)
+    yield
+    torch.set_default_dtype(before)
+
+
+@pytest.fixture(scope="module")
+def torch_run(tmp_path_factory):
+    """The control: torch.optim.AdamW built by Trainer, the loss by torch."""
+    out = tmp_path_factory.mktemp("torch")
+    return _train(out, optimizer_cls_and_kwargs=(torch.optim.AdamW, dict(ADAMW)))
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
+def test_optimizers_argument_matches_torch(tmp_path, fused):
+    def run(out, make):
+        model = _model()
+        opt = make(_decay_groups(model), **ADAMW)
+        schedule = transformers.get_linear_schedule_with_warmup(opt, 2, STEPS)
+        return _train(out, model=model, optimizers=(opt, schedule)), schedule
+
+    ours, our_schedule = run(
+        tmp_path / "ours", lambda groups, **kw: optim.AdamW(groups, fused=fused, **kw)
+    )
+    theirs, their_schedule = run(tmp_path / "torch", torch.optim.AdamW)
+    assert isinstance(ours.optimizer.optimizer, optim.AdamW)
+    assert ours.optimizer.optimizer.fused == fused
+    _assert_same_run(ours, theirs)
+    _assert_same_optimizer_state(ours, theirs)
+    assert our_schedule.get_last_lr() == their_schedule.get_last_lr()
+
+
+def test_optimizer_cls_and_kwargs_matches_torch(tmp_path, torch_run):
+    ours = _train(tmp_path, optimizer_cls_and_kwargs=(optim.AdamW, dict(ADAMW)))
+    groups = ours.optimizer.param_groups
+    assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
+    _assert_same_run(ours, torch_run)
+    _assert_same_optimizer_state(ours, torch_run)
+
+
+RESUMES = [
+    ("lossopt", "lossopt"),
+    ("torch", "lossopt"),
+    ("lossopt", "torch"),
+]
+
+
+@pytest.mark.parametrize("first,second", RESUMES, ids=["->".join(r) for r in RESUMES])
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, torch_run, first, second):
+    classes = {"lossopt": optim.AdamW, "torch": torch.optim.AdamW}
+    halfway = STEPS // 2
+    # The first run is the same run, interrupted: its schedule still spans STEPS.
+    _train(
+        tmp_path,
+        args=_arguments(tmp_path, save_strategy="steps", save_steps=halfway),
+        optimizer_cls_and_kwargs=(classes[first], dict(ADAMW)),
+        callbacks=[StopAt(halfway)],
+    )
+    checkpoint = tmp_path / f"checkpoint-{halfway}"
+    assert (checkpoint / "optimizer.pt").is_file()
+    resumed = _train(
+        tmp_path,
+        resume=str(checkpoint),
+        optimizer_cls_and_kwargs=(classes[second], dict(ADAMW)),
+    )
+    assert isinstance(resumed.optimizer.optimizer, classes[second])
+    assert resumed.state.global_step == STEPS
+    assert len(resumed.losses) == STEPS - halfway
+    torch.testing.assert_close(
+        torch.tensor(resumed.losses, dtype=D),
+        torch.tensor(torch_run.losses[halfway:], dtype=D),
+        **TOLERANCE,
+    )
+    for name, value in resumed.model.state_dict().items():
+        torch.testing.assert_close(value, torch_run.model.state_dict()[name], **TOLERANCE)
+    _assert_same_optimizer_state(resumed, torch_run)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "linear_cross_entropy"])
+def test_compute_loss_with_lossopt_losses_matches_torch_cross_entropy(tmp_path, torch_run, loss):
+    ours = _train(tmp_path, loss=loss, optimizer_cls_and_kwargs=(torch.optim.AdamW, dict(ADAMW)))
+    _assert_same_run(ours, torch_run)
