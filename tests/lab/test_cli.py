@@ -1,5 +1,6 @@
 """The command line: reports, comparisons on the user's CSV, and bad input."""
 
+import html
 import json
 import subprocess
 import sys
@@ -7,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 
+import lossopt
 from lossopt.__main__ import main
+from lossopt.lab.experiments import EXPERIMENTS
 
 
 def _lossopt(*args, cwd=None):
@@ -112,10 +115,14 @@ def test_compare_on_user_csv(tmp_path, classification_csv):
     r = json.loads((out / "results.json").read_text())["results"]["compare"]
     assert r["task"] == "classification" and r["classes"] == ["big", "small"]
     assert r["features"] == ["width", "height", "colour=blue", "colour=green", "colour=red"]
-    assert [x["optimizer"] for x in r["ranking"]] in (["sgd", "adam"], ["adam", "sgd"])
-    assert r["ranking"][0]["metric_mean"] > 0.7
-    assert len(r["sweep"]) == 6 and len(r["runs"]) == 4
-    assert "Recommendation" in (out / "index.html").read_text()
+    assert sorted(x["name"] for x in r["optimizers"]) == ["adam", "sgd"]
+    best = r["optimizers"][0]
+    assert best["score"]["mean"] > 0.7 and best["score"]["low"] <= best["score"]["mean"]
+    assert len(best["test"]) == len(best["chosen_lr"]) == r["splits"]
+    assert [b["name"] for b in r["baselines"]] == ["majority", "logistic"]
+    page = (out / "index.html").read_text()
+    assert "<title>lossopt lab compare: shapes.csv</title>" in page
+    assert html.escape(r["recommendation"]) in page and "torch.optim." in page
 
 
 def test_compare_infers_regression(tmp_path):
@@ -126,28 +133,12 @@ def test_compare_infers_regression(tmp_path):
     ]
     path = _write_csv(tmp_path / "prices.csv", rows)
     out = tmp_path / "reg"
-    assert (
-        main(
-            [
-                "lab",
-                "compare",
-                "--data",
-                str(path),
-                "--target",
-                "price",
-                "--quick",
-                "--quiet",
-                "--optimizers",
-                "adam",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    args = ["--quick", "--quiet", "--optimizers", "adam", "--out", str(out)]
+    assert main(["lab", "compare", "--data", str(path), "--target", "price", *args]) == 0
     r = json.loads((out / "results.json").read_text())["results"]["compare"]
     assert r["task"] == "regression" and "RMSE" in r["metric"]
-    assert r["ranking"][0]["metric_mean"] < 0.5  # a linear target is easy
+    assert r["optimizers"][0]["score"]["mean"] < 0.5  # a linear target is easy
+    assert [b["name"] for b in r["baselines"]] == ["mean", "ridge"]
 
 
 def _bad(tmp_path, *args):
@@ -157,7 +148,7 @@ def _bad(tmp_path, *args):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lossopt: error: "), done.stderr
     assert "Traceback" not in done.stderr
-    assert not out.exists() and not any(p.name.startswith(".report-") for p in tmp_path.iterdir())
+    assert not out.exists() and not any(p.name.startswith(".") for p in tmp_path.iterdir())
     return lines[0]
 
 
@@ -166,12 +157,16 @@ def test_unknown_optimizer(tmp_path):
 
 
 def test_unknown_experiment(tmp_path):
-    assert "unknown experiment 'dropout'" in _bad(tmp_path, "dropout")
+    line = _bad(tmp_path, "dropout")
+    assert "invalid choice: 'dropout'" in line and "compare" in line
 
 
 def test_bad_numbers(tmp_path):
     assert "--lr must be positive" in _bad(tmp_path, "--lr", "-1")
-    assert "--steps must be a whole number" in _bad(tmp_path, "--steps", "0")
+    assert "--lr must be positive and finite, got inf" in _bad(tmp_path, "--lr", "inf")
+    assert "--steps must be a whole number from 1" in _bad(tmp_path, "--steps", "0")
+    assert "--seed must be a whole number from 0" in _bad(tmp_path, "--seed", "-1")
+    assert "--seed must be a whole number from 0" in _bad(tmp_path, "entropy", "--seed", "-1")
 
 
 def test_missing_file(tmp_path):
@@ -181,8 +176,39 @@ def test_missing_file(tmp_path):
 
 
 def test_compare_needs_its_options(tmp_path):
-    assert "compare needs --data" in _bad(tmp_path, "compare")
-    assert "belong to 'lossopt lab compare'" in _bad(tmp_path, "entropy", "--target", "y")
+    assert "the following arguments are required: --data, --target" in _bad(tmp_path, "compare")
+    assert "unrecognized arguments: --target y" in _bad(tmp_path, "entropy", "--target", "y")
+
+
+def test_options_before_or_after_the_experiment(tmp_path):
+    for i, args in enumerate(
+        (["--seed", "2", "entropy", "--quick"], ["entropy", "--quick", "--seed", "2"])
+    ):
+        assert main(["lab", *args, "--quiet", "--out", str(tmp_path / str(i))]) == 0
+    results = [json.loads((tmp_path / str(i) / "results.json").read_text()) for i in (0, 1)]
+    assert results[0] == results[1] and results[0]["meta"]["seed"] == 2
+
+
+def test_help_of_each_command(capsys):
+    assert main(["lab", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "usage: lossopt lab" in text and "examples:" in text
+    for name in EXPERIMENTS:
+        assert name in text
+    assert main(["lab", "compare", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "usage: lossopt lab compare" in text and "--data FILE" in text
+    assert "--target COLUMN" in text and "method:" in text and "compare-report" in text
+
+
+def test_version_and_bare_command(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"lossopt {lossopt.__version__}"
+    assert main([]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("usage: lossopt") and "lossopt lab" in err[1]
+    done = _lossopt()
+    assert done.returncode == 2 and done.stderr.startswith("usage: lossopt")
 
 
 def test_unreadable_file(tmp_path):

@@ -4,7 +4,6 @@ the user's own CSV table. Nothing is downloaded."""
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,106 +63,278 @@ def digits(seed: int = 0) -> Split:
     )
 
 
-def _as_number(text: str) -> float | None:
+# -- the user's CSV table ----------------------------------------------------------------
+
+MAX_CATEGORIES = 50  # a text column with more distinct values is free text, not a category
+MAX_CLASSES = 20  # a whole-number target with at most this many values is a class label
+MIN_ROWS = 10
+MIN_PER_CLASS = 5  # each class in the training, validation and test parts of every split
+# Spellings of "no value" in exported tables (compared lower-case, after stripping).
+MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "<na>", "#n/a", "?", "missing"}
+DELIMITERS = ",;\t|"
+
+
+@dataclass
+class Table:
+    """A CSV table as numbers: x may hold NaN (imputed per split, from training rows only)."""
+
+    path: str
+    target: str
+    task: str
+    x: np.ndarray  # float32, rows x features
+    y: np.ndarray  # class index (int64) or value (float32)
+    features: list[str]
+    classes: list[str]
+    delimiter: str
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.y)
+
+    def prepare(
+        self, train: np.ndarray, *others: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(x, y) of rows train, then of each of others: missing values filled with
+        the training median, inputs (and a regression target) standardized by
+        training statistics, so that nothing of the other rows leaks in."""
+        x_train = self.x[train]
+        observed = ~np.isnan(x_train)
+        counts = observed.sum(axis=0)
+        median = np.array(
+            [
+                np.median(x_train[observed[:, j], j]) if counts[j] else 0.0
+                for j in range(x_train.shape[1])
+            ]
+        )
+        mean_y, std_y = 0.0, 1.0
+        if self.task == "regression":
+            mean_y, std_y = float(self.y[train].mean()), float(self.y[train].std()) or 1.0
+        filled = []
+        for rows in (train, *others):
+            x = self.x[rows].astype(np.float64)
+            holes = np.isnan(x)
+            x[holes] = np.take(median, np.nonzero(holes)[1])
+            y = self.y[rows]
+            if self.task == "regression":
+                y = ((y - mean_y) / std_y).astype(np.float32)
+            filled.append((x, y))
+        mean = filled[0][0].mean(axis=0)
+        std = filled[0][0].std(axis=0)
+        std[std == 0] = 1.0
+        return [(((x - mean) / std).astype(np.float32), y) for x, y in filled]
+
+    def split(self, train: np.ndarray, val: np.ndarray) -> Split:
+        """Rows train and val as a Split, prepared as `prepare` says."""
+        (x_train, y_train), (x_val, y_val) = self.prepare(train, val)
+        return Split(
+            torch.from_numpy(x_train),
+            torch.from_numpy(np.ascontiguousarray(y_train)),
+            torch.from_numpy(x_val),
+            torch.from_numpy(np.ascontiguousarray(y_val)),
+            self.task,
+            self.classes,
+            self.features,
+        )
+
+
+def _delimiter(path: Path, sample: str) -> str:
     try:
-        value = float(text)
-    except ValueError:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:  # one column, or ragged lines: count the header's candidates
+        header = sample.splitlines()[0] if sample else ""
+        counts = {d: header.count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def _numbers(values, decimal_comma: bool):
+    """The column as floats (NaN where missing), or None if some value is text."""
+    import pandas as pd
+
+    text = values.str.replace(",", ".", regex=False) if decimal_comma else values
+    parsed = pd.to_numeric(text.where(~values.str.lower().isin(MISSING)), errors="coerce")
+    present = ~values.str.lower().isin(MISSING)
+    if parsed[present].isna().any():
         return None
-    return value if math.isfinite(value) else None
+    return parsed.to_numpy(dtype=np.float64, copy=True)
 
 
-MAX_CATEGORIES = 50
-MAX_CLASSES = 20
+def _read(path: Path):
+    import pandas as pd
 
-
-def load_csv(path: str | Path, target: str, task: str | None = None, seed: int = 0) -> Split:
-    """Read a CSV table into a standardized train/validation split.
-
-    Numeric columns are used as they are; columns of text with at most 50
-    distinct values are one-hot encoded; any other column is an error. The
-    task is classification when the target is text or holds at most 20
-    distinct whole numbers, else regression, unless ``task`` says otherwise.
-    """
-    path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"cannot read {path}: {error}") from None
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if not rows:
+        sample = path.read_bytes()[:65536].decode("utf-8-sig", errors="strict")
+    except UnicodeDecodeError:
+        try:  # a cut in the middle of a multi-byte character is fine
+            sample = path.read_bytes()[:65536].decode("utf-8-sig", errors="ignore")
+            path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            raise DataError(f"cannot read {path}: it is not UTF-8 text") from None
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+    if not sample.strip():
         raise DataError(f"{path} is empty")
-    header, body = [name.strip() for name in rows[0]], rows[1:]
-    if not body:
+    delimiter = _delimiter(path, sample)
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=delimiter,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            skip_blank_lines=True,
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise DataError(f"cannot read {path} as CSV (delimiter {delimiter!r}): {detail}") from None
+    frame = frame.fillna("").apply(lambda column: column.str.strip())  # short lines: blanks
+    return frame, delimiter
+
+
+def _header(frame, path: Path, target: str, warnings: list[str]) -> list[str]:
+    names = [str(name) for name in frame.iloc[0]]
+    seen: dict[str, int] = {}
+    renamed = []
+    for i, name in enumerate(names):
+        if not name:
+            names[i] = name = f"column {i + 1}"
+            renamed.append(f"column {i + 1} has no name")
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            if name == target:
+                raise DataError(
+                    f"target column {target!r} appears {names.count(target)} times in the "
+                    f"header of {path}; rename all but one"
+                )
+            names[i] = f"{name} ({seen[name]})"
+            renamed.append(f"a second {name!r} is called {names[i]!r}")
+    if renamed:
+        warnings.append("header: " + "; ".join(renamed))
+    return names
+
+
+def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
+    """Read a CSV table for `lossopt lab compare`.
+
+    The delimiter (comma, semicolon, tab or bar) and a UTF-8 byte-order mark are
+    detected. Blank cells and spellings such as NaN, NA, null or ? are missing
+    values: rows with a missing target are dropped, missing numbers are filled
+    per split with the training median, and a missing category is a category of
+    its own; each is reported in `warnings`. Text columns with at most 50
+    distinct values are one-hot encoded. The task is classification when the
+    target is text or holds at most 20 distinct whole numbers, else regression,
+    unless ``task`` says otherwise.
+    """
+    path = Path(path)
+    frame, delimiter = _read(path)
+    warnings: list[str] = []
+    names = _header(frame, path, target, warnings)
+    body = frame.iloc[1:].reset_index(drop=True)
+    body.columns = names
+    body = body[~(body == "").all(axis=1)]  # a line of bare delimiters is no row
+    if body.empty:
         raise DataError(f"{path} has a header but no rows")
-    if target not in header:
-        raise DataError(f"target column {target!r} not in {path} (columns: {', '.join(header)})")
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(f"{path} line {number} has {len(row)} fields, the header {len(header)}")
-    columns = {name: [row[i].strip() for row in body] for i, name in enumerate(header)}
+    if target not in names:
+        raise DataError(f"target column {target!r} not in {path} (columns: {', '.join(names)})")
 
-    target_values = columns.pop(target)
-    numbers = [_as_number(v) for v in target_values]
-    if task is None:
-        whole = all(v is not None and v == int(v) for v in numbers)
-        numeric = all(v is not None for v in numbers)
-        task = (
-            "classification"
-            if not numeric or (whole and len(set(numbers)) <= MAX_CLASSES)
-            else "regression"
+    missing_target = body[target].str.lower().isin(MISSING)
+    if missing_target.any():
+        count = int(missing_target.sum())
+        warnings.append(f"dropped {count} row{'s' * (count != 1)} whose target {target!r} is blank")
+        body = body[~missing_target].reset_index(drop=True)
+    if len(body) < MIN_ROWS:
+        raise DataError(
+            f"{path} has {len(body)} row{'s' * (len(body) != 1)} with a target; "
+            f"compare needs at least {MIN_ROWS}"
         )
-    if task == "regression":
-        if any(v is None for v in numbers):
-            bad = target_values[numbers.index(None)]
-            raise DataError(
-                f"target column {target!r} must be numeric for regression, found {bad!r}"
-            )
-        y = np.asarray(numbers, dtype=np.float32)
-        classes: list[str] = []
-    else:
-        classes = sorted(
-            set(target_values), key=lambda v: (_as_number(v) is None, _as_number(v) or 0, v)
-        )
-        if len(classes) < 2:
-            raise DataError(f"target column {target!r} has a single class {classes[0]!r}")
-        index = {c: i for i, c in enumerate(classes)}
-        y = np.asarray([index[v] for v in target_values], dtype=np.int64)
+    decimal_comma = delimiter != ","
+    y, task, classes = _target(body[target], target, task, decimal_comma)
 
-    features, blocks = [], []
-    for name, values in columns.items():
-        parsed = [_as_number(v) for v in values]
-        if all(v is not None for v in parsed):
-            blocks.append(np.asarray(parsed, dtype=np.float32)[:, None])
+    features, blocks, imputed, blank_text, empty = [], [], [], [], []
+    for name in names:
+        if name == target:
+            continue
+        values = body[name]
+        missing = values.str.lower().isin(MISSING)
+        if missing.all():
+            empty.append(name)
+            continue
+        numbers = _numbers(values, decimal_comma)
+        if numbers is not None:
+            holes = ~np.isfinite(numbers)  # inf is no measurement either
+            numbers[holes] = np.nan
+            if holes.any():
+                imputed.append(f"{name} ({int(holes.sum())})")
+            blocks.append(numbers[:, None])
             features.append(name)
             continue
-        categories = sorted(set(values))
+        text = values.where(~missing, "(missing)")
+        categories = sorted(set(text))
         if len(categories) > MAX_CATEGORIES:
             raise DataError(
                 f"column {name!r} is neither numeric nor categorical "
                 f"({len(categories)} distinct text values, at most {MAX_CATEGORIES})"
             )
-        blocks.append(np.asarray([[v == c for c in categories] for v in values], dtype=np.float32))
+        if missing.any():
+            blank_text.append(f"{name} ({int(missing.sum())})")
+        blocks.append(np.stack([(text == c).to_numpy() for c in categories], axis=1))
         features.extend(f"{name}={c}" for c in categories)
+    if empty:
+        warnings.append(f"columns with no value at all, left out: {', '.join(empty)}")
+    if imputed:
+        warnings.append("missing numbers filled with the training median: " + ", ".join(imputed))
+    if blank_text:
+        warnings.append("missing text kept as the category '(missing)': " + ", ".join(blank_text))
     if not blocks:
         raise DataError(f"{path} has no feature column besides the target {target!r}")
-    if len(y) < 4:
-        raise DataError(f"{path} has {len(y)} rows; at least 4 are needed to train and validate")
-    x = np.concatenate(blocks, axis=1)
-    train, val = _split_indices(len(y), seed)
-    x_train, x_val = _standardize(x[train], x[val])
-    y_train, y_val = y[train], y[val]
+    x = np.concatenate([b.astype(np.float32) for b in blocks], axis=1)
+    return Table(str(path), target, task, x, y, features, classes, delimiter, warnings)
+
+
+def _target(values, target: str, task: str | None, decimal_comma: bool):
+    numbers = _numbers(values, decimal_comma)
+
+    def order(label: str):  # numbers by value, then text
+        try:
+            value = float(label.replace(",", ".") if decimal_comma else label)
+        except ValueError:
+            return (True, 0.0, label)
+        return (False, value, label)
+
+    if task is None:
+        whole = numbers is not None and bool(np.all(numbers == np.round(numbers)))
+        few = numbers is not None and len(np.unique(numbers)) <= MAX_CLASSES
+        task = "classification" if numbers is None or (whole and few) else "regression"
     if task == "regression":
-        mean, std = y_train.mean(), y_train.std() or 1.0
-        y_train, y_val = (y_train - mean) / std, (y_val - mean) / std
-    return Split(
-        torch.from_numpy(x_train),
-        torch.from_numpy(y_train),
-        torch.from_numpy(x_val),
-        torch.from_numpy(y_val),
-        task,
-        classes,
-        features,
-    )
+        if numbers is None:
+            bad = next(v for v in values if order(v)[0])
+            raise DataError(
+                f"target column {target!r} must be numeric for regression, found {bad!r}"
+            )
+        if not np.all(np.isfinite(numbers)):
+            raise DataError(f"target column {target!r} holds an infinite value")
+        return numbers.astype(np.float32), task, []
+
+    classes = sorted(set(values), key=order)
+    if len(classes) < 2:
+        raise DataError(f"target column {target!r} has a single class {classes[0]!r}")
+    counts = values.value_counts()
+    if len(classes) * MIN_PER_CLASS > len(values):
+        raise DataError(
+            f"target column {target!r} has {len(classes)} classes for {len(values)} rows; "
+            f"compare needs at least {MIN_PER_CLASS} rows per class"
+        )
+    rare = counts[counts < MIN_PER_CLASS]
+    if len(rare):
+        label, count = rare.index[-1], int(rare.iloc[-1])
+        raise DataError(
+            f"class {label!r} of target {target!r} has {count} row{'s' * (count != 1)}; "
+            f"compare needs at least {MIN_PER_CLASS} per class"
+            + (f" ({len(rare)} classes are that rare)" if len(rare) > 1 else "")
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    return np.asarray([index[v] for v in values], dtype=np.int64), task, classes
