@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, next_steps, step_counter
+from lossopt.optim.optimizer import Optimizer, step_counter
+
+
+class Hyper(NamedTuple):
+    lr: Any
+    lr_decay: Any
+    weight_decay: Any
+    eps: Any
+
+
+class Options(NamedTuple):
+    weight_decay: bool
+    maximize: bool
+
+
+class AtStep(NamedTuple):
+    lr: Any  # eta / (1 + (t - 1) lr_decay)
 
 
 class Adagrad(Optimizer):
@@ -22,23 +38,31 @@ class Adagrad(Optimizer):
     root, as in torch. ``lr_decay`` divides eta by 1 + (t - 1) lr_decay at step
     t; ``initial_accumulator_value`` starts h above zero. The accumulator is
     the state 'sum', created for every parameter at construction, as torch.
-    Defaults equal torch.optim.Adagrad's. Deviation: a param group's own
+    Sparse gradients (``nn.Embedding(sparse=True)``) update only the rows they
+    touch, as torch (not with ``weight_decay``, which torch refuses too).
+    Signature and defaults equal torch.optim.Adagrad's; see
+    :class:`lossopt.optim.Optimizer` for ``foreach``, ``differentiable``,
+    ``fused`` and ``nonfinite``. Deviation: a param group's own
     ``initial_accumulator_value`` is honoured (torch uses the constructor's for
     every group).
     """
 
+    _sparse = True
+
     def __init__(
         self,
         params: Iterable[Any],
-        lr: float = 1e-2,
+        lr: float | torch.Tensor = 1e-2,
         lr_decay: float = 0,
         weight_decay: float = 0,
         initial_accumulator_value: float = 0,
         eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
-        nonfinite: str = "propagate",
+        differentiable: bool = False,
         fused: bool | None = None,
+        nonfinite: str = "propagate",
     ) -> None:
         check_number("lr", lr, low=0.0)
         check_number("lr_decay", lr_decay, low=0.0)
@@ -53,7 +77,14 @@ class Adagrad(Optimizer):
             eps=eps,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, fused=fused)
+        super().__init__(
+            params,
+            defaults,
+            nonfinite=nonfinite,
+            fused=fused,
+            foreach=foreach,
+            differentiable=differentiable,
+        )
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         # torch creates Adagrad's state eagerly, so a fresh state_dict has it too.
@@ -69,23 +100,38 @@ class Adagrad(Optimizer):
         return {"step": step_counter(), "sum": torch.full_like(param, value)}
 
     def _hyper(self, group):
-        return {k: group[k] for k in ("lr", "lr_decay", "weight_decay", "eps")}
+        return Hyper(group["lr"], group["lr_decay"], group["weight_decay"], group["eps"])
 
-    def _flags(self, group):
-        return {"weight_decay": group["weight_decay"] != 0, "maximize": group["maximize"]}
+    def _options(self, group):
+        return Options(weight_decay=group["weight_decay"] != 0, maximize=group["maximize"])
+
+    def _sparse_problem(self, group):
+        if group["weight_decay"] != 0:
+            return "weight_decay is not compatible with sparse gradients (as in torch)"
+        return None
 
     @staticmethod
-    def _scalars(states, h, f):
-        t = next_steps(states, h)
-        lr = h["lr"] / (1 + (t - 1) * h["lr_decay"])  # eta / (1 + (t - 1) lr_decay)
-        return {"lr": lr}
+    def _at_step(t, h):
+        return AtStep(lr=h.lr / (1 + (t - 1) * h.lr_decay))
 
     @staticmethod
-    def _update(param, grad, state, h, f, s):
-        state["step"].add_(1)
-        if f["maximize"]:
+    def _update(param, grad, state, h, o, at):
+        if o.maximize:
             grad = -grad
-        if f["weight_decay"]:
-            grad = torch.addcmul(grad, param, h["weight_decay"])
-        state["sum"].addcmul_(grad, grad)
-        param.addcdiv_(grad, state["sum"].sqrt().add_(h["eps"]).div_(s["lr"]), value=-1)
+        if o.weight_decay:
+            grad = grad.add(param, alpha=h.weight_decay)
+        if grad.is_sparse:
+            # The same update on the rows the gradient touches; the others keep
+            # their accumulator and value (torch's sparse Adagrad).
+            grad = grad.coalesce()
+            indices, values = grad.indices(), grad.values()
+            state["sum"].add_(torch.sparse_coo_tensor(indices, values.pow(2), grad.shape))
+            std = state["sum"].sparse_mask(grad).coalesce().values().sqrt_().add_(h.eps)
+            step = torch.sparse_coo_tensor(indices, values / std, grad.shape)
+            param.add_(step, alpha=-at.lr)
+            return
+        state["sum"].addcmul_(grad, grad, value=1)
+        std = state["sum"].sqrt().add_(h.eps)
+        # The learning rate divides the denominator, so it may be a tensor
+        # (compiled, or counted on the device) without a host read.
+        param.addcdiv_(grad, std.div_(at.lr), value=-1)

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, check_betas, next_steps, step_counter
+from lossopt.optim.optimizer import Optimizer, check_betas, step_counter
+
+
+class Hyper(NamedTuple):
+    lr: Any
+    beta1: Any
+    beta2: Any
+    eps: Any
+    weight_decay: Any
+
+
+class Options(NamedTuple):
+    weight_decay: bool
+    decoupled: bool
+    amsgrad: bool
+    maximize: bool
+
+
+class AtStep(NamedTuple):
+    step_size: Any  # alpha / (1 - beta1^t)
+    bias_correction2_sqrt: Any  # sqrt(1 - beta2^t)
 
 
 class Adam(Optimizer):
@@ -28,22 +48,27 @@ class Adam(Optimizer):
     default, or with ``decoupled_weight_decay=True`` the decoupled form of
     Loshchilov & Hutter (2019), theta <- theta (1 - alpha lambda), which is
     :class:`AdamW`. ``amsgrad`` divides by the running maximum of v (state
-    'max_exp_avg_sq', Reddi et al., 2018). Defaults equal torch.optim.Adam's.
+    'max_exp_avg_sq', Reddi et al., 2018). Signature and defaults equal
+    torch.optim.Adam's; ``foreach``, ``capturable``, ``differentiable``,
+    ``fused`` and ``nonfinite`` are described in :class:`lossopt.optim.Optimizer`.
     """
 
     def __init__(
         self,
         params: Iterable[Any],
-        lr: float = 1e-3,
+        lr: float | torch.Tensor = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0,
         amsgrad: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
         nonfinite: str = "propagate",
-        fused: bool | None = None,
     ) -> None:
         check_number("lr", lr, low=0.0)
         betas = check_betas(betas)
@@ -56,9 +81,24 @@ class Adam(Optimizer):
             weight_decay=weight_decay,
             amsgrad=amsgrad,
             maximize=maximize,
+            capturable=capturable,
             decoupled_weight_decay=decoupled_weight_decay,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, fused=fused)
+        super().__init__(
+            params,
+            defaults,
+            nonfinite=nonfinite,
+            fused=fused,
+            foreach=foreach,
+            differentiable=differentiable,
+        )
+
+    _group_fallbacks = {
+        **Optimizer._group_fallbacks,
+        "amsgrad": False,
+        "capturable": False,
+        "decoupled_weight_decay": False,
+    }
 
     def _init_state(self, param, group):
         state = {
@@ -72,67 +112,63 @@ class Adam(Optimizer):
 
     def _hyper(self, group):
         beta1, beta2 = group["betas"]
-        return {
-            "lr": group["lr"],
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": group["eps"],
-            "weight_decay": group["weight_decay"],
-        }
+        return Hyper(group["lr"], beta1, beta2, group["eps"], group["weight_decay"])
 
-    def _flags(self, group):
-        return {
-            "weight_decay": group["weight_decay"] != 0,
-            "decoupled": group["decoupled_weight_decay"],
-            "amsgrad": group["amsgrad"],
-            "maximize": group["maximize"],
-        }
+    def _options(self, group):
+        return Options(
+            weight_decay=group["weight_decay"] != 0,
+            decoupled=group["decoupled_weight_decay"],
+            amsgrad=group["amsgrad"],
+            maximize=group["maximize"],
+        )
 
     @staticmethod
-    def _scalars(states, h, f):
-        t = next_steps(states, h)
-        step_size = h["lr"] / (1 - h["beta1"] ** t)  # alpha / (1 - beta1^t)
-        bias_correction2_sqrt = (1 - h["beta2"] ** t).sqrt()  # sqrt(1 - beta2^t)
-        return {"step_size": step_size, "bias_correction2_sqrt": bias_correction2_sqrt}
+    def _at_step(t, h):
+        return AtStep(
+            step_size=h.lr / (1 - h.beta1**t), bias_correction2_sqrt=(1 - h.beta2**t) ** 0.5
+        )
 
     @staticmethod
-    def _update(param, grad, state, h, f, s):
-        state["step"].add_(1)
-        if f["maximize"]:
+    def _update(param, grad, state, h, o, at):
+        if o.maximize:
             grad = -grad
-        if f["weight_decay"]:
-            if f["decoupled"]:
-                param.mul_(1 - h["lr"] * h["weight_decay"])
+        if o.weight_decay:
+            if o.decoupled:
+                param.mul_(1 - h.lr * h.weight_decay)
             else:
-                grad = torch.addcmul(grad, param, h["weight_decay"])
-        exp_avg = state["exp_avg"].lerp_(grad, 1 - h["beta1"])
-        exp_avg_sq = state["exp_avg_sq"].mul_(h["beta2"]).addcmul_(grad, grad * (1 - h["beta2"]))
-        if f["amsgrad"]:
-            exp_avg_sq = torch.maximum(
-                state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"]
-            )
-        denom = (exp_avg_sq.sqrt() / s["bias_correction2_sqrt"]).add_(h["eps"])
-        param.addcdiv_(exp_avg, denom.div_(s["step_size"]), value=-1)
+                grad = grad.add(param, alpha=h.weight_decay)
+        exp_avg = state["exp_avg"].lerp_(grad, 1 - h.beta1)
+        exp_avg_sq = state["exp_avg_sq"].mul_(h.beta2).addcmul_(grad, grad, value=1 - h.beta2)
+        if o.amsgrad:
+            exp_avg_sq = state["max_exp_avg_sq"].clamp_min_(exp_avg_sq)
+        # alpha mhat / (sqrt(vhat) + eps) = m / ((sqrt(v) / sqrt(1 - beta2^t) + eps) / step_size):
+        # the step size divides the denominator, so it may be a tensor (compiled,
+        # capturable) without a host read, and one addcdiv_ applies the step.
+        denom = (exp_avg_sq.sqrt() / at.bias_correction2_sqrt).add_(h.eps)
+        param.addcdiv_(exp_avg, denom.div_(at.step_size), value=-1)
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter, 2019):
     theta <- theta (1 - alpha lambda) before the Adam step. Same as
     ``Adam(..., decoupled_weight_decay=True)``; weight_decay defaults to 1e-2,
-    as torch.optim.AdamW."""
+    and the signature equals torch.optim.AdamW's."""
 
     def __init__(
         self,
         params: Iterable[Any],
-        lr: float = 1e-3,
+        lr: float | torch.Tensor = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
         *,
         maximize: bool = False,
-        nonfinite: str = "propagate",
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
+        nonfinite: str = "propagate",
     ) -> None:
         super().__init__(
             params,
@@ -141,8 +177,11 @@ class AdamW(Adam):
             eps,
             weight_decay,
             amsgrad,
+            foreach=foreach,
             maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
             decoupled_weight_decay=True,
             nonfinite=nonfinite,
-            fused=fused,
         )

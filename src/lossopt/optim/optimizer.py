@@ -1,29 +1,42 @@
 """The small base every lossopt optimizer stands on.
 
-It owns what cuts across algorithms: the step loop, the non-finite gradient
-policy, the compiled fast path, and a load_state_dict that checks everything
-before changing anything. Each algorithm supplies its state (``_init_state``),
-its hyperparameters split into numbers (``_hyper``) and structural choices
-(``_flags``), the per-parameter numbers that follow the step count
-(``_scalars``: bias corrections, for a whole group at once) and its
-update rule (``_update``), written once, in place, for one parameter. The
-numbers reach ``_update`` as 0-d tensors, so the same function
-runs eagerly or compiled by torch.compile (``fused=True``) without a
-recompilation each time a scheduler changes the learning rate.
+It owns what cuts across algorithms: the step loop, the step counters, the
+non-finite gradient policy, the three forms a step runs in, and a
+load_state_dict that checks everything before changing anything. Each
+algorithm supplies its state (``_init_state``), its numbers (``_hyper``, a
+NamedTuple: they may change between steps), its structural choices
+(``_options``, a NamedTuple of bools), the numbers that follow the step count
+t (``_at_step``: bias corrections) and its update rule (``_update``), written
+once, in place, in terms of tensor methods. The same rule runs in three forms:
+
+- per parameter (torch's "for-loop"), on tensors, with Python numbers;
+- multi-tensor (torch's "foreach"), on :class:`TensorList`, whose arithmetic
+  is ``torch._foreach_*``: a constant number of dispatched operations per
+  group, whatever the parameter count;
+- compiled by torch.compile (``fused=True``), with the numbers as 0-d tensors,
+  so a scheduler that changes the learning rate does not recompile.
+
+The base, not the rule, advances the step counters: a compiled call may drop
+an in-place update of a 0-d counter (torch 2.13 does, for float64 ones).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
+from lossopt import _compat
 from lossopt._checks import check_choice, check_number
+from lossopt._policy import OPTIM_FUSED_CHUNK, on_accelerator, optim_foreach
 
 NONFINITE = ("propagate", "skip", "raise")
+FOREACH, LOOP, FUSED = "foreach", "for-loop", "fused"
 
 
 def scalar_dtype() -> torch.dtype:
@@ -32,17 +45,9 @@ def scalar_dtype() -> torch.dtype:
 
 
 def step_counter() -> torch.Tensor:
+    """A new 'step' counter: a CPU tensor, as torch.optim keeps it unless
+    capturable, so reading it never waits for an accelerator."""
     return torch.tensor(0.0, dtype=scalar_dtype())
-
-
-def next_steps(states: list[dict[str, Any]], h: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The count t of the coming step (each state's 'step' + 1), as one tensor
-    in the hyperparameters' dtype and device. ``_update`` advances the counter
-    itself, inside the same fused loop."""
-    reference = next(iter(h.values()))
-    if not states:
-        return reference.new_zeros(0)
-    return torch.stack([state["step"] for state in states]).to(reference) + 1
 
 
 def check_betas(betas: Any) -> tuple[float, float]:
@@ -53,41 +58,147 @@ def check_betas(betas: Any) -> tuple[float, float]:
     return tuple(betas)
 
 
-def _is_dtensor_type(kind: type) -> bool:
-    return kind.__name__ == "DTensor"
+def check_flag(name: str, value: Any, *, allow_none: bool = False) -> Any:
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, bool):
+        kinds = "a bool or None" if allow_none else "a bool"
+        raise TypeError(f"{name} must be {kinds}, got {value!r}")
+    return value
 
 
-def _is_dtensor(t: Any) -> bool:
-    return _is_dtensor_type(type(t))
+def _args(other: Any) -> Any:
+    return other.tensors if isinstance(other, TensorList) else other
 
 
-def _local(t: torch.Tensor) -> torch.Tensor:
-    return t.to_local() if _is_dtensor(t) else t
+class TensorList:
+    """A list of tensors that an update rule treats as one tensor: each method
+    a rule uses is one ``torch._foreach_*`` call over the whole list. A number
+    argument may be a Python number, a list of numbers (one per tensor) or
+    another TensorList."""
 
+    __slots__ = ("tensors",)
+    is_sparse = False
 
-def _replicate_scalars(sharded: bool):
-    """With DTensor (FSDP2) parameters, let the 0-d hyperparameter tensors act
-    as replicated values; otherwise nothing."""
-    if sharded:
-        from torch.distributed.tensor.experimental import implicit_replication
+    def __init__(self, tensors: Iterable[torch.Tensor]) -> None:
+        self.tensors = list(tensors)
 
-        return implicit_replication()
-    return contextlib.nullcontext()
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    # out of place
+    def __neg__(self) -> TensorList:
+        return TensorList(torch._foreach_neg(self.tensors))
+
+    def __add__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_add(self.tensors, _args(other)))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_sub(self.tensors, _args(other)))
+
+    def __rsub__(self, other: Any) -> TensorList:
+        out = torch._foreach_neg(self.tensors)
+        torch._foreach_add_(out, other)
+        return TensorList(out)
+
+    def __mul__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_mul(self.tensors, _args(other)))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_div(self.tensors, _args(other)))
+
+    def __rtruediv__(self, other: Any) -> TensorList:
+        out = torch._foreach_reciprocal(self.tensors)
+        torch._foreach_mul_(out, other)
+        return TensorList(out)
+
+    def __pow__(self, exponent: Any) -> TensorList:
+        return TensorList(torch._foreach_pow(self.tensors, _args(exponent)))
+
+    def __rpow__(self, base: Any) -> TensorList:
+        return TensorList(torch._foreach_pow(base, self.tensors))
+
+    def add(self, other: Any, *, alpha: Any = 1) -> TensorList:
+        return TensorList(torch._foreach_add(self.tensors, _args(other), alpha=alpha))
+
+    def addcmul(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
+        return TensorList(torch._foreach_addcmul(self.tensors, a.tensors, b.tensors, value))
+
+    def sqrt(self) -> TensorList:
+        return TensorList(torch._foreach_sqrt(self.tensors))
+
+    def clone(self) -> TensorList:
+        return TensorList([t.clone() for t in self.tensors])
+
+    # in place
+    def add_(self, other: Any, *, alpha: Any = 1) -> TensorList:
+        if isinstance(other, TensorList):
+            torch._foreach_add_(self.tensors, other.tensors, alpha=alpha)
+        else:
+            torch._foreach_add_(self.tensors, other if alpha == 1 else other * alpha)
+        return self
+
+    def mul_(self, other: Any) -> TensorList:
+        torch._foreach_mul_(self.tensors, _args(other))
+        return self
+
+    def div_(self, other: Any) -> TensorList:
+        torch._foreach_div_(self.tensors, _args(other))
+        return self
+
+    def sqrt_(self) -> TensorList:
+        torch._foreach_sqrt_(self.tensors)
+        return self
+
+    def lerp_(self, end: TensorList, weight: Any) -> TensorList:
+        torch._foreach_lerp_(self.tensors, end.tensors, weight)
+        return self
+
+    def addcmul_(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
+        torch._foreach_addcmul_(self.tensors, a.tensors, b.tensors, value)
+        return self
+
+    def addcdiv_(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
+        torch._foreach_addcdiv_(self.tensors, a.tensors, b.tensors, value)
+        return self
+
+    def clamp_min_(self, other: TensorList) -> TensorList:
+        torch._foreach_maximum_(self.tensors, other.tensors)
+        return self
 
 
 def _real(t: Any) -> Any:
     return torch.view_as_real(t) if isinstance(t, torch.Tensor) and t.is_complex() else t
 
 
-# A warning raised inside a group's step names the caller of optimizer.step():
-# the frames in between are the warning's method, _step_group, step, torch's
-# no_grad decorator and torch.optim's step hook wrapper.
-_USER_FRAME = 6
+def _same(t: Any) -> Any:
+    return t
 
-# Tensors per compiled call, at most: large enough to amortize the call, small
-# enough that a model with thousands of parameters compiles a few graphs, not
-# one huge one.
-_FUSED_CHUNK = 64
+
+def _dense(grad: torch.Tensor) -> torch.Tensor:
+    """The values to check for NaN and Inf: a shard's, or a sparse gradient's."""
+    grad = _compat.local(grad)
+    return grad.coalesce().values() if grad.is_sparse else grad
+
+
+_INTERNAL = (os.path.dirname(__file__), os.path.dirname(torch.__file__))
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` for a warning issued by the calling function that
+    names the first frame outside lossopt.optim and torch: the user's
+    ``optimizer.step()`` (or their own override of it), whatever torch's
+    hook and no_grad wrappers put in between."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 _COMPILED: dict[Callable[..., None], Callable[..., None]] = {}
 
 
@@ -95,55 +206,89 @@ def _compiled(update: Callable[..., None]) -> Callable[..., None]:
     compiled = _COMPILED.get(update)
     if compiled is None:
 
-        def apply_all(params, grads, states, hyper, flags, scalars):
+        def apply_all(params, grads, states, hyper, options, at):
             for i, (p, g, state) in enumerate(zip(params, grads, states, strict=True)):
-                update(p, g, state, hyper, flags, {k: v[i] for k, v in scalars.items()})
+                numbers = None if at is None else type(at)(*(v[i] for v in at))
+                update(p, g, state, hyper, options, numbers)
 
-        # torch.compile keeps its graphs per code object and, on every call,
-        # checks them in turn until one's guards pass: a code object of its own
-        # per algorithm keeps each algorithm's calls off the others' graphs.
-        apply_all.__code__ = apply_all.__code__.replace()
         # Inductor's size asserts on every input repeat what the guards check.
         compiled = _COMPILED[update] = torch.compile(
-            apply_all, dynamic=False, options={"size_asserts": False}
+            _compat.own_code(apply_all), dynamic=False, options={"size_asserts": False}
         )
     return compiled
 
 
-def _run_compiled(update, params, grads, states, hyper, flags, scalars) -> None:
+def _run_compiled(update, params, grads, states, hyper, options, at) -> None:
     """Apply ``update`` to every parameter through torch.compile: Inductor fuses
     each parameter's whole update into one loop over its elements (C++/OpenMP
     on CPU, Triton on GPU). The math is the eager ``update`` itself."""
     compiled = _compiled(update)
     # Chunks of equal length where possible (200 parameters: 4 x 50, not
     # 3 x 64 + 8), so that like-shaped parameters share one graph.
-    count = -(-len(params) // _FUSED_CHUNK)
+    count = -(-len(params) // OPTIM_FUSED_CHUNK)
     size = -(-len(params) // count)
-    # Every flag set and chunk shape is one more graph of the same function:
-    # allow more of them than torch's default of 8.
-    with torch._dynamo.config.patch(recompile_limit=256, accumulated_recompile_limit=4096):
+    # Every option set and chunk shape is one more graph of the same function.
+    with _compat.compile_limits(256, 4096):
         for start in range(0, len(params), size):
             part = slice(start, start + size)
             # Own copies of the chunk's numbers: a view's offset would be one
             # more thing for the compiled code to be specialized on.
-            numbers = {k: v[part].clone() for k, v in scalars.items()}
-            compiled(params[part], grads[part], states[part], hyper, flags, numbers)
+            numbers = None if at is None else type(at)(*(v[part].clone() for v in at))
+            compiled(params[part], grads[part], states[part], hyper, options, numbers)
 
 
 class Optimizer(torch.optim.Optimizer):
-    """torch.optim.Optimizer plus lossopt's safety.
+    """torch.optim.Optimizer plus lossopt's safety, in torch's three forms.
 
-    ``nonfinite`` decides what a step does when any gradient holds NaN or Inf:
-    'propagate' (torch's behaviour) updates anyway; 'skip' leaves every
-    parameter and all state untouched, does not advance the step counter, and
-    counts the step in ``skipped_steps``; 'raise' raises FloatingPointError
-    naming the parameter, before anything changes.
-
+    **Forms.** ``foreach=None`` (the default) picks the faster form for the
+    device: on accelerators the multi-tensor form (``torch._foreach_*``, a
+    constant number of kernel launches per group, whatever the parameter
+    count); on CPU the multi-tensor form for groups of small tensors and the
+    per-parameter loop for large ones (the measured crossover lives in
+    ``lossopt._policy``). ``foreach=True`` / ``False`` choose explicitly.
     ``fused=True`` runs the same update compiled by torch.compile, which fuses
-    each parameter's update into a single pass over memory. It costs a
-    compilation (seconds, cached on disk by torch) at the second step, so it
-    is opt-in; results equal the eager path's to rounding.
+    each parameter's update into a single pass over memory; it compiles at a
+    parameter's second step (seconds, cached on disk by torch), so it is
+    opt-in; results equal the other forms' to rounding. All three run each
+    algorithm's one ``_update``.
+
+    **Non-finite gradients.** ``nonfinite`` decides what a step does when any
+    gradient holds NaN or Inf: 'propagate' (torch's behaviour) updates anyway;
+    'skip' leaves every parameter and all state as they were, does not advance
+    the step counters, and counts the step in ``skipped_steps``; 'raise'
+    raises FloatingPointError naming the parameter, before anything changes.
+    On CPU tensors the check reads the verdict at once. On an accelerator,
+    'propagate' and 'skip' never synchronise the host: 'skip' computes the
+    update with the gradients masked and keeps the old values where any was
+    not finite (as optax's ``apply_if_finite``), which costs a copy of the
+    group's parameters and state and one masking operation per gradient;
+    its step counters then live on the device and ``skipped_steps`` is a
+    device count that is read (one synchronisation) only when the property
+    is. 'raise' must know before it changes anything, so it synchronises once
+    per step. The first step of a parameter whose state is made at that step
+    (SGD's momentum buffer) is checked synchronously.
+
+    **torch's keywords.** ``capturable=True`` (Adam, AdamW, RMSprop) keeps
+    the step counters on the parameters' device and computes bias corrections
+    there, so a step never reads a device value (CUDA graphs). ``foreach`` as
+    above. ``differentiable=True`` (a step autograd can differentiate through)
+    is not supported: the step runs under no_grad, so it raises ValueError;
+    the default False is accepted. State and state_dicts keep torch's layout
+    ('step' a CPU tensor unless capturable), so checkpoints load both ways.
     """
+
+    # Whether the algorithm takes sparse gradients (torch: SGD and Adagrad).
+    _sparse = False
+    # Group keys an older checkpoint or pickle may lack.
+    _group_fallbacks: dict[str, Any] = {"foreach": None, "differentiable": False, "maximize": False}
+    # Instance attributes an older pickle may lack, with their defaults.
+    _attribute_fallbacks: dict[str, Any] = {
+        "nonfinite": "propagate",
+        "fused": False,
+        "_skipped": 0,
+        "_eps_warned": False,
+        "_fallback_warned": False,
+    }
 
     def __init__(
         self,
@@ -152,54 +297,101 @@ class Optimizer(torch.optim.Optimizer):
         *,
         nonfinite: str = "propagate",
         fused: bool | None = None,
+        foreach: bool | None = None,
+        differentiable: bool = False,
     ) -> None:
         self.nonfinite = check_choice("nonfinite", nonfinite, NONFINITE)
-        if fused not in (None, False, True):
-            raise TypeError(f"fused must be a bool or None, got {fused!r}")
+        check_flag("fused", fused, allow_none=True)
+        check_flag("foreach", foreach, allow_none=True)
+        check_flag("differentiable", differentiable)
+        if "capturable" in defaults:
+            check_flag("capturable", defaults["capturable"])
+        if differentiable:
+            raise ValueError(
+                "differentiable=True is not supported: lossopt's step runs under "
+                "no_grad; use torch.optim for a step autograd differentiates through"
+            )
+        if fused and foreach:
+            raise ValueError("fused=True and foreach=True cannot be used together")
         self.fused = bool(fused)
-        self.skipped_steps = 0
+        self._skipped = 0
+        self._skipped_on_device: dict[torch.device, torch.Tensor] = {}
         self._eps_warned = False
         self._fallback_warned = False
+        defaults = {**defaults, "foreach": foreach, "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    # -- what an algorithm defines -------------------------------------------
+    # -- pickling and older state --------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        for name in self._attribute_fallbacks:
+            state[name] = getattr(self, name)
+        state["_skipped"] = self.skipped_steps
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "skipped_steps" in self.__dict__:  # pickled before it was a property
+            self.__dict__["_skipped"] = self.__dict__.pop("skipped_steps")
+        for name, value in self._attribute_fallbacks.items():
+            self.__dict__.setdefault(name, value)
+        self.__dict__.setdefault("_skipped_on_device", {})
+        for key, value in self._group_fallbacks.items():
+            self.defaults.setdefault(key, value)
+        for group in self.param_groups:
+            for key, value in self.defaults.items():
+                if key != "params":
+                    group.setdefault(key, value)
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps skipped by ``nonfinite='skip'``. Steps skipped on an
+        accelerator are counted there; reading this property then reads that
+        count (one synchronisation), never ``step()``."""
+        on_device = sum(int(c) for c in self._skipped_on_device.values())
+        return self._skipped + on_device
+
+    @skipped_steps.setter
+    def skipped_steps(self, value: int) -> None:
+        self._skipped = int(value)
+        self._skipped_on_device = {}
+
+    # -- what an algorithm defines ---------------------------------------------
     def _init_state(self, param: torch.Tensor, group: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _hyper(self, group: dict[str, Any]) -> dict[str, float]:
+    def _hyper(self, group: dict[str, Any]) -> NamedTuple:
         """The numbers the update uses; they may change between steps."""
         raise NotImplementedError
 
-    def _flags(self, group: dict[str, Any]) -> dict[str, bool]:
+    def _options(self, group: dict[str, Any]) -> NamedTuple:
         """The choices that change the update's structure."""
         raise NotImplementedError
 
     @staticmethod
-    def _scalars(
-        states: list[dict[str, Any]], h: dict[str, torch.Tensor], f: dict[str, bool]
-    ) -> dict[str, torch.Tensor]:
-        """Per-parameter numbers that depend on the coming step's count, as one
-        vector each over the group's parameters (see :func:`next_steps`).
-        ``_update`` gets parameter i's entries as 0-d tensors. Kept out of
-        ``_update`` so that a compiled update only loads and scales by them."""
-        return {}
+    def _at_step(t: Any, hyper: NamedTuple) -> NamedTuple | None:
+        """The numbers that follow the coming step's count t (the counter
+        after the base advanced it). t and ``hyper`` are Python numbers, or
+        tensors (a vector of t over the group, or a TensorList of counters),
+        so the arithmetic is written once for all forms."""
+        return None
 
     @staticmethod
-    def _update(
-        param: torch.Tensor,
-        grad: torch.Tensor,
-        state: dict[str, Any],
-        h: dict[str, torch.Tensor],
-        f: dict[str, bool],
-        s: dict[str, torch.Tensor],
-    ) -> None:
+    def _update(param, grad, state, hyper, options, at) -> None:
+        """One step of the algorithm, in place, on a parameter and its state
+        slots (a dict by slot name; 'step' is the base's). The arguments are
+        tensors, or TensorLists in the multi-tensor form."""
         raise NotImplementedError
 
-    def _ready(self, state: dict[str, Any], f: dict[str, bool]) -> bool:
-        """Whether a parameter's state is complete, so a compiled step can run."""
+    def _ready(self, state: dict[str, Any], options: NamedTuple) -> bool:
+        """Whether a parameter's state is complete before its update runs."""
         return True
 
-    # -- the step --------------------------------------------------------------
+    def _sparse_problem(self, group: dict[str, Any]) -> str | None:
+        """Why this group cannot take a sparse gradient, or None."""
+        return None
+
+    # -- the step ----------------------------------------------------------------
     def _work(self) -> list[tuple[dict[str, Any], list[int], list[torch.Tensor]]]:
         """Each group with the indices of its parameters that have a gradient and
         those parameters, after checking every gradient, so that a failing step
@@ -212,10 +404,16 @@ class Optimizer(torch.optim.Optimizer):
                 if grad is None:
                     continue
                 if grad.is_sparse:
-                    raise ValueError(
-                        f"{type(self).__name__} does not support sparse gradients "
-                        f"({self._param_name(g, i)})"
+                    problem = (
+                        "it does not support sparse gradients"
+                        if not self._sparse
+                        else self._sparse_problem(group)
                     )
+                    if problem is not None:
+                        raise ValueError(
+                            f"{type(self).__name__}: sparse gradient of "
+                            f"{self._param_name(g, i)}: {problem}"
+                        )
                 if grad.shape != p.shape:
                     raise ValueError(
                         f"gradient of {self._param_name(g, i)} has shape "
@@ -233,15 +431,16 @@ class Optimizer(torch.optim.Optimizer):
         return f"parameter '{names[i]}' ({where})" if names else f"parameter at {where}"
 
     def _first_nonfinite(self, work) -> str | None:
-        """The first parameter whose gradient holds NaN or Inf, or None.
+        """The first parameter whose gradient holds NaN or Inf, or None (reads
+        the verdict on the host).
 
         Sharded (DTensor) gradients are checked shard by shard and the verdict
         is agreed across ranks, so every rank skips (or raises) together."""
-        grads = [_local(p.grad) for _, _, params in work for p in params]
+        grads = [_dense(p.grad) for _, _, params in work for p in params]
         finite = (
             torch.stack([g.isfinite().all() for g in grads]).all() if grads else torch.tensor(True)
         )
-        if any(_is_dtensor(p) for _, _, params in work for p in params):
+        if any(_compat.is_dtensor(p) for _, _, params in work for p in params):
             import torch.distributed as dist
 
             agreed = finite.to(torch.int32)
@@ -251,9 +450,40 @@ class Optimizer(torch.optim.Optimizer):
             return None
         for g, (_, indices, params) in enumerate(work):
             for i, p in zip(indices, params, strict=True):
-                if not bool(_local(p.grad).isfinite().all()):
+                if not bool(_dense(p.grad).isfinite().all()):
                     return self._param_name(g, i)
         return "a parameter sharded on another rank"
+
+    def _maskable(self, work) -> bool:
+        """Whether 'skip' can mask this step on the device instead of reading
+        the verdict: every parameter on one accelerator, dense, real, local,
+        with its state complete."""
+        devices = set()
+        for group, _, params in work:
+            options = self._options(group)
+            for p in params:
+                if p.grad.is_sparse or p.is_complex() or _compat.is_dtensor(p):
+                    return False
+                state = self.state.get(p)
+                if state and not self._ready(state, options):
+                    return False
+                if not state and not self._ready({}, options):
+                    return False
+                devices.add(p.device)
+        return len(devices) == 1 and on_accelerator(next(iter(devices)))
+
+    def _finite(self, work) -> torch.Tensor:
+        """A 0-d bool on the device: every gradient finite. A skipped step is
+        counted on the device, so nothing here waits for it."""
+        grads = [p.grad for _, _, params in work for p in params]
+        keep = torch.stack(torch._foreach_norm(grads, float("inf"))).isfinite().all()
+        counter = self._skipped_on_device.get(keep.device)
+        if counter is None:
+            counter = self._skipped_on_device[keep.device] = torch.zeros(
+                (), dtype=torch.int64, device=keep.device
+            )
+        counter.add_(keep.logical_not())
+        return keep
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -262,21 +492,26 @@ class Optimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         work = self._work()
-        if self.nonfinite != "propagate":
+        keep = None
+        if self.nonfinite == "skip" and self._maskable(work):
+            keep = self._finite(work)
+        elif self.nonfinite != "propagate":
             culprit = self._first_nonfinite(work)
             if culprit is not None:
                 if self.nonfinite == "raise":
                     raise FloatingPointError(f"non-finite gradient in {culprit}")
-                self.skipped_steps += 1
+                self._skipped += 1
                 return loss
         for group, _, params in work:
             if params:
-                self._step_group(group, params)
+                self._step_group(group, params, keep)
         return loss
 
-    def _step_group(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
-        flags = self._flags(group)
-        hyper = self._hyper_tensors(group, params[0])
+    def _step_group(
+        self, group: dict[str, Any], params: list[torch.Tensor], keep: torch.Tensor | None
+    ) -> None:
+        options = self._options(group)
+        hyper = self._hyper(group)
         states, fresh = [], False
         for p in params:
             state = self.state[p]
@@ -285,69 +520,156 @@ class Optimizer(torch.optim.Optimizer):
                 fresh = True
             states.append(state)
         grads = [p.grad for p in params]
-        dtypes = {p.dtype for p in params}
-        sharded = any(map(_is_dtensor_type, {type(p) for p in params}))
-        if torch.float16 in dtypes:
+        sharded = any(map(_compat.is_dtensor_type, {type(p) for p in params}))
+        if any(p.dtype == torch.float16 for p in params):
             self._warn_if_eps_underflows(hyper)
-        # The first step of a parameter runs eagerly: a short run never waits
-        # for a compilation, and state created lazily then exists.
-        compiled = (
-            self.fused
-            and not fresh
-            and not any(d.is_complex for d in dtypes)
-            and not self._sharded_fallback(sharded)
-            and all(self._ready(s, flags) for s in states)
-        )
-        with _replicate_scalars(sharded):
-            scalars = self._scalars(states, hyper, flags)
-            if compiled:
-                _run_compiled(self._update, params, grads, states, hyper, flags, scalars)
+        form = self._form(group, params, grads, states, options, fresh, sharded)
+        on_device = bool(group.get("capturable")) or keep is not None
+        steps = self._advance(params, states, on_device, keep)
+        with _compat.implicit_replication() if sharded else contextlib.nullcontext():
+            if keep is not None:
+                tensors, before = self._snapshot(params, states)
+                grads = [torch.where(keep, g, 0) for g in grads]
+            if form == FUSED:
+                self._run_fused(params, grads, states, hyper, options, steps)
+            elif form == FOREACH:
+                self._run_foreach(params, grads, states, hyper, options, steps, on_device)
             else:
-                self._apply_eagerly(params, grads, states, hyper, flags, scalars)
+                self._run_loop(params, grads, states, hyper, options, steps, on_device)
+            if keep is not None:
+                self._restore(tensors, before, keep)
 
-    def _hyper_tensors(self, group, first: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The group's numbers as 0-d tensors in the parameters' precision
-        (float32 for half precision): float64 scalars would slow compiled loops."""
-        double = first.dtype in (torch.float64, torch.complex128)
-        dtype = torch.float64 if double else torch.float32
-        return {
-            k: torch.as_tensor(v, dtype=dtype, device=first.device)
-            for k, v in self._hyper(group).items()
-        }
+    def _form(self, group, params, grads, states, options, fresh, sharded) -> str:
+        sparse = any(g.is_sparse for g in grads)
+        complex_ = any(p.is_complex() for p in params)
+        if self.fused and not sharded and not sparse:
+            # The first step of a parameter runs uncompiled: a short run never
+            # waits for a compilation, and state created lazily then exists.
+            if not fresh and not complex_ and all(self._ready(s, options) for s in states):
+                return FUSED
+        elif self.fused and sharded:
+            self._warn_sharded_fallback()
+        if sparse or sharded:
+            return LOOP
+        keys = states[0].keys()
+        if any(s.keys() != keys for s in states):  # lazily made state in some only
+            return LOOP
+        foreach = group.get("foreach")
+        if foreach is None:
+            mean = sum(p.numel() for p in params) / len(params)
+            foreach = optim_foreach(params[0].device, mean)
+        return FOREACH if foreach else LOOP
 
-    def _apply_eagerly(self, params, grads, states, hyper, flags, scalars) -> None:
-        for i, (p, grad, state) in enumerate(zip(params, grads, states, strict=True)):
-            s = {k: v[i] for k, v in scalars.items()}
+    def _advance(self, params, states, on_device, keep) -> list[torch.Tensor] | None:
+        """Advance every state's 'step' (by ``keep`` on a masked step), on the
+        CPU, or on the parameters' device when capturable or masked."""
+        if "step" not in states[0]:
+            return None
+        steps = []
+        for p, state in zip(params, states, strict=True):
+            step = state["step"]
+            where = p.device if on_device else torch.device("cpu")
+            if step.device != where:
+                step = state["step"] = step.to(where)
+            steps.append(step)
+        torch._foreach_add_(steps, 1 if keep is None else keep)
+        return steps
+
+    def _numbers(self, steps, hyper, on_device, count: int) -> list[Any]:
+        """The per-parameter ``_at_step`` numbers: computed once per distinct
+        count from the CPU counters (a memory read, no synchronisation)."""
+        if steps is None:
+            return [None] * count
+        if on_device:
+            return [self._at_step(t, hyper) for t in steps]
+        values = torch.stack(steps).tolist()
+        cache = {t: self._at_step(t, hyper) for t in set(values)}
+        return [cache[t] for t in values]
+
+    def _run_loop(self, params, grads, states, hyper, options, steps, on_device) -> None:
+        numbers = self._numbers(steps, hyper, on_device, len(params))
+        for p, grad, state, at in zip(params, grads, states, numbers, strict=True):
             if p.is_complex():
                 # Complex parameters update as pairs of reals, as in torch.
                 view = {k: _real(v) for k, v in state.items()}
-                self._update(_real(p), _real(grad), view, hyper, flags, s)
+                self._update(_real(p), _real(grad), view, hyper, options, at)
                 for key in view.keys() - state.keys():
                     state[key] = torch.view_as_complex(view[key])
             else:
-                self._update(p, grad, state, hyper, flags, s)
+                self._update(p, grad, state, hyper, options, at)
 
-    def _sharded_fallback(self, sharded: bool) -> bool:
-        """fused=True on DTensor (FSDP2) parameters runs the eager update, which
-        is exact; say so once rather than compile through DTensor dispatch."""
-        if not sharded:
-            return False
+    def _run_foreach(self, params, grads, states, hyper, options, steps, on_device) -> None:
+        if steps is None:
+            at = None
+        elif on_device:
+            at = self._at_step(TensorList(steps), hyper)
+        else:
+            numbers = self._numbers(steps, hyper, False, len(params))
+            first = numbers[0]
+            if all(n is first for n in numbers):
+                at = first
+            else:  # counts differ: one number per tensor
+                at = type(first)(*map(list, zip(*numbers, strict=True)))
+        complex_ = [p.is_complex() for p in params]
+        if any(complex_):  # pairs of reals, as in torch
+            params, grads = [_real(p) for p in params], [_real(g) for g in grads]
+        real = _real if any(complex_) else _same
+        view = {k: TensorList([real(s[k]) for s in states]) for k in states[0] if k != "step"}
+        self._update(TensorList(params), TensorList(grads), view, hyper, options, at)
+        for key in view.keys() - states[0].keys():
+            for state, is_complex, t in zip(states, complex_, view[key].tensors, strict=True):
+                state[key] = torch.view_as_complex(t) if is_complex else t
+
+    def _run_fused(self, params, grads, states, hyper, options, steps) -> None:
+        first = params[0]
+        # The numbers as 0-d tensors in the parameters' precision (float32 for
+        # half precision): float64 would slow the compiled loops.
+        dtype = torch.float64 if first.dtype == torch.float64 else torch.float32
+        numbers = type(hyper)(
+            *(torch.as_tensor(v, dtype=dtype, device=first.device) for v in hyper)
+        )
+        at = None
+        if steps is not None:
+            t = torch.stack(steps).to(dtype=dtype, device=first.device)
+            at = self._at_step(t, numbers)
+        _run_compiled(self._update, params, grads, states, numbers, options, at)
+
+    @staticmethod
+    def _snapshot(params, states) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Copies of the group's parameters and state slots (one operation)."""
+        tensors = list(params)
+        for state in states:
+            tensors.extend(v for k, v in state.items() if k != "step")
+        return tensors, torch._foreach_mul(tensors, 1)
+
+    @staticmethod
+    def _restore(tensors, before, keep) -> None:
+        """Where ``keep`` is False, every tensor gets its copy back: lerp with a
+        weight of exactly 0 or 1 returns one end unchanged (the update ran on
+        masked, finite gradients, so both ends are finite)."""
+        weights = {t.dtype: keep.logical_not().to(t.dtype) for t in tensors}
+        torch._foreach_lerp_(tensors, before, [weights[t.dtype] for t in tensors])
+
+    def _warn_sharded_fallback(self) -> None:
+        """fused=True on DTensor (FSDP2) parameters runs the uncompiled update,
+        which is exact; say so once rather than compile through DTensor
+        dispatch."""
         if not self._fallback_warned:
             self._fallback_warned = True
             warnings.warn(
                 f"{type(self).__name__}(fused=True): DTensor (sharded) parameters take "
                 "the eager update path; results are the same, only slower",
                 RuntimeWarning,
-                stacklevel=_USER_FRAME,
+                stacklevel=_user_stacklevel(),
             )
-        return True
 
     def _warn_if_eps_underflows(self, hyper) -> None:
         """Called for a group that holds float16 parameters."""
-        eps = hyper.get("eps")
+        eps = getattr(hyper, "eps", None)
         if eps is None or self._eps_warned or not float(eps) > 0:
             return
-        if float(eps.to(torch.float16)) == 0:
+        # Below half of float16's smallest subnormal (2^-24), eps rounds to 0.
+        if float(eps) <= 2.0**-25:
             self._eps_warned = True
             warnings.warn(
                 f"{type(self).__name__}: eps={float(eps):g} is 0 in float16, so the "
@@ -355,21 +677,35 @@ class Optimizer(torch.optim.Optimizer):
                 "zero); use eps >= 6e-8 with float16 parameters, or keep float32 "
                 "master weights",
                 RuntimeWarning,
-                stacklevel=_USER_FRAME,
+                stacklevel=_user_stacklevel(),
             )
 
     # -- checkpoints -------------------------------------------------------------
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's load_state_dict, after checking that the checkpoint fits.
 
-        The group count, each group's parameter count and every state tensor's
-        shape are checked against the parameters first; a mismatch raises a
-        ValueError listing them and leaves the optimizer exactly as it was.
-        When both the checkpoint and the optimizer name their parameters
-        (``param_names``, from ``named_parameters()``, torch >= 2.5), state is
-        matched by name, so a checkpoint still loads after parameters were
-        reordered; names that do not match are listed in the error.
+        The checkpoint is checked after torch's load_state_dict pre-hooks ran
+        (so a hook that migrates an old checkpoint works): the group count,
+        each group's parameter count and every state tensor's shape against
+        the parameters; a mismatch raises a ValueError listing them and leaves
+        the optimizer exactly as it was. When both the checkpoint and the
+        optimizer name their parameters (``param_names``, from
+        ``named_parameters()``, torch >= 2.5), state is matched by name, so a
+        checkpoint still loads after parameters were reordered; names that do
+        not match are listed in the error.
         """
+        if not isinstance(state_dict, dict):
+            raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
+        state_dict = state_dict.copy()  # as torch: a hook may change it in place
+        with _compat.load_pre_hooks_run(self) as hooks:
+            for hook in hooks:
+                result = hook(self, state_dict)
+                if result is not None:
+                    state_dict = result
+            state_dict = self._checked(state_dict)
+            super().load_state_dict(state_dict)
+
+    def _checked(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
             raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
@@ -402,7 +738,7 @@ class Optimizer(torch.optim.Optimizer):
                         )
         if problems:
             raise ValueError("state_dict does not fit this optimizer: " + "; ".join(problems))
-        super().load_state_dict(state_dict)
+        return state_dict
 
     def _match_names(self, state_dict: dict[str, Any]) -> dict[str, Any]:
         """Reorder each saved group's parameter ids to this optimizer's name order."""

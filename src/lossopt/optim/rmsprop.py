@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from lossopt._checks import check_number
 from lossopt.optim.optimizer import Optimizer, step_counter
+
+
+class Hyper(NamedTuple):
+    lr: Any
+    alpha: Any
+    eps: Any
+    weight_decay: Any
+    momentum: Any
+
+
+class Options(NamedTuple):
+    momentum: bool
+    centered: bool
+    weight_decay: bool
+    maximize: bool
 
 
 class RMSprop(Optimizer):
@@ -24,20 +39,25 @@ class RMSprop(Optimizer):
     ``centered`` divides by an estimate of the variance instead,
     sqrt(G - gbar^2) with gbar the moving average of g (state 'grad_avg');
     ``momentum`` mu > 0 keeps a buffer b <- mu b + g / (sqrt(G) + eps) and steps
-    W <- W - eta b. Defaults equal torch.optim.RMSprop's.
+    W <- W - eta b. Signature (all positional, as torch's) and defaults equal
+    torch.optim.RMSprop's; see :class:`lossopt.optim.Optimizer` for
+    ``capturable``, ``foreach``, ``differentiable``, ``fused`` and ``nonfinite``.
     """
 
     def __init__(
         self,
         params: Iterable[Any],
-        lr: float = 1e-2,
+        lr: float | torch.Tensor = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
         weight_decay: float = 0,
         momentum: float = 0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
+        *,
         nonfinite: str = "propagate",
         fused: bool | None = None,
     ) -> None:
@@ -53,9 +73,24 @@ class RMSprop(Optimizer):
             weight_decay=weight_decay,
             momentum=momentum,
             centered=centered,
+            capturable=capturable,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, fused=fused)
+        super().__init__(
+            params,
+            defaults,
+            nonfinite=nonfinite,
+            fused=fused,
+            foreach=foreach,
+            differentiable=differentiable,
+        )
+
+    _group_fallbacks = {
+        **Optimizer._group_fallbacks,
+        "momentum": 0,
+        "centered": False,
+        "capturable": False,
+    }
 
     def _init_state(self, param, group):
         state = {"step": step_counter(), "square_avg": torch.zeros_like(param)}
@@ -66,32 +101,33 @@ class RMSprop(Optimizer):
         return state
 
     def _hyper(self, group):
-        return {k: group[k] for k in ("lr", "alpha", "eps", "weight_decay", "momentum")}
+        return Hyper(
+            group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
+        )
 
-    def _flags(self, group):
-        return {
-            "momentum": group["momentum"] > 0,
-            "centered": group["centered"],
-            "weight_decay": group["weight_decay"] != 0,
-            "maximize": group["maximize"],
-        }
+    def _options(self, group):
+        return Options(
+            momentum=group["momentum"] > 0,
+            centered=group["centered"],
+            weight_decay=group["weight_decay"] != 0,
+            maximize=group["maximize"],
+        )
 
     @staticmethod
-    def _update(param, grad, state, h, f, s):
-        state["step"].add_(1)
-        if f["maximize"]:
+    def _update(param, grad, state, h, o, at):
+        if o.maximize:
             grad = -grad
-        if f["weight_decay"]:
-            grad = torch.addcmul(grad, param, h["weight_decay"])
-        square_avg = state["square_avg"].mul_(h["alpha"]).addcmul_(grad, grad * (1 - h["alpha"]))
-        if f["centered"]:
-            grad_avg = state["grad_avg"].lerp_(grad, 1 - h["alpha"])
+        if o.weight_decay:
+            grad = grad.add(param, alpha=h.weight_decay)
+        square_avg = state["square_avg"].mul_(h.alpha).addcmul_(grad, grad, value=1 - h.alpha)
+        if o.centered:
+            grad_avg = state["grad_avg"].lerp_(grad, 1 - h.alpha)
             avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
         else:
             avg = square_avg.sqrt()
-        avg = avg.add_(h["eps"])
-        if f["momentum"]:
-            buf = state["momentum_buffer"].mul_(h["momentum"]).addcdiv_(grad, avg)
-            param.addcmul_(buf, h["lr"], value=-1)
+        avg = avg.add_(h.eps)
+        if o.momentum:
+            buf = state["momentum_buffer"].mul_(h.momentum).addcdiv_(grad, avg)
+            param.add_(buf, alpha=-h.lr)
         else:
-            param.addcdiv_(grad, avg.div_(h["lr"]), value=-1)
+            param.addcdiv_(grad, avg, value=-h.lr)

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from lossopt._checks import check_number
 from lossopt.optim.optimizer import Optimizer
+
+
+class Hyper(NamedTuple):
+    lr: Any
+    momentum: Any
+    dampening: Any
+    weight_decay: Any
+
+
+class Options(NamedTuple):
+    momentum: bool
+    nesterov: bool
+    weight_decay: bool
+    maximize: bool
 
 
 class SGD(Optimizer):
@@ -27,22 +41,29 @@ class SGD(Optimizer):
     current eta at each step, so a learning-rate drop takes effect at once.
 
     ``weight_decay`` adds lambda W to the gradient; ``maximize`` ascends.
-    Defaults equal torch.optim.SGD's; see :class:`lossopt.optim.Optimizer` for
-    ``nonfinite`` and ``fused``.
+    Sparse gradients (``nn.Embedding(sparse=True)``) are taken, with and
+    without momentum, as torch does (the buffer is then sparse too).
+    Signature and defaults equal torch.optim.SGD's; see
+    :class:`lossopt.optim.Optimizer` for ``foreach``, ``differentiable``,
+    ``fused`` and ``nonfinite``.
     """
+
+    _sparse = True
 
     def __init__(
         self,
         params: Iterable[Any],
-        lr: float = 1e-3,
+        lr: float | torch.Tensor = 1e-3,
         momentum: float = 0,
         dampening: float = 0,
         weight_decay: float = 0,
         nesterov: bool = False,
         *,
         maximize: bool = False,
-        nonfinite: str = "propagate",
+        foreach: bool | None = None,
+        differentiable: bool = False,
         fused: bool | None = None,
+        nonfinite: str = "propagate",
     ) -> None:
         check_number("lr", lr, low=0.0)
         check_number("momentum", momentum, low=0.0)
@@ -61,36 +82,45 @@ class SGD(Optimizer):
             nesterov=nesterov,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, fused=fused)
+        super().__init__(
+            params,
+            defaults,
+            nonfinite=nonfinite,
+            fused=fused,
+            foreach=foreach,
+            differentiable=differentiable,
+        )
+
+    _group_fallbacks = {**Optimizer._group_fallbacks, "nesterov": False, "dampening": 0}
 
     def _init_state(self, param, group):
         return {}  # torch's layout: the buffer appears at the first step
 
     def _hyper(self, group):
-        return {k: group[k] for k in ("lr", "momentum", "dampening", "weight_decay")}
+        return Hyper(group["lr"], group["momentum"], group["dampening"], group["weight_decay"])
 
-    def _flags(self, group):
-        return {
-            "momentum": group["momentum"] != 0,
-            "nesterov": group["nesterov"],
-            "weight_decay": group["weight_decay"] != 0,
-            "maximize": group["maximize"],
-        }
+    def _options(self, group):
+        return Options(
+            momentum=group["momentum"] != 0,
+            nesterov=group["nesterov"],
+            weight_decay=group["weight_decay"] != 0,
+            maximize=group["maximize"],
+        )
 
-    def _ready(self, state, f):
-        return not f["momentum"] or "momentum_buffer" in state
+    def _ready(self, state, options):
+        return not options.momentum or "momentum_buffer" in state
 
     @staticmethod
-    def _update(param, grad, state, h, f, s):
-        if f["maximize"]:
+    def _update(param, grad, state, h, o, at):
+        if o.maximize:
             grad = -grad
-        if f["weight_decay"]:
-            grad = torch.addcmul(grad, param, h["weight_decay"])
-        if f["momentum"]:
+        if o.weight_decay:
+            grad = grad.add(param, alpha=h.weight_decay)
+        if o.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = torch.clone(grad).detach()
+                buf = state["momentum_buffer"] = grad.clone()
             else:
-                buf.mul_(h["momentum"]).addcmul_(grad, 1 - h["dampening"])
-            grad = torch.addcmul(grad, buf, h["momentum"]) if f["nesterov"] else buf
-        param.addcmul_(grad, h["lr"], value=-1)
+                buf.mul_(h.momentum).add_(grad, alpha=1 - h.dampening)
+            grad = grad.add(buf, alpha=h.momentum) if o.nesterov else buf
+        param.add_(grad, alpha=-h.lr)

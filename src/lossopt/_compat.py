@@ -1,0 +1,127 @@
+"""The one adapter between lossopt and torch's private or version-dependent names.
+
+Everything here detects what the installed torch offers (the declared floor is
+torch 2.4) and, where a name is missing, falls back to something that still
+gives correct results, saying so once with a warning. No other module touches
+``torch._dynamo``, a code object's ``replace()``, DTensor's module path or
+torch.optim's hook tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+_warned: set[str] = set()
+
+
+def _fallback(feature: str, consequence: str) -> None:
+    if feature not in _warned:
+        _warned.add(feature)
+        warnings.warn(
+            f"lossopt: this torch ({torch.__version__}) lacks {feature}; {consequence}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+# -- torch.compile -------------------------------------------------------------
+def compile_limits(graphs: int, total: int) -> contextlib.AbstractContextManager[None]:
+    """Allow ``graphs`` compiled graphs per code object and ``total`` in all
+    (torch's defaults are 8 and 256). torch renamed the settings in 2.6
+    (``cache_size_limit`` -> ``recompile_limit``); either works here."""
+    try:
+        config = torch._dynamo.config
+    except AttributeError:  # pragma: no cover - torch without dynamo
+        _fallback("torch._dynamo.config", "compiled steps use torch's recompile limits")
+        return contextlib.nullcontext()
+    names = {}
+    for new, old, value in (
+        ("recompile_limit", "cache_size_limit", graphs),
+        ("accumulated_recompile_limit", "accumulated_cache_size_limit", total),
+    ):
+        for name in (new, old):
+            if hasattr(config, name):
+                names[name] = value
+                break
+    if not names:
+        _fallback("torch._dynamo's recompile limits", "compiled steps use torch's defaults")
+        return contextlib.nullcontext()
+    return config.patch(**names)
+
+
+def own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give ``fn`` a code object of its own. torch.compile keeps its graphs per
+    code object and checks them in turn on every call, so closures made from
+    one ``def`` would otherwise pile their graphs onto one list."""
+    try:
+        fn.__code__ = fn.__code__.replace()
+    except (AttributeError, TypeError):  # pragma: no cover - other Python
+        _fallback("code.replace()", "compiled steps of different optimizers share graphs")
+    return fn
+
+
+# -- DTensor (FSDP2) ------------------------------------------------------------
+@functools.cache
+def _dtensor_class() -> type | None:
+    if not torch.distributed.is_available():
+        return None
+    for module in ("torch.distributed.tensor", "torch.distributed._tensor"):
+        try:
+            return __import__(module, fromlist=["DTensor"]).DTensor
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def is_dtensor_type(kind: type) -> bool:
+    cls = _dtensor_class()
+    return cls is not None and issubclass(kind, cls)
+
+
+def is_dtensor(t: Any) -> bool:
+    return is_dtensor_type(type(t))
+
+
+def local(t: torch.Tensor) -> torch.Tensor:
+    """A DTensor's local shard; any other tensor itself."""
+    return t.to_local() if is_dtensor(t) else t
+
+
+def implicit_replication() -> contextlib.AbstractContextManager[None]:
+    """Let plain tensors mix with DTensors as replicated values."""
+    for module in (
+        "torch.distributed.tensor.experimental",
+        "torch.distributed._tensor.experimental",
+    ):
+        try:
+            return __import__(module, fromlist=["implicit_replication"]).implicit_replication()
+        except (ImportError, AttributeError):
+            continue
+    _fallback("implicit_replication", "sharded parameters may reject plain tensor operands")
+    return contextlib.nullcontext()
+
+
+# -- torch.optim internals ------------------------------------------------------
+@contextlib.contextmanager
+def load_pre_hooks_run(optimizer: torch.optim.Optimizer) -> Iterator[list[Callable]]:
+    """The optimizer's load_state_dict pre-hooks, held back from torch's
+    load_state_dict while the block runs, so a subclass can run them itself,
+    check their result, and then call torch's load."""
+    name = "_optimizer_load_state_dict_pre_hooks"
+    hooks = getattr(optimizer, name, None)
+    if not isinstance(hooks, dict):
+        _fallback("the optimizer's load pre-hook table", "checks run before the pre-hooks")
+        yield []
+        return
+    setattr(optimizer, name, OrderedDict())
+    try:
+        yield list(hooks.values())
+    finally:
+        setattr(optimizer, name, hooks)
