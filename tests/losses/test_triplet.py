@@ -194,9 +194,9 @@ class TestBadInput:
 
 @pytest.mark.parametrize("mining", ["batch_all", "batch_hard", "batch_semi_hard"])
 def test_mining_in_blocks_of_anchors_matches_brute_force(monkeypatch, mining):
-    from lossopt.losses import triplet
+    from lossopt import _policy
 
-    monkeypatch.setattr(triplet, "_MINE_BLOCK_ELEMENTS", 30)  # 2 anchors per block
+    monkeypatch.setattr(_policy, "MINE_BLOCK_ELEMENTS", 30)  # 2 anchors per block
     g = torch.Generator().manual_seed(5)
     emb = torch.randn(15, 3, generator=g, dtype=D, requires_grad=True)
     labels = torch.randint(0, 3, (15,), generator=g)

@@ -30,14 +30,21 @@ def autocast_on(device: torch.device) -> bool:
         return device.type == "cuda" and torch.is_autocast_enabled()
 
 
+def traced(*tensors: torch.Tensor | None) -> bool:
+    """Whether torch.func, torch.compile or export is at work, or a tensor is
+    a subclass (fake, meta-tracing, DTensor): then only torch's own
+    operations compose, not a custom autograd Function with loops."""
+    if torch.compiler.is_compiling() or _transforms_active():
+        return True
+    return not all(t is None or type(t) in _PLAIN for t in tensors)
+
+
 def own_kernel(loss: str, numel: int, input: torch.Tensor, *others: torch.Tensor | None) -> bool:
     """True when ``loss`` over ``numel`` elements (logits: rows x classes)
     should run lossopt's own path on these tensors."""
     if not _policy.lossopt_kernel(loss, numel, input.device):
         return False
-    if torch.compiler.is_compiling() or _transforms_active() or autocast_on(input.device):
-        return False
-    return all(t is None or type(t) in _PLAIN for t in (input, *others))
+    return not (autocast_on(input.device) or traced(input, *others))
 
 
 def regrad(fn, inputs: tuple[torch.Tensor, ...], grad_output: torch.Tensor):

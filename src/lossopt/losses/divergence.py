@@ -9,11 +9,16 @@ Terms with P(x) = 0 contribute exactly 0 (0 log 0 = 0), even where log Q(x) is
 
 from __future__ import annotations
 
-import torch
+import math
 
+import torch
+import torch.nn.functional as F
+
+from lossopt import _policy
 from lossopt._checks import check_floating, check_same_shape
-from lossopt.losses._autograd import single_backward
+from lossopt._policy import on_accelerator
 from lossopt.losses._reduction import check_reduction, compute_dtype, reduce, reduction_scale
+from lossopt.losses._route import _transforms_active, autocast_on, own_kernel
 
 
 def _pointwise(log_q: torch.Tensor, target: torch.Tensor, log_target: bool) -> torch.Tensor:
@@ -48,43 +53,49 @@ def _pointwise_grads(log_q, target, log_target, grad, needs):
 
 
 class _KLPointwise(torch.autograd.Function):
-    """Element-wise KL terms (reduction='none')."""
+    """Element-wise KL terms P (log P - log Q) with lossopt's gradients at
+    P = 0 (see :func:`_pointwise_grads`); the backward is made of torch
+    operations, so a double backward differentiates it exactly."""
 
     @staticmethod
-    def forward(ctx, log_q, target, log_target):
-        ctx.save_for_backward(log_q, target)
-        ctx.log_target = log_target
+    def forward(log_q, target, log_target):
         return _pointwise(log_q, target, log_target)
 
     @staticmethod
-    @single_backward
+    def setup_context(ctx, inputs, output):
+        log_q, target, log_target = inputs
+        ctx.save_for_backward(log_q, target)
+        ctx.log_target = log_target
+
+    @staticmethod
     def backward(ctx, grad):
         log_q, target = ctx.saved_tensors
         grads = _pointwise_grads(log_q, target, ctx.log_target, grad, ctx.needs_input_grad)
         return (*grads, None)
 
 
-# Elements per block when summing: the terms' temporaries stay in cache, so the
-# forward reads each input once and allocates nothing of the inputs' size.
-_BLOCK = 1 << 19
-
-
 class _KLSum(torch.autograd.Function):
-    """scale * sum of the KL terms, for the scalar reductions."""
+    """scale * sum of the KL terms, for the scalar reductions, in blocks of
+    elements whose temporaries stay in cache: the forward reads each input
+    once and allocates nothing of the inputs' size."""
 
     @staticmethod
-    def forward(ctx, log_q, target, log_target, scale):
+    def forward(log_q, target, log_target, scale):
         flat_q, flat_t = log_q.reshape(-1), target.reshape(-1)
         total = torch.zeros((), dtype=log_q.dtype, device=log_q.device)
-        for start in range(0, flat_q.numel(), _BLOCK):
-            part = slice(start, start + _BLOCK)
+        block = _policy.LOSS_BLOCK_ELEMENTS
+        for start in range(0, flat_q.numel(), block):
+            part = slice(start, start + block)
             total += _pointwise(flat_q[part], flat_t[part], log_target).sum()
-        ctx.save_for_backward(log_q, target)
-        ctx.log_target, ctx.scale = log_target, scale
         return total * scale
 
     @staticmethod
-    @single_backward
+    def setup_context(ctx, inputs, output):
+        log_q, target, log_target, scale = inputs
+        ctx.save_for_backward(log_q, target)
+        ctx.log_target, ctx.scale = log_target, scale
+
+    @staticmethod
     def backward(ctx, grad):
         log_q, target = ctx.saved_tensors
         grads = _pointwise_grads(
@@ -112,33 +123,64 @@ def kl_div(
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
-    compute = compute_dtype(input)
-    log_q, target_c = input.to(compute), target.to(compute)
-    if reduction == "none":
-        return _KLPointwise.apply(log_q, target_c, bool(log_target)).to(input.dtype)
     batch = input.shape[0] if input.dim() else 1
     scale = reduction_scale(reduction, input.numel(), batch_size=batch)
-    return _KLSum.apply(log_q, target_c, bool(log_target), scale).to(input.dtype)
+    own = own_kernel("kl_div", input.numel(), input, target)
+    if own or (target.requires_grad and not log_target and not _transforms_active()):
+        compute = compute_dtype(input)
+        log_q, target_c = input.to(compute), target.to(compute)
+        if reduction == "none":
+            return _KLPointwise.apply(log_q, target_c, bool(log_target)).to(input.dtype)
+        return _KLSum.apply(log_q, target_c, bool(log_target), scale).to(input.dtype)
+    return _kl_div_torch(input, target, reduction, bool(log_target), scale)
+
+
+def _kl_div_torch(input, target, reduction, log_target, scale):
+    """torch's kernel under lossopt's rule 0 log 0 = 0. torch gives NaN where
+    P = 0 and log Q = -inf; on the CPU a scalar result is read once (free
+    there) and only a NaN takes lossopt's exact path. Elsewhere log Q is set
+    to 0 where P = 0 first, which leaves every other term and gradient as it
+    is. With ``log_target`` both agree already."""
+    half = input.dtype in (torch.float16, torch.bfloat16) and not autocast_on(input.device)
+    x, t = (input.float(), target.float()) if half else (input, target)
+
+    def call(x):
+        if reduction == "none":
+            return F.kl_div(x, t, reduction="none", log_target=log_target)
+        return F.kl_div(x, t, reduction="sum", log_target=log_target) * scale
+
+    if log_target:
+        loss = call(x)
+    elif reduction != "none" and not on_accelerator(input.device):
+        loss = call(x)
+        if math.isnan(loss.item()):
+            loss = _KLSum.apply(x, t, False, scale)
+    else:
+        loss = call(torch.where(t == 0, 0.0, x))
+    return loss.to(input.dtype) if half else loss
 
 
 class _KLFromLogits(torch.autograd.Function):
-    """Per-distribution D_KL(softmax(a) || softmax(b)) along the last dim.
+    """Per-distribution D_KL(softmax(a) || softmax(b)) along the last dim,
+    keeping only the logits and one number per distribution.
 
     With p = softmax(a), q = softmax(b) and L = sum_c p_c (log p_c - log q_c):
-    dL/db = q - p and dL/da = p * (log p - log q - L).
+    dL/db = q - p and dL/da = p * (log p - log q - L). The backward is made of
+    torch operations, so a double backward differentiates it exactly.
     """
 
     @staticmethod
-    def forward(ctx, p_logits, q_logits):
+    def forward(p_logits, q_logits):
         compute = compute_dtype(p_logits)
         log_p = torch.log_softmax(p_logits.to(compute), dim=-1)
         log_q = torch.log_softmax(q_logits.to(compute), dim=-1)
-        kl = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
-        ctx.save_for_backward(p_logits, q_logits, kl)
-        return kl
+        return (log_p.exp() * (log_p - log_q)).sum(dim=-1)
 
     @staticmethod
-    @single_backward
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs, output)
+
+    @staticmethod
     def backward(ctx, grad_kl):
         p_logits, q_logits, kl = ctx.saved_tensors
         log_p = torch.log_softmax(p_logits.to(kl.dtype), dim=-1)
@@ -175,5 +217,19 @@ def kl_divergence(
         raise ValueError("p_logits must have a dimension of outcomes, got a 0-d tensor")
     if not -p_logits.dim() <= dim < p_logits.dim():
         raise IndexError(f"dim {dim} is out of range for logits of {p_logits.dim()} dimensions")
-    kl = _KLFromLogits.apply(p_logits.movedim(dim, -1), q_logits.movedim(dim, -1))
-    return reduce(kl, "mean" if reduction == "batchmean" else reduction).to(p_logits.dtype)
+    a, b = p_logits.movedim(dim, -1), q_logits.movedim(dim, -1)
+    reduction = "mean" if reduction == "batchmean" else reduction
+    if own_kernel("kl_div", a.numel(), a, b):
+        return reduce(_KLFromLogits.apply(a, b), reduction).to(p_logits.dtype)
+    # torch's kernels: the equation D_KL(P || Q) = sum P (log P - log Q) on
+    # two log_softmax results (float32 for half precision, as everywhere).
+    compute = compute_dtype(a) if not autocast_on(a.device) else a.dtype
+    log_p = torch.log_softmax(a.to(compute), dim=-1)
+    log_q = torch.log_softmax(b.to(compute), dim=-1)
+    if reduction == "none":
+        kl = F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(dim=-1)
+    else:
+        distributions = a.numel() // a.shape[-1] if a.shape[-1] else 0
+        kl = F.kl_div(log_q, log_p, reduction="sum", log_target=True)
+        kl = kl * reduction_scale(reduction, distributions)
+    return kl if autocast_on(a.device) else kl.to(p_logits.dtype)

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
+from lossopt import _policy
 from lossopt._checks import (
     check_choice,
     check_floating,
@@ -21,8 +23,8 @@ from lossopt._checks import (
     check_number,
     check_same_shape,
 )
-from lossopt.losses._autograd import single_backward
 from lossopt.losses._reduction import check_reduction, compute_dtype, reduce
+from lossopt.losses._route import traced
 
 MININGS = ("batch_all", "batch_hard", "batch_semi_hard")
 
@@ -70,6 +72,10 @@ def triplet_margin_loss(
     check_number("p", p, low=0.0, low_open=True)
     check_number("eps", eps, low=0.0)
     _check_triplet(anchor, positive, negative)
+    if anchor.numel() or reduction != "mean":  # torch's kernel; its mean of nothing is NaN
+        return F.triplet_margin_loss(
+            anchor, positive, negative, margin, p, eps, swap, reduction=reduction
+        )
 
     def distance(x, y):
         return pairwise_distance(x, y, p=p, eps=eps)
@@ -133,14 +139,15 @@ class _PairwiseDistances(torch.autograd.Function):
     products; otherwise the backward runs over blocks of rows."""
 
     @staticmethod
-    def forward(ctx, x, p):
-        dist = _pairwise(x, p)
-        ctx.save_for_backward(x, dist)
-        ctx.p = p
-        return dist
+    def forward(x, p):
+        return _pairwise(x, p)
 
     @staticmethod
-    @single_backward
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], output)
+        ctx.p = inputs[1]
+
+    @staticmethod
     def backward(ctx, grad):
         x, dist = ctx.saved_tensors
         p = ctx.p
@@ -163,24 +170,35 @@ class _RowDistances(torch.autograd.Function):
     """||x_n - y_n||_p row by row, with the gradient of :func:`_norm_slope`."""
 
     @staticmethod
-    def forward(ctx, x, y, p):
-        u = x - y
-        d = torch.linalg.vector_norm(u, ord=p, dim=1)
-        ctx.save_for_backward(u, d)
-        ctx.p = p
-        return d
+    def forward(x, y, p):
+        return torch.linalg.vector_norm(x - y, ord=p, dim=1)
 
     @staticmethod
-    @single_backward
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(inputs[0], inputs[1], output)
+        ctx.p = inputs[2]
+
+    @staticmethod
     def backward(ctx, grad):
-        u, d = ctx.saved_tensors
+        x, y, d = ctx.saved_tensors
+        u = x - y
         g = grad[:, None] * _norm_slope(u, d[:, None], ctx.p)
         return g, -g, None
 
 
-# Anchors mined at a time: the sorts and searches of a block of rows need a few
-# times block x B memory; only the distances and the coefficients are B x B.
-_MINE_BLOCK_ELEMENTS = 1 << 22
+def _row_distances(x: torch.Tensor, y: torch.Tensor, p: float) -> torch.Tensor:
+    """||x_n - y_n||_p; under torch.func or a tracer, torch's own norm, whose
+    gradient at 0 is also 0."""
+    if traced(x, y):
+        return torch.linalg.vector_norm(x - y, ord=p, dim=1)
+    return _RowDistances.apply(x, y, p)
+
+
+def _pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
+    """D_ij = ||x_i - x_j||_p; under torch.func or a tracer, torch.cdist."""
+    if traced(x):
+        return torch.cdist(x[None], x[None], p=p)[0]
+    return _PairwiseDistances.apply(x, p)
 
 
 def _hardest(dist: torch.Tensor, labels: torch.Tensor):
@@ -189,7 +207,7 @@ def _hardest(dist: torch.Tensor, labels: torch.Tensor):
     n = dist.shape[0]
     found = [torch.empty(n, dtype=torch.long, device=dist.device) for _ in range(2)]
     valid = torch.empty(n, dtype=torch.bool, device=dist.device)
-    step = max(1, _MINE_BLOCK_ELEMENTS // max(1, n))
+    step = max(1, _policy.MINE_BLOCK_ELEMENTS // max(1, n))
     for start in range(0, n, step):
         rows = slice(start, start + step)
         found[0][rows], found[1][rows], valid[rows] = _mine_rows(
@@ -210,7 +228,7 @@ def _mine(dist: torch.Tensor, labels: torch.Tensor, mining: str, margin: float):
     weights = torch.empty_like(dist)
     offset = torch.empty(n, dtype=dist.dtype, device=dist.device)
     count = torch.zeros((), dtype=torch.int64, device=dist.device)
-    step = max(1, _MINE_BLOCK_ELEMENTS // max(1, n))
+    step = max(1, _policy.MINE_BLOCK_ELEMENTS // max(1, n))
     for start in range(0, n, step):
         rows = slice(start, start + step)
         weights[rows], offset[rows], block_count = _mine_rows(
@@ -313,12 +331,12 @@ def batch_triplet_loss(
         # differentiate only the 2B mined distances, in O(B D).
         with torch.no_grad():
             i_pos, i_neg, valid = _hardest(_pairwise(x.detach(), float(p)), labels)
-        d_pos = _RowDistances.apply(x, x[i_pos], float(p))
-        d_neg = _RowDistances.apply(x, x[i_neg], float(p))
+        d_pos = _row_distances(x, x[i_pos], float(p))
+        d_neg = _row_distances(x, x[i_neg], float(p))
         per_anchor = torch.where(valid, torch.clamp_min(d_pos - d_neg + margin, 0), 0.0)
         count = valid.sum().to(x.dtype)
         return reduce(per_anchor, reduction, denominator=count).to(embeddings.dtype)
-    dist = _PairwiseDistances.apply(x, float(p))
+    dist = _pairwise_distances(x, float(p))
     with torch.no_grad():
         weights, offset, count = _mine(dist.detach(), labels, mining, float(margin))
     per_anchor = (weights * dist).sum(dim=1) + offset
