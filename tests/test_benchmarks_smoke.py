@@ -35,7 +35,9 @@ def test_profile_writes_operator_and_python_tables_for_every_variant(tmp_path):
     for variant in ("lossopt", "lossopt fused=True", "torch fused=True"):
         assert f"## {variant}: " in adam
     assert adam.count("### operators") == adam.count("### Python functions") == 3
-    assert "Optimizer.step#Adam.step" in adam and "_update" in adam
+    ours = adam.split("## lossopt fused=True: ")[0]
+    # lossopt's own frames, whatever the step's internals are called
+    assert "aten::" in ours and "adam.py:" in ours
     ce = (tmp_path / "profile-cross-entropy.txt").read_text()
     assert "ms per call unprofiled" in ce and "aten::" in ce
 
