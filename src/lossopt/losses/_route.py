@@ -28,6 +28,8 @@ def autocast_on(device: torch.device) -> bool:
         return torch.is_autocast_enabled(device.type)
     except TypeError:  # torch < 2.4 takes no device type
         return device.type == "cuda" and torch.is_autocast_enabled()
+    except RuntimeError:  # a device without autocast (meta)
+        return False
 
 
 def traced(*tensors: torch.Tensor | None) -> bool:
@@ -36,7 +38,13 @@ def traced(*tensors: torch.Tensor | None) -> bool:
     operations compose, not a custom autograd Function with loops."""
     if torch.compiler.is_compiling() or _transforms_active():
         return True
-    return not all(t is None or type(t) in _PLAIN for t in tensors)
+    return not all(t is None or (type(t) in _PLAIN and not t.is_meta) for t in tensors)
+
+
+def readable(*tensors: torch.Tensor | None) -> bool:
+    """Whether reading a value of these tensors into Python is free and
+    allowed: CPU tensors, outside any transform or tracer."""
+    return not _policy.on_accelerator(tensors[0].device) and not traced(*tensors)
 
 
 def own_kernel(loss: str, numel: int, input: torch.Tensor, *others: torch.Tensor | None) -> bool:

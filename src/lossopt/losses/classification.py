@@ -23,7 +23,7 @@ from lossopt import _policy
 from lossopt._checks import check_floating, check_integer, check_number, check_tensor
 from lossopt._policy import check_now, on_accelerator
 from lossopt.losses._reduction import check_reduction, compute_dtype, reduction_scale
-from lossopt.losses._route import autocast_on, own_kernel, regrad
+from lossopt.losses._route import autocast_on, own_kernel, readable, regrad
 
 
 def row_blocks(rows: int, cols: int) -> list[slice]:
@@ -341,7 +341,7 @@ def _with_torch(kernel, input, target, weight, ignore_index, reduction, **option
     elif not index:  # the mean over rows: 0 for no row
         rows = target.numel() // num_classes
         loss = call("mean") if rows else call("sum") * 0.0
-    elif not on_accelerator(input.device):
+    elif readable(input, target):
         loss = call("mean")
         if math.isnan(loss.item()):  # no kept target, or a NaN in the input
             denominator = _kept_weight(

@@ -16,9 +16,8 @@ import torch.nn.functional as F
 
 from lossopt import _policy
 from lossopt._checks import check_floating, check_same_shape
-from lossopt._policy import on_accelerator
 from lossopt.losses._reduction import check_reduction, compute_dtype, reduce, reduction_scale
-from lossopt.losses._route import _transforms_active, autocast_on, own_kernel
+from lossopt.losses._route import _transforms_active, autocast_on, own_kernel, readable
 
 
 def _pointwise(log_q: torch.Tensor, target: torch.Tensor, log_target: bool) -> torch.Tensor:
@@ -151,7 +150,7 @@ def _kl_div_torch(input, target, reduction, log_target, scale):
 
     if log_target:
         loss = call(x)
-    elif reduction != "none" and not on_accelerator(input.device):
+    elif reduction != "none" and readable(input, target):
         loss = call(x)
         if math.isnan(loss.item()):
             loss = _KLSum.apply(x, t, False, scale)

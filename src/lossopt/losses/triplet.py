@@ -24,7 +24,7 @@ from lossopt._checks import (
     check_same_shape,
 )
 from lossopt.losses._reduction import check_reduction, compute_dtype, reduce
-from lossopt.losses._route import traced
+from lossopt.losses._route import autocast_on, traced
 
 MININGS = ("batch_all", "batch_hard", "batch_semi_hard")
 
@@ -190,15 +190,24 @@ def _row_distances(x: torch.Tensor, y: torch.Tensor, p: float) -> torch.Tensor:
     """||x_n - y_n||_p; under torch.func or a tracer, torch's own norm, whose
     gradient at 0 is also 0."""
     if traced(x, y):
-        return torch.linalg.vector_norm(x - y, ord=p, dim=1)
+        return _plain_norm(x - y, p)
     return _RowDistances.apply(x, y, p)
 
 
 def _pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
     """D_ij = ||x_i - x_j||_p; under torch.func or a tracer, torch.cdist."""
     if traced(x):
-        return torch.cdist(x[None], x[None], p=p)[0]
+        return _plain_norm(x[:, None, :] - x[None, :, :], p)
     return _PairwiseDistances.apply(x, p)
+
+
+def _plain_norm(u: torch.Tensor, p: float) -> torch.Tensor:
+    """||u||_p along the last dim in torch operations that every transform
+    supports (torch.cdist has no forward-mode AD nor a double backward), with
+    the gradient 0 at u = 0, as :func:`_norm_slope`."""
+    zero = (u == 0).all(dim=-1, keepdim=True)
+    safe = torch.where(zero, torch.ones_like(u), u)
+    return torch.where(zero[..., 0], 0.0, torch.linalg.vector_norm(safe, ord=p, dim=-1))
 
 
 def _hardest(dist: torch.Tensor, labels: torch.Tensor):
@@ -335,9 +344,15 @@ def batch_triplet_loss(
         d_neg = _row_distances(x, x[i_neg], float(p))
         per_anchor = torch.where(valid, torch.clamp_min(d_pos - d_neg + margin, 0), 0.0)
         count = valid.sum().to(x.dtype)
-        return reduce(per_anchor, reduction, denominator=count).to(embeddings.dtype)
+        return _result(reduce(per_anchor, reduction, denominator=count), embeddings)
     dist = _pairwise_distances(x, float(p))
     with torch.no_grad():
         weights, offset, count = _mine(dist.detach(), labels, mining, float(margin))
     per_anchor = (weights * dist).sum(dim=1) + offset
-    return reduce(per_anchor, reduction, denominator=count.to(dist.dtype)).to(embeddings.dtype)
+    return _result(reduce(per_anchor, reduction, denominator=count.to(dist.dtype)), embeddings)
+
+
+def _result(loss: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+    """The loss in the embeddings' dtype; under autocast in float32, as torch's
+    distance kernels (cdist) are on its float32 list."""
+    return loss if autocast_on(embeddings.device) else loss.to(embeddings.dtype)
