@@ -157,16 +157,6 @@ def _assert_same_optimizer_state(ours, theirs):
             )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def float64():
-    """Models and optimizer state (torch's 0-d 'step' counters included) in
-    float64, as under ``torch.set_default_dtype(torch.float64)`` in a script."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(D)
-    yield
-    torch.set_default_dtype(before)
-
-
 @pytest.fixture(scope="module")
 def torch_run(tmp_path_factory):
     """The control: torch.optim.AdamW built by Trainer, the loss by torch."""
@@ -175,63 +165,70 @@ def torch_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
-def test_optimizers_argument_matches_torch(tmp_path, fused):
-    def run(out, make):
-        model = _model()
-        opt = make(_decay_groups(model), **ADAMW)
-        schedule = transformers.get_linear_schedule_with_warmup(opt, 2, STEPS)
-        return _train(out, model=model, optimizers=(opt, schedule)), schedule
-
-    ours, our_schedule = run(
-        tmp_path / "ours", lambda groups, **kw: optim.AdamW(groups, fused=fused, **kw)
-    )
-    theirs, their_schedule = run(tmp_path / "torch", torch.optim.AdamW)
-    assert isinstance(ours.optimizer.optimizer, optim.AdamW)
-    assert ours.optimizer.optimizer.fused == fused
-    _assert_same_run(ours, theirs)
-    _assert_same_optimizer_state(ours, theirs)
-    assert our_schedule.get_last_lr() == their_schedule.get_last_lr()
+def test_optimizers_argument_matches_torch(tmp_path, torch_run, fused):
+    # The groups and schedule Trainer builds itself for the control.
+    model = _model()
+    opt = optim.AdamW(_decay_groups(model), fused=fused, **ADAMW)
+    schedule = transformers.get_linear_schedule_with_warmup(opt, 2, STEPS)
+    ours = _train(tmp_path, model=model, optimizers=(opt, schedule))
+    assert ours.optimizer.optimizer is opt and opt.fused == fused
+    _assert_same_run(ours, torch_run)
+    _assert_same_optimizer_state(ours, torch_run)
+    assert schedule.get_last_lr() == torch_run.lr_scheduler.get_last_lr()
 
 
 def test_optimizer_cls_and_kwargs_matches_torch(tmp_path, torch_run):
     ours = _train(tmp_path, optimizer_cls_and_kwargs=(optim.AdamW, dict(ADAMW)))
-    groups = ours.optimizer.param_groups
-    assert [g["weight_decay"] for g in groups] == [0.1, 0.0]
+    assert isinstance(ours.optimizer.optimizer, optim.AdamW)
+    assert [g["weight_decay"] for g in ours.optimizer.param_groups] == [0.1, 0.0]
     _assert_same_run(ours, torch_run)
     _assert_same_optimizer_state(ours, torch_run)
 
 
-RESUMES = [
-    ("lossopt", "lossopt"),
-    ("torch", "lossopt"),
-    ("lossopt", "torch"),
-]
+CLASSES = {"lossopt": optim.AdamW, "torch": torch.optim.AdamW}
+HALFWAY = STEPS // 2
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Each optimizer's checkpoint after HALFWAY steps of the same run,
+    interrupted there: its schedule still spans STEPS."""
+    made = {}
+
+    def checkpoint(kind):
+        if kind not in made:
+            out = tmp_path_factory.mktemp(f"interrupted-{kind}")
+            _train(
+                out,
+                args=_arguments(out, save_strategy="steps", save_steps=HALFWAY),
+                optimizer_cls_and_kwargs=(CLASSES[kind], dict(ADAMW)),
+                callbacks=[StopAt(HALFWAY)],
+            )
+            made[kind] = out / f"checkpoint-{HALFWAY}"
+            assert (made[kind] / "optimizer.pt").is_file()
+        return made[kind]
+
+    return checkpoint
+
+
+RESUMES = [("lossopt", "lossopt"), ("torch", "lossopt"), ("lossopt", "torch")]
 
 
 @pytest.mark.parametrize("first,second", RESUMES, ids=["->".join(r) for r in RESUMES])
-def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, torch_run, first, second):
-    classes = {"lossopt": optim.AdamW, "torch": torch.optim.AdamW}
-    halfway = STEPS // 2
-    # The first run is the same run, interrupted: its schedule still spans STEPS.
-    _train(
-        tmp_path,
-        args=_arguments(tmp_path, save_strategy="steps", save_steps=halfway),
-        optimizer_cls_and_kwargs=(classes[first], dict(ADAMW)),
-        callbacks=[StopAt(halfway)],
-    )
-    checkpoint = tmp_path / f"checkpoint-{halfway}"
-    assert (checkpoint / "optimizer.pt").is_file()
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(
+    tmp_path, torch_run, checkpoints, first, second
+):
     resumed = _train(
         tmp_path,
-        resume=str(checkpoint),
-        optimizer_cls_and_kwargs=(classes[second], dict(ADAMW)),
+        resume=str(checkpoints(first)),
+        optimizer_cls_and_kwargs=(CLASSES[second], dict(ADAMW)),
     )
-    assert isinstance(resumed.optimizer.optimizer, classes[second])
+    assert isinstance(resumed.optimizer.optimizer, CLASSES[second])
     assert resumed.state.global_step == STEPS
-    assert len(resumed.losses) == STEPS - halfway
+    assert len(resumed.losses) == STEPS - HALFWAY
     torch.testing.assert_close(
         torch.tensor(resumed.losses, dtype=D),
-        torch.tensor(torch_run.losses[halfway:], dtype=D),
+        torch.tensor(torch_run.losses[HALFWAY:], dtype=D),
         **TOLERANCE,
     )
     for name, value in resumed.model.state_dict().items():

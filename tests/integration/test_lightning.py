@@ -81,16 +81,6 @@ def _fit(module, root, *, epochs=EPOCHS, resume=None):
     return trainer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def float64():
-    """Optimizer state (torch's 0-d 'step' counters included) in float64, as
-    under ``torch.set_default_dtype(torch.float64)`` in a training script."""
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(D)
-    yield
-    torch.set_default_dtype(before)
-
-
 @pytest.fixture(scope="module")
 def torch_run(tmp_path_factory):
     """The control: torch.optim.AdamW, the whole run without interruption."""
