@@ -46,12 +46,16 @@ def test_one_experiment_writes_a_complete_report(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out / "index.html")
     assert done.stderr == ""
-    assert {p.name for p in out.iterdir()} == {
+    names = {p.name for p in out.iterdir()}
+    figures = {n for n in names if n.endswith(".png")}
+    assert figures and names - figures == {
         "index.html",
         "results.json",
         "timings.json",
-        "entropy.png",
+        ".lossopt-report",
     }
+    marker = json.loads((out / ".lossopt-report").read_text())
+    assert marker == {"kind": "lab", "files": sorted(names - {".lossopt-report"})}
     results = json.loads((out / "results.json").read_text())["results"]
     assert list(results) == ["entropy"]
     page = (out / "index.html").read_text()

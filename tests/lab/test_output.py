@@ -172,3 +172,35 @@ def test_a_forged_or_broken_marker_is_not_trusted(tmp_path):
     with pytest.raises(output.OutputError, match="data.csv"):
         output.check(out, "lab")
     assert (out / "data.csv").read_text() == "1,2\n"
+
+
+def test_compare_default_folder_whatever_the_option_order(user_files, monkeypatch):
+    import lossopt.lab.compare as compare_module
+
+    seen = []
+
+    def stop(table, config, progress=None):  # the folder is chosen before any training
+        seen.append(config)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare_module, "compare", stop)
+    rows = "\n".join(f"{i},{i % 2}" for i in range(40))
+    (user_files / "t.csv").write_text("x,y\n" + rows + "\n")
+    before = _snapshot(user_files)
+    for argv in (
+        ["lab", "--quick", "compare", "--data", "t.csv", "--target", "y"],
+        ["lab", "compare", "--quick", "--data", "t.csv", "--target", "y"],
+    ):
+        assert main(argv) == 130
+    assert len(seen) == 2 and all(c.quick for c in seen)
+    assert _snapshot(user_files) == before  # interrupted: nothing written anywhere
+    from lossopt.lab import cli
+
+    for argv in (["--quick", "compare"], ["compare", "--quick"]):
+        parsed = cli.parser().parse_args(["lab", *argv, "--data", "a", "--target", "y"])
+        assert cli.output_folder(parsed) == "compare-report" and parsed.quick
+    assert cli.output_folder(cli.parser().parse_args(["lab", "--quick"])) == "lab-report"
+    parsed = cli.parser().parse_args(
+        ["lab", "--out", "x", "compare", "--data", "a", "--target", "y"]
+    )
+    assert cli.output_folder(parsed) == "x"

@@ -79,8 +79,10 @@ def _add_options(parser: argparse.ArgumentParser, out: str, *, defaults: bool) -
     def default(value):
         return value if defaults else argparse.SUPPRESS
 
+    # None until parsed: `lossopt lab --out X compare` and `lossopt lab compare --out X`
+    # agree, and compare's own default applies when neither says
     parser.add_argument(
-        "--out", default=default(out), metavar="DIR", help=f"report folder (default: {out})"
+        "--out", default=default(None), metavar="DIR", help=f"report folder (default: {out})"
     )
     parser.add_argument(
         "--seed",
@@ -188,6 +190,13 @@ class Progress:
             self.bar.close()
 
 
+def output_folder(args) -> str:
+    """--out, or the default of the command: compare never defaults to the lab's folder."""
+    if args.out is not None:
+        return args.out
+    return COMPARE_OUT if args.experiment == "compare" else LAB_OUT
+
+
 def _say(text: str) -> None:
     print(f"lossopt: {text}", file=sys.stderr, flush=True)
 
@@ -198,6 +207,7 @@ def _run(args) -> Path:
 
     comparing = args.experiment == "compare"
     kind = "compare" if comparing else "lab"
+    args.out = output_folder(args)
     try:
         optimizers = tuple(parse_optimizers(args.optimizers))
     except ValueError as error:

@@ -32,7 +32,7 @@ import torch
 from lossopt.lab.config import Config
 from lossopt.lab.data import Table
 from lossopt.lab.optimizers import OPTIMIZERS
-from lossopt.lab.training import Run, evaluate, fit_rates
+from lossopt.lab.training import Run, evaluate, fit_rates, one_thread
 
 HIDDEN = 64
 BATCH_SIZE = 64
@@ -64,7 +64,7 @@ class Plan:
 def plan(config: Config) -> Plan:
     if config.quick:
         return Plan(5, config.steps_or(30), 5, 0, 1)
-    return Plan(5, config.steps_or(100), 10, 1, 2)
+    return Plan(5, config.steps_or(60), 8, 0, 2)
 
 
 def count_units(config: Config) -> int:
@@ -121,6 +121,7 @@ class Comparison:
     data_warnings: list[str]
     splits: int
     test_rows: int
+    val_fraction: float  # of each split's training rows, for choosing the rate and stopping
     model: str
     parameters: int
     max_epochs: int
@@ -282,13 +283,8 @@ def _code(name: str, lr: float, inputs: int, outputs: int, task: str, patience: 
 
 def compare(table: Table, config: Config, progress=None) -> Comparison:
     """Compare config.optimizers on table (see the module docstring for the method)."""
-    # A network this small runs fastest on one thread; more only contend for the cores.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _compare(table, config, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _compare(table: Table, config: Config, progress) -> Comparison:
@@ -398,6 +394,7 @@ def _compare(table: Table, config: Config, progress) -> Comparison:
         data_warnings=table.warnings,
         splits=settings.splits,
         test_rows=test_rows,
+        val_fraction=VAL_FRACTION,
         model=model,
         parameters=parameters,
         max_epochs=settings.max_epochs,

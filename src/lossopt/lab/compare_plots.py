@@ -45,6 +45,8 @@ def score_vs_lr(r):
     for s in r.optimizers:
         ax.axvline(s.lr, color=_color(s.name), ls=":", lw=1)
     ax.set_xscale("log")
+    rates = sorted({t.lr for t in r.trials})
+    ax.set_xlim(rates[0] / 2, rates[-1] * 2)  # room around a single given rate, too
     ax.set_xlabel("learning rate (dotted: the median chosen)")
     ax.set_ylabel("validation " + ("accuracy" if r.higher_is_better else "RMSE"))
     ax.set_title("Score against learning rate")

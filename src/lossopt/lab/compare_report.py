@@ -49,7 +49,7 @@ def _method(r) -> str:
     split = "stratified by class, " if r.classes else ""
     return _p(
         f"Method: {r.splits} random splits ({split}{r.test_rows} test rows each). In each split "
-        f"the network trains on 80% of the training rows; the other 20% choose the learning rate "
+        f"the network trains on {1 - r.val_fraction:.0%} of the training rows; the other {r.val_fraction:.0%} (validation) choose the learning rate "
         f"from a grid (widened while the best rate sits at its edge) and stop training when their "
         f"loss has not fallen for {r.patience} epochs (at most {r.max_epochs}; the best weights "
         "are kept). The chosen network is then scored once on the test rows, which played no "

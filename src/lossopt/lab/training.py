@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -11,6 +13,18 @@ from torch import nn
 from lossopt import losses
 from lossopt.lab.data import Split
 from lossopt.lab.optimizers import OPTIMIZERS
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run a small network on one thread: more only contend for the cores (on a
+    busy 2-core machine, tenfold slower), and the results stay the same run to run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def mlp(inputs: int, outputs: int, hidden: int = 64, seed: int = 0) -> nn.Module:
@@ -80,6 +94,13 @@ def fit(
     patience: int | None = None,
 ) -> tuple[nn.Module, Run]:
     """`train`, also returning the model (at its best epoch when ``patience`` is set)."""
+    with one_thread():
+        return _fit(
+            data, optimizer, lr, epochs=epochs, seed=seed, batch_size=batch_size, patience=patience
+        )
+
+
+def _fit(data, optimizer, lr, *, epochs, seed, batch_size, patience):
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be None or at least 1, got {patience}")
     model = mlp(data.x_train.shape[1], data.num_outputs, seed=seed)
