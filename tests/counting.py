@@ -14,6 +14,25 @@ from collections import Counter
 from torch.utils._python_dispatch import TorchDispatchMode
 
 SYNC = "aten._local_scalar_dense.default"
+# Operations that only make a new view of existing memory, or wrap a Python
+# number: no kernel runs for them on an accelerator.
+NO_KERNEL = {
+    "alias",
+    "as_strided",
+    "detach",
+    "expand",
+    "permute",
+    "scalar_tensor",
+    "select",
+    "slice",
+    "squeeze",
+    "t",
+    "transpose",
+    "unsqueeze",
+    "view",
+    "_unsafe_view",
+    "_reshape_alias",
+}
 
 
 class DispatchCounter(TorchDispatchMode):
@@ -30,6 +49,11 @@ class DispatchCounter(TorchDispatchMode):
     @property
     def total(self) -> int:
         return sum(self.ops.values())
+
+    @property
+    def kernels(self) -> int:
+        """Operations that launch a kernel on an accelerator (no views)."""
+        return sum(n for op, n in self.ops.items() if op.split(".")[1] not in NO_KERNEL)
 
     @property
     def syncs(self) -> int:

@@ -314,8 +314,9 @@ def _with_torch(kernel, input, target, weight, ignore_index, reduction, **option
     A class index out of range raises lossopt's IndexError naming it (on the
     CPU, where torch raises, the check costs nothing until then). A 'mean' over
     no kept target is 0 with zero gradients, not NaN: on the CPU by reading the
-    result once (free there), on an accelerator by the divisor computed on the
-    device, without a host synchronisation.
+    result once (free there); on an accelerator, and under transforms, by
+    masking the result where no target is kept (three small operations, no
+    host synchronisation).
     """
     num_classes = input.shape[1 if input.dim() > 1 else 0]
     index = not target.is_floating_point()
@@ -349,10 +350,13 @@ def _with_torch(kernel, input, target, weight, ignore_index, reduction, **option
             )
             if denominator.item() == 0:
                 loss = call("sum") * 0.0
-    else:
+    else:  # no read of a device value: the mean of nothing (0 / 0) is masked
         flat = target.reshape(-1)
-        denominator = _kept_weight(flat, flat != ignore_index, weight, x.dtype)
-        loss = call("sum") * reduction_scale("mean", flat.numel(), denominator=denominator)
+        if weight is None:
+            nothing = (flat == ignore_index).all()
+        else:
+            nothing = _kept_weight(flat, flat != ignore_index, weight, x.dtype) == 0
+        loss = torch.where(nothing, 0.0, call("mean"))
     return loss.to(input.dtype) if half else loss
 
 
