@@ -1,17 +1,53 @@
-"""Each experiment in quick mode: the data it returns shows what the lecture says."""
+"""Each experiment in quick mode: the data it returns shows what the lecture says,
+and what the report's prose states about it holds."""
 
+import html
+import json
 import math
 
+import numpy as np
 import pytest
+import torch
 
+from lossopt.lab import report
 from lossopt.lab.config import Config
 from lossopt.lab.experiments import EXPERIMENTS
+from lossopt.lab.experiments.optimization import PATH_LRS, rank
+from lossopt.lab.training import Run
 
 QUICK = Config(quick=True)
 
 
-def _run(name):
-    return EXPERIMENTS[name](QUICK)
+def _run(name, config=QUICK):
+    return EXPERIMENTS[name](config)
+
+
+def _prose(describe, result) -> str:
+    return html.unescape(describe(result))
+
+
+def test_experiments_in_the_lectures_order():
+    assert list(EXPERIMENTS) == [
+        "l1-vs-l2",
+        "entropy",
+        "class-weights",
+        "kl",
+        "triplet",
+        "derivative",
+        "gd-vs-sgd",
+        "learning-rate",
+        "paths",
+        "momentum",
+        "adaptive",
+        "training",
+    ]
+    assert set(EXPERIMENTS) == set(report.SECTIONS)
+
+
+def test_experiments_restore_the_thread_count():
+    threads = torch.get_num_threads()
+    _run("momentum")
+    assert torch.get_num_threads() == threads
 
 
 def test_l1_vs_l2():
@@ -21,6 +57,20 @@ def test_l1_vs_l2():
     assert fits["L1"].error < 0.5 and fits["Huber"].error < 0.5
     assert fits["L2 (MSE)"].error > 3 * max(fits["L1"].error, fits["Huber"].error)
     assert max(r.l2) == pytest.approx(9.0) and max(r.l1) == pytest.approx(3.0)
+    text = _prose(report._describe_l1, r)
+    assert "25 times as costly as the small one instead of 5" in text
+    assert "they resist the outliers" in text
+
+
+def test_l1_prose_follows_a_run_that_shows_no_robustness():
+    # At a rate far too large for these fits no loss lands near the true line;
+    # the prose must say so rather than claim that L1 resists the outliers.
+    r = _run("l1-vs-l2", Config(quick=True, lr=100.0, steps=30))
+    text = _prose(report._describe_l1, r)
+    fits = {f.loss: f for f in r.fits}
+    robust = fits["L1"].error < fits["L2 (MSE)"].error / 2
+    assert ("they resist the outliers" in text) == robust
+    assert "[" not in text and "]" not in text
 
 
 def test_entropy():
@@ -31,16 +81,56 @@ def test_entropy():
     assert r.fair_die == pytest.approx(math.log(6)) and r.loaded_die < r.fair_die / 3
     assert r.cross_entropy[0] == pytest.approx(-math.log(r.softmax[0]))
     for eps, p in r.best_p_true.items():
-        assert p == pytest.approx(1 - float(eps) + float(eps) / 10, abs=0.01)
+        e = float(eps)
+        assert p == 1 - e + e / r.classes  # the formula, not a grid point
+        assert r.grid_argmin[eps] == pytest.approx(p, abs=0.01)  # the curve agrees
+    text = _prose(report._describe_entropy, r)
+    assert "0.910 for ε = 0.1" in text and "0.820 for ε = 0.2" in text
+    assert "[" not in text  # no raw Python list in prose
 
 
-def test_kl_asymmetry():
+def test_class_weights_and_ignore_index():
+    r = _run("class-weights")
+    m = r.minority
+    assert r.train_counts[m] < min(c for k, c in enumerate(r.train_counts) if k != m) / 10
+    counts, weights = np.array(r.train_counts), np.array(r.weights)
+    assert weights == pytest.approx(counts.sum() / (len(counts) * counts))
+    assert r.recall_weighted[m] > r.recall_plain[m]  # what the prose reports here
+    assert r.ignored == sum(r.row_ignored) and r.kept == len(r.row_ignored) - r.ignored
+    assert r.loss_with_ignored == pytest.approx(r.loss_kept_only, rel=1e-6)
+    assert r.ignored_grad_max == 0.0 and r.kept_grad_mean > 0
+    norms = np.array(r.row_grad_norms)
+    assert (norms[np.array(r.row_ignored)] == 0).all()
+    text = _prose(report._describe_class_weights, r)
+    assert f"raise digit {m}'s validation recall" in text
+    assert "the same, since ignored rows leave both sum and divisor" in text
+
+
+def test_cross_entropy_bound_and_kl_fits():
     r = _run("kl")
+    p = np.array(r.outcomes)
+    assert r.entropy == pytest.approx(-(p * np.log(p)).sum())
+    assert min(r.cross_entropy) >= r.entropy - 1e-12  # H(P, Q) >= H(P) on the data
+    assert r.t_at_min == 1.0 and abs(r.gap_at_p) < 1e-12  # equality at Q = P
+    assert r.random_min_gap > 0
     forward, reverse = r.fits
-    assert abs(forward.mean) < 0.2 and forward.std > 2.0  # covers both peaks
-    assert abs(abs(reverse.mean) - 2.5) < 0.2 and reverse.std < 0.8  # locks onto one
+    # Q's std and mean straight from its probabilities on the grid, with numpy.
+    x = np.array(r.x)
+    for fit in r.fits:
+        q = np.array(fit.q)
+        mean = (q * x).sum()
+        assert fit.mean == pytest.approx(mean, abs=1e-9)
+        assert fit.std == pytest.approx(np.sqrt((q * (x - mean) ** 2).sum()), rel=1e-9)
+    p_grid = np.array(r.p)
+    assert r.p_std == pytest.approx(np.sqrt((p_grid * x**2).sum() - (p_grid * x).sum() ** 2))
+    # Forward KL matches P's moments; its Gaussian, cut to the grid, has a wider sigma.
+    assert abs(forward.mean) < 0.2 and forward.std == pytest.approx(r.p_std, rel=0.02)
+    assert forward.sigma > forward.std + 0.1
+    assert abs(abs(reverse.mean) - 2.5) < 0.2 and reverse.std < 0.8  # locks onto one peak
     assert forward.forward_kl < reverse.forward_kl and reverse.reverse_kl < forward.reverse_kl
-    assert reverse.reverse_kl == pytest.approx(math.log(2), abs=0.02)
+    text = _prose(report._describe_kl, r)
+    assert f"std {forward.std:.2f}" in text and f"std {reverse.std:.2f}" in text
+    assert "never below 0" in text and "The forward fit spreads over both peaks" in text
 
 
 def test_triplet():
@@ -48,35 +138,124 @@ def test_triplet():
     assert r.knn_after > r.knn_before + 0.3
     assert r.loss[-1] < r.loss[0]
     assert len(r.before) == len(r.after) == len(r.labels) and len(r.after[0]) == 2
+    a, p, n = r.indices
+    assert r.labels[a] == r.labels[p] != r.labels[n] and a != p
+    for t, emb in ((r.triplet_before, r.before), (r.triplet_after, r.after)):
+        assert t.anchor == emb[a] and t.positive == emb[p] and t.negative == emb[n]
+        assert t.d_ap == pytest.approx(math.dist(emb[a], emb[p]), rel=1e-5)
+        assert t.d_an == pytest.approx(math.dist(emb[a], emb[n]), rel=1e-5)
+        assert t.loss == pytest.approx(max(t.d_ap - t.d_an + r.margin, 0), abs=1e-4)
+    assert r.triplet_before.loss > 0  # the hard triplet violates the margin before training
 
 
-def test_optimizer_paths():
-    results = _run("paths")
-    assert [s.surface for s in results] == ["lecture", "rosenbrock", "saddle"]
-    lecture = {p.optimizer: p for p in results[0].paths}
-    assert set(lecture) == {"sgd", "momentum", "adagrad", "rmsprop", "adam"}
-    assert all(p.steps_to_minimum is not None for p in lecture.values())
-    saddle = {p.optimizer: p for p in results[2].paths}
-    assert all(abs(abs(p.points[-1][1]) - 1) < 0.1 for p in saddle.values() if p.steps_to_minimum)
+def test_derivative():
+    r = _run("derivative")
+    for t in r.tangents:
+        assert t.forward_difference == pytest.approx(t.autograd, abs=10 * r.h)
+    assert abs(r.tangents[1].autograd) < 1e-9 and r.tangents[1].w == r.w_star
+    best = int(np.argmin(r.forward_error))
+    assert 0 < best < len(r.hs) - 1  # the error falls with h, then rounding makes it rise
+    assert r.forward_error[0] > 100 * r.forward_error[best]
+    assert r.forward_error[-1] > 100 * r.forward_error[best]
+
+
+def test_gd_vs_sgd():
+    r = _run("gd-vs-sgd")
+    assert len(r.gd_loss) == len(r.sgd_loss) == r.steps + 1
+    assert r.gd_loss[-1] < r.gd_loss[0] and r.sgd_loss[-1] < r.sgd_loss[0]
+    assert r.gd_rises == 0 and r.sgd_rises > 0  # full-batch steps never go up here
+    assert min(r.sgd_gradient_noise) > 0
+    seen = r.steps * r.batch_size
+    k = round(seen / r.train_size)
+    assert r.sgd_loss[-1] < r.gd_loss[k]  # per example read, SGD is ahead
+    assert "per example read, SGD is ahead" in _prose(report._describe_gd_vs_sgd, r)
+    plain, _ = report.split_timings(report._plain(r))
+    assert not any(key.startswith("seconds") for key in plain)
 
 
 def test_learning_rate():
     r = _run("learning-rate")
     small, right, large = r.paths
-    assert large.steps_to_minimum is None and large.values[-1] > 1e3 * large.values[0]
+    assert r.curvature == pytest.approx(2.0)
+    assert small.lr < right.lr < 2 / r.curvature < large.lr
+    assert large.values[-1] > 1e3 * large.values[0]
     assert small.values[-1] > 0.1 * small.values[0]  # crawled
     assert right.values[-1] < 1e-2 * right.values[0]
     assert r.range_test.lrs[0] < r.range_test.suggested_lr < r.range_test.lrs[-1]
+    text = _prose(report._describe_lr, r)
+    assert "it diverges" in text and text.count("fell from") == 2
+
+
+def _zigzag(points):
+    """Total turning of the path: the sum of the angles between successive steps."""
+    d = np.diff(np.array(points), axis=0)
+    cos = (d[1:] * d[:-1]).sum(1) / (np.linalg.norm(d[1:], axis=1) * np.linalg.norm(d[:-1], axis=1))
+    return np.arccos(np.clip(cos, -1, 1)).sum()
+
+
+def test_optimizer_paths_teach_the_lecture():
+    r = _run("paths")
+    paths = {p.optimizer: p for p in r.paths}
+    assert list(paths) == ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
+    for name, p in paths.items():
+        assert p.lr == PATH_LRS[name] and len(p.points) == r.steps + 1 == 31
+        assert p.points[0] == r.start and not p.diverged
+        assert p.values[-1] < p.values[0] / 10  # every path gets well down the bowl
+        ys = [y for _, y in p.points]
+        assert p.crossings == sum(a * b < 0 for a, b in zip(ys, ys[1:], strict=False))
+    sgd, momentum, adagrad = paths["sgd"], paths["momentum"], paths["adagrad"]
+    # Momentum smooths SGD's zig-zag, by two measures.
+    assert momentum.crossings < sgd.crossings / 3
+    assert _zigzag(momentum.points) < _zigzag(sgd.points) / 3
+    # AdaGrad's steps shrink, every one of them.
+    lengths = adagrad.step_lengths
+    assert all(b < a for a, b in zip(lengths, lengths[1:], strict=False))
+    text = _prose(report._describe_paths, r)
+    assert f"SGD crosses the valley floor y = 0 {sgd.crossings} times" in text
+    assert "its velocity averages out" in text
+    assert f"{len(lengths) - 1} of its {len(lengths) - 1} steps" in text
+
+
+def test_paths_prose_with_a_rate_that_diverges():
+    r = _run("paths", Config(quick=True, lr=100.0))
+    assert all(p.lr == 100.0 for p in r.paths)
+    assert r.paths[0].diverged  # SGD at lr 100 leaves the bowl
+    text = _prose(report._describe_paths, r)
+    sgd, momentum = r.paths[0], r.paths[1]
+    assert ("its velocity averages out" in text) == (momentum.crossings < sgd.crossings)
+    assert "(diverged)" in text
+
+
+def test_momentum_forms():
+    r = _run("momentum")
+    constant, drop = r.runs
+    assert constant.max_difference < 1e-12  # v = -lr b: the same path
+    assert drop.max_difference > 0.1  # a changing rate separates them
+    assert drop.lrs[r.drop_step - 2] == 10 * drop.lrs[r.drop_step - 1]
+    i = r.drop_step - 1
+    torch_steps = [
+        math.dist(a, b) for a, b in zip(drop.torch_form, drop.torch_form[1:], strict=False)
+    ]
+    lecture_steps = [math.dist(a, b) for a, b in zip(drop.lecture, drop.lecture[1:], strict=False)]
+    assert torch_steps[i] < torch_steps[i - 1] / 5  # all of b rescaled at once
+    assert lecture_steps[i] > lecture_steps[i - 1] / 2  # old rates fade by alpha per step
+    assert lecture_steps[:i] == pytest.approx(torch_steps[:i], rel=1e-9)
 
 
 def test_adaptive_steps():
     r = _run("adaptive")
-    assert r.adagrad[-1] < r.adagrad[len(r.adagrad) // 4] < r.adagrad[0]
+    assert all(
+        b < a for a, b in zip(r.adagrad, r.adagrad[1:], strict=False)
+    )  # AdaGrad only shrinks
     assert r.rmsprop[-1] > 5 * r.adagrad[-1]
+    tail = r.rmsprop[len(r.rmsprop) * 3 // 4 :]
+    assert (max(tail) - min(tail)) / max(tail) < 0.2  # RMSProp levels off
     assert r.adam_actual == pytest.approx(r.adam_corrected, rel=1e-9)
+    b1, b2 = r.adam_betas
     assert r.adam_uncorrected[0] == pytest.approx(
-        r.adam_corrected[0] * math.sqrt(1000) / 10, rel=1e-3
+        r.adam_corrected[0] * (1 - b1) / math.sqrt(1 - b2), rel=1e-3
     )
+    assert r.adam_corrected[0] == pytest.approx(r.lr, rel=1e-6)
 
 
 def test_training():
@@ -85,12 +264,44 @@ def test_training():
     means = [x.metric_mean for x in r.ranking]
     assert means == sorted(means, reverse=True)
     assert r.ranking[0].metric_mean > 0.8
-    assert len(r.runs) == 2 * len(QUICK.optimizers)
+    assert len(r.runs) == 2 * len(QUICK.optimizers) and r.lr_source == "grid-middle"
+    text = _prose(report._describe_training, r)
+    assert "middle of the learning-rate grid" in text and "default learning rate" not in text
+
+
+def test_training_with_one_user_rate_says_so():
+    r = _run("training", Config(quick=True, optimizers=("sgd", "adam"), lr=0.05, steps=1))
+    assert r.lr_source == "user" and all(run.lr == 0.05 for run in r.runs)
+    assert "given by --lr, 0.05" in _prose(report._describe_training, r)
+
+
+def _run_of(name, metric):
+    return Run(name, 0.1, 0, [1.0], [1.0], [metric], 0.0)
+
+
+def test_ties_share_a_place():
+    ranking = rank(
+        [_run_of("sgd", 0.9), _run_of("adam", 0.95), _run_of("momentum", 0.95)],
+        higher_is_better=True,
+    )
+    assert [x.optimizer for x in ranking] == ["adam", "momentum", "sgd"]
+    table = report._ranking_table(ranking, "accuracy")
+    assert table.count("<td>1=</td>") == 2 and "<td>3</td>" in table and "<td>2" not in table
+    assert report.places(["0.9500", "0.9500", "0.9000", "0.9000", "0.8"]) == [1, 1, 3, 3, 5]
+
+
+def test_same_seed_same_results():
+    def plain(config):
+        results = {name: EXPERIMENTS[name](config) for name in ("paths", "gd-vs-sgd", "kl")}
+        kept, _ = report.split_timings(report._plain(results))
+        return json.dumps(kept, sort_keys=True)
+
+    assert plain(Config(quick=True, seed=2)) == plain(Config(quick=True, seed=2))
+    assert plain(Config(quick=True, seed=2)) != plain(Config(quick=True, seed=3))
 
 
 def test_config_narrows_runs():
     config = Config(quick=True, optimizers=("sgd", "adam"), lr=0.05, steps=7)
-    results = EXPERIMENTS["paths"](config)
-    for surface in results:
-        assert [p.optimizer for p in surface.paths] == ["sgd", "adam"]
-        assert all(p.lr == 0.05 and len(p.values) <= 7 for p in surface.paths)
+    r = EXPERIMENTS["paths"](config)
+    assert [p.optimizer for p in r.paths] == ["sgd", "adam"]
+    assert all(p.lr == 0.05 and len(p.values) == 8 for p in r.paths)

@@ -41,18 +41,44 @@ def _p(text: str) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
+def _num(value: float, digits: int = 3) -> str:
+    """A number for prose: g-format, 'not finite' spelled out."""
+    return f"{value:.{digits}g}" if math.isfinite(value) else "not finite"
+
+
+def _join(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c': lists in prose, never Python's brackets."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def _describe_l1(r) -> str:
     fits = {f.loss: f for f in r.fits}
+    l2 = fits["L2 (MSE)"]
+    ratio_l2 = r.lecture["(11-1)^2"] / r.lecture["(3-1)^2"]
+    ratio_l1 = r.lecture["|11-1|"] / r.lecture["|3-1|"]
+    robust = [n for n in ("L1", "Huber") if fits[n].error < l2.error / 2]
+    if robust:
+        verdict = (
+            f"{_join(robust)} stay{'s' if len(robust) == 1 else ''} closer to the true line "
+            f"({_join([f'{n} {fits[n].error:.2f}' for n in robust])} away, against L2's "
+            f"{l2.error:.2f}): they resist the outliers."
+        )
+    else:
+        verdict = (
+            "In this run no loss stays within half of L2's distance from the true line "
+            f"(L2 {l2.error:.2f}, L1 {fits['L1'].error:.2f}, Huber {fits['Huber'].error:.2f}), "
+            "so the run does not show L1's robustness."
+        )
     return (
         _p(
             f"lossopt's losses reproduce the slide: |3 − 1| = {r.lecture['|3-1|']:g}, |11 − 1| = "
             f"{r.lecture['|11-1|']:g}, while (3 − 1)² = {r.lecture['(3-1)^2']:g} and (11 − 1)² = "
-            f"{r.lecture['(11-1)^2']:g}: squaring makes the large error 25 times as costly instead of 5."
+            f"{r.lecture['(11-1)^2']:g}: squaring makes the large error {ratio_l2:g} times as "
+            f"costly as the small one instead of {ratio_l1:g}."
         )
         + _p(
-            f"Fitting a line to data with {sum(r.outlier)} outliers, L2 is dragged toward them "
-            f"(intercept {fits['L2 (MSE)'].intercept:.2f} against a true {r.true_line[1]:g}); "
-            f"L1 ({fits['L1'].intercept:.2f}) and Huber ({fits['Huber'].intercept:.2f}) resist them."
+            f"A line fit to {len(r.x)} points, {sum(r.outlier)} of them outliers, under each loss "
+            f"(true intercept {r.true_line[1]:g}; L2's fit {_num(l2.intercept)}). {verdict}"
         )
         + _table(
             ["loss", "slope", "intercept", "distance from true line"],
@@ -62,113 +88,345 @@ def _describe_l1(r) -> str:
 
 
 def _describe_entropy(r) -> str:
+    peak = r.coin_p[r.coin_entropy.index(max(r.coin_entropy))]
+    logits = ", ".join(f"{v:g}" for v in r.logits)
+    soft = ", ".join(f"{v:.3f}" for v in r.softmax)
     return _p(
-        f"A coin is hardest to predict at P = 0.5, where its entropy peaks at {max(r.coin_entropy):.3f} nats "
-        f"(log 2). A fair die has entropy {r.fair_die:.3f} nats; the die with five faces showing 1 only "
-        f"{r.loaded_die:.3f}: it is predictable."
+        f"A coin's entropy is highest at P(heads) = {peak:g}: {max(r.coin_entropy):.3f} nats "
+        f"(log 2 = {math.log(2):.3f}). A fair die has entropy {r.fair_die:.3f} nats; the die "
+        f"with five faces showing 1 has {r.loaded_die:.3f}, "
+        f"{r.loaded_die / r.fair_die:.0%} of it: it is easier to predict."
     ) + _p(
-        f"For logits {r.logits} the softmax is {[round(v, 3) for v in r.softmax]}, and the cross-entropy is "
-        f"{', '.join(f'{v:.3f}' for v in r.cross_entropy)} when the true class is 0, 1, 2: −log of the "
-        "softmax at the true class. With label smoothing ε the loss is lowest before certainty: at p = "
-        + ", ".join(f"{p:.3f} (ε = {e})" for e, p in r.best_p_true.items())
-        + " over 10 classes, i.e. at 1 − ε + ε/C."
+        f"For logits ({logits}) the softmax is ({soft}), and the cross-entropy is "
+        f"{', '.join(f'{v:.3f}' for v in r.cross_entropy)} when the true class is "
+        f"{_join([str(c) for c in range(len(r.cross_entropy))])}: −log of the softmax at the "
+        f"true class. With label smoothing ε over C = {r.classes} classes the target puts "
+        f"1 − ε + ε/C on the true class, so the loss is lowest there, before certainty: at "
+        + _join([f"{p:.3f} for ε = {e}" for e, p in r.best_p_true.items()])
+        + "."
+    )
+
+
+def _describe_class_weights(r) -> str:
+    m = r.minority
+    plain, weighted = r.recall_plain[m], r.recall_weighted[m]
+    if weighted > plain:
+        effect = f"raise digit {m}'s validation recall from {plain:.0%} to {weighted:.0%}"
+    elif weighted < plain:
+        effect = f"lower digit {m}'s recall here, from {plain:.0%} to {weighted:.0%}"
+    else:
+        effect = f"leave digit {m}'s recall at {plain:.0%}"
+    same = math.isclose(r.loss_with_ignored, r.loss_kept_only, rel_tol=1e-6, abs_tol=1e-12)
+    return _p(
+        f"Digit {m} keeps {r.train_counts[m]} of its training examples, the others "
+        f"{min(c for k, c in enumerate(r.train_counts) if k != m)} to "
+        f"{max(r.train_counts)}. Class weights w_c = n/(C·n_c) (digit {m}: "
+        f"{r.weights[m]:.3g}, the others {min(w for k, w in enumerate(r.weights) if k != m):.3g} "
+        f"to {max(w for k, w in enumerate(r.weights) if k != m):.3g}) {effect}; overall "
+        f"accuracy goes from {r.accuracy_plain:.1%} to {r.accuracy_weighted:.1%}."
+    ) + _p(
+        f"ignore_index: in a batch of {r.ignored + r.kept} rows, {r.ignored} labels are "
+        f"{r.ignore_index}. The weighted mean loss over the batch is {r.loss_with_ignored:.6f}, "
+        f"over only the {r.kept} kept rows {r.loss_kept_only:.6f}"
+        + (": the same, since ignored rows leave both sum and divisor." if same else ".")
+        + f" The largest gradient on an ignored row's logits is {r.ignored_grad_max:g}; "
+        f"a kept row's averages {r.kept_grad_mean:.3g}."
     )
 
 
 def _describe_kl(r) -> str:
     f, b = r.fits
-    return _p(
-        "Minimising the forward KL(P‖Q) makes Q cover everywhere P has mass, so one Gaussian spreads over "
-        f"both peaks (mean {f.mean:.2f}, std {f.std:.2f}). Minimising the reverse KL(Q‖P) punishes Q "
-        f"wherever P is small, so it locks onto one peak (mean {b.mean:.2f}, std {b.std:.2f})."
-    ) + _table(
-        ["fit by", "mean", "std", "KL(P‖Q)", "KL(Q‖P)"],
-        [
-            [
-                x.direction,
-                f"{x.mean:.3f}",
-                f"{x.std:.3f}",
-                f"{x.forward_kl:.4f}",
-                f"{x.reverse_kl:.4f}",
-            ]
-            for x in r.fits
-        ],
+    outcomes = ", ".join(f"{v:g}" for v in r.outcomes)
+    equal = "equals" if r.gap_at_p == 0 else f"is {r.gap_at_p:.2g} above"
+    first = _p(
+        f"For P = ({outcomes}), H(P) = {r.entropy:.4f} nats. Along Q_t = softmax(t · log P) "
+        f"the cross-entropy H(P, Q_t) is lowest at t = {r.t_at_min:g}, where Q = P and it "
+        f"{equal} H(P). Among {r.random_q} random Q the smallest H(P, Q) − H(P) = D_KL(P‖Q) is "
+        f"{r.random_min_gap:.4f}: "
+        + ("never below 0." if r.random_min_gap >= 0 else "below 0, against the bound.")
     )
+    wider = f.std > b.std
+    second = _p(
+        f"P, two peaks, has std {r.p_std:.2f}. Minimising the forward KL(P‖Q) fits Q with mean "
+        f"{f.mean:.2f} and std {f.std:.2f}; minimising the reverse KL(Q‖P) gives mean "
+        f"{b.mean:.2f} and std {b.std:.2f}. "
+        + (
+            "The forward fit spreads over both peaks (Q must cover wherever P has mass); the "
+            "reverse fit locks onto one (Q is punished wherever P is small)."
+            if wider
+            else "In this run the forward fit is not the wider one."
+        )
+        + " Q is a Gaussian cut to the grid, so its std is computed from Q itself, not "
+        f"read off its σ parameter ({f.sigma:.2f} and {b.sigma:.2f})."
+    )
+    return (
+        first
+        + second
+        + _table(
+            ["fit by", "mean", "std of Q", "σ parameter", "KL(P‖Q)", "KL(Q‖P)"],
+            [
+                [
+                    x.direction,
+                    f"{x.mean:.3f}",
+                    f"{x.std:.3f}",
+                    f"{x.sigma:.3f}",
+                    f"{x.forward_kl:.4f}",
+                    f"{x.reverse_kl:.4f}",
+                ]
+                for x in r.fits
+            ],
+        )
+    )
+
+
+def _triplet_sentence(t, margin: float) -> str:
+    state = (
+        "the negative is at least a margin farther than the positive: loss 0"
+        if t.loss == 0
+        else f"the negative is not a margin farther than the positive: loss {t.loss:.3f}"
+    )
+    return f"d(a, p) = {t.d_ap:.3f}, d(a, n) = {t.d_an:.3f}, margin {margin:g}: {state}"
 
 
 def _describe_triplet(r) -> str:
     return _p(
+        "The top panels show the loss's geometry on one triplet of validation digits: the "
+        "anchor, a positive (the same digit, the farthest one before training) and a negative "
+        "(another digit, the nearest one before training). The solid circle has radius d(a, p); "
+        "the negative must lie outside the dashed one, d(a, p) + margin. Before training "
+        f"{_triplet_sentence(r.triplet_before, r.margin)}; after, "
+        f"{_triplet_sentence(r.triplet_after, r.margin)}."
+    ) + _p(
         f"A small network maps each 8×8 digit to 2-D and is trained with batch_triplet_loss "
-        f"(mining '{r.mining}', margin {r.margin}): same digits are pulled together, others pushed a margin "
-        f"away. 1-nearest-neighbour validation accuracy in the embedding goes from {r.knn_before:.1%} "
-        f"to {r.knn_after:.1%}; the loss from {r.loss[0]:.3f} to {r.loss[-1]:.3f}."
+        f"(mining '{r.mining}', margin {r.margin:g}) for {len(r.loss)} steps; the loss goes "
+        f"from {r.loss[0]:.3f} to {r.loss[-1]:.3f}. On one scale, the bottom panels show the "
+        f"embedding before and after: 1-nearest-neighbour validation accuracy goes from "
+        f"{r.knn_before:.1%} to {r.knn_after:.1%}."
     )
 
 
-def _describe_paths(results) -> str:
-    out = _p(
-        "Each optimizer starts from the same point and takes its best learning rate from the same grid "
-        "(fewest steps to within a small distance of a minimum). SGD zig-zags across the narrow valley; "
-        "Momentum accelerates along it; the adaptive methods rescale each coordinate."
+def _describe_derivative(r) -> str:
+    t0, tmin = r.tangents[0], r.tangents[1]
+    best = min(range(len(r.hs)), key=lambda i: r.forward_error[i])
+    return _p(
+        f"L(w) = mse_loss(w·x, y) on {len(r.ws)} grid points. At w = {t0.w:g} autograd gives "
+        f"dL/dw = {t0.autograd:.6f}; the slide's difference quotient with h = {r.h:g} gives "
+        f"{t0.forward_difference:.6f}. At the minimum w* = Σxy/Σx² = {r.w_star:.4f} the slope "
+        f"is {tmin.autograd:.2g}: flat, as the lecture says of a minimum."
+    ) + _p(
+        f"Shrinking h makes the quotient approach the derivative only so far: its error is "
+        f"smallest, {r.forward_error[best]:.2g}, at h = {r.hs[best]:.2g}, and grows for smaller "
+        f"h ({r.forward_error[0]:.2g} at h = {r.hs[0]:g}) as float64 rounding takes over. The "
+        f"central difference reaches {min(r.central_error):.2g}. Autograd has no h at all."
     )
-    for s in results:
-        rows = [
-            [
-                _label(p.optimizer),
-                f"{p.lr:g}",
-                p.steps_to_minimum if p.steps_to_minimum else "not reached",
-                f"{p.values[-1]:.3g}" if p.values else "-",
-            ]
-            for p in s.paths
-        ]
-        out += f"<h4>{html.escape(s.formula)} from {s.start}</h4>" + _table(
-            ["optimizer", "lr", "steps to minimum", "last f"], rows
+
+
+def _first_below(curve: list[float], level: float) -> int | None:
+    return next((i for i, v in enumerate(curve) if v <= level), None)
+
+
+def _describe_gd_vs_sgd(r) -> str:
+    gd, sgd = r.gd_loss, r.sgd_loss
+    done = [
+        f"{name} stopped after {len(c) - 1} steps (the loss left the finite numbers)"
+        for name, c in (("GD", gd), ("SGD", sgd))
+        if len(c) - 1 < r.steps
+    ]
+    seen = (len(sgd) - 1) * r.batch_size
+    k = min(len(gd) - 1, max(1, round(seen / r.train_size)))
+    per_step = (
+        f"After {r.steps} steps at lr {r.lr:g}, GD's loss on the whole training set is "
+        f"{_num(gd[-1], 4)} and SGD's {_num(sgd[-1], 4)}. "
+    )
+    if done:
+        per_step += _join(done) + ". "
+    ahead = "SGD is ahead" if sgd[-1] < gd[k] else "SGD is not ahead"
+    noise = r.sgd_gradient_noise
+    mean_noise = sum(noise) / len(noise) if noise else float("nan")
+    work = r.train_size / r.batch_size
+    time_ratio = r.seconds_per_gd_step / r.seconds_per_sgd_step
+    return _p(
+        per_step + f"A GD step reads all {r.train_size} training examples, an SGD step "
+        f"{r.batch_size}: SGD's {len(sgd) - 1} steps read {seen} examples, about GD's first "
+        f"{k} step{'s' if k != 1 else ''}, where GD's loss was {_num(gd[k], 4)}: per example "
+        f"read, {ahead} ({_num(sgd[-1], 4)})."
+    ) + _p(
+        f"The price is noise: a mini-batch gradient differs from the full one by "
+        f"{_num(mean_noise)} times the full gradient's length on average, and SGD's whole-set "
+        f"loss went up after {r.sgd_rises} of its steps, GD's after {r.gd_rises}. On this "
+        f"machine a GD step took {1000 * r.seconds_per_gd_step:.2f} ms and an SGD step "
+        f"{1000 * r.seconds_per_sgd_step:.2f} ms: {time_ratio:.1f} times the time for "
+        f"{work:.0f} times the examples"
+        + (
+            ", since fixed per-step costs weigh heavily on a model this small."
+            if time_ratio < work / 4
+            else "."
         )
-    return out
+    )
+
+
+def _outcome(path) -> str:
+    start, end = path.values[0], path.values[-1]
+    steps = len(path.values) - 1
+    if path.diverged:
+        return f"left the finite region after {steps} steps"
+    if end > start:
+        return f"grew from {start:.3g} to {end:.3g} in {steps} steps: it diverges"
+    return f"fell from {start:.3g} to {end:.3g} in {steps} steps ({end / start:.1%} of the start)"
 
 
 def _describe_lr(r) -> str:
-    steps = [p.steps_to_minimum or "not reached" for p in r.paths]
+    runs = "; ".join(
+        f"{label} (lr {p.lr:g}): f {_outcome(p)}"
+        for label, p in zip(r.labels, r.paths, strict=True)
+    )
     return _p(
-        f"Plain SGD on x²/20 + y² with {', '.join(r.labels)}: steps to the minimum {steps}. Too small "
-        "barely moves; too large overshoots further each step and diverges."
+        f"Plain SGD on x²/20 + y² from the same start. {runs}. The steepest direction has "
+        f"curvature {r.curvature:g}, so a rate above 2/{r.curvature:g} = {2 / r.curvature:g} "
+        "overshoots by more than it corrects at every step, and one far below it creeps along "
+        "the flat direction."
     ) + _p(
-        f"The range test raises the learning rate exponentially during one short run of the digits network "
-        f"and records the loss: it falls, flattens, then explodes. One tenth of the rate at the lowest loss, "
-        f"{r.range_test.suggested_lr:.3g}, is a safe start."
+        "The range test raises the learning rate exponentially during one short run of the "
+        f"digits network and records the loss: lowest at lr {r.range_test.lr_at_minimum:.3g}, "
+        f"rising beyond it. A tenth of that, {r.range_test.suggested_lr:.3g}, is a safe start."
+    )
+
+
+def _describe_paths(r) -> str:
+    paths = {p.optimizer: p for p in r.paths}
+    start = ", ".join(f"{v:g}" for v in r.start)
+    out = _p(
+        f"Each optimizer starts at ({start}) and takes {r.steps} steps on {r.formula} at one "
+        f"fixed learning rate (in each panel's title). The surface is "
+        "20 times flatter along x than along y, so the gradient points mostly across the valley."
+    )
+    facts = []
+    if "sgd" in paths and "momentum" in paths:
+        s, m = paths["sgd"], paths["momentum"]
+        if m.crossings < s.crossings:
+            how = "its velocity averages out the alternating y-gradient and keeps the steady x-gradient"
+        else:
+            how = "at these rates momentum does not smooth the path"
+        facts.append(
+            f"SGD crosses the valley floor y = 0 {s.crossings} times, Momentum "
+            f"{m.crossings} times: {how}"
+        )
+    if "adagrad" in paths and paths["adagrad"].step_lengths:
+        lengths = paths["adagrad"].step_lengths
+        shrinking = sum(1 for a, b in zip(lengths, lengths[1:], strict=False) if b < a)
+        facts.append(
+            f"AdaGrad's steps shrink from {lengths[0]:.3g} to {lengths[-1]:.3g} "
+            f"({shrinking} of its {len(lengths) - 1} steps after the first are shorter than "
+            "the one before), since h only grows"
+        )
+    if facts:
+        out += _p(". ".join(facts) + ".")
+    rows = [
+        [
+            _label(p.optimizer),
+            f"{p.lr:g}",
+            p.crossings,
+            f"{sum(p.step_lengths):.3g}",
+            f"({p.points[-1][0]:.3g}, {p.points[-1][1]:.3g})",
+            f"{p.values[-1]:.3g}" + (" (diverged)" if p.diverged else ""),
+        ]
+        for p in r.paths
+    ]
+    return out + _table(
+        ["optimizer", "lr", "crossings of y = 0", "path length", "last point", "last f"], rows
+    )
+
+
+def _describe_momentum(r) -> str:
+    constant, drop = r.runs
+    lecture = [math.dist(p, q) for p, q in zip(drop.lecture, drop.lecture[1:], strict=False)]
+    torch_ = [math.dist(p, q) for p, q in zip(drop.torch_form, drop.torch_form[1:], strict=False)]
+    i = r.drop_step - 1  # index of the first step at the lowered rate
+    after = ""
+    if i < len(lecture):
+        after = (
+            f" At the first step at the lowered rate, the lecture's form moves "
+            f"{lecture[i]:.3g} (after {lecture[i - 1]:.3g}) and torch's {torch_[i]:.3g} (after "
+            f"{torch_[i - 1]:.3g}): torch's velocity b holds raw gradients, so the new rate "
+            "scales all of it at once, while the lecture's v already holds each old step's "
+            "rate and lets it fade by α per step."
+        )
+    return _p(
+        f"The lecture writes momentum as v ← αv − η∂L/∂W, W ← W + v; torch (and lossopt) as "
+        f"b ← μb + g, W ← W − ηb. With α = μ = {r.momentum:g} and a constant η = "
+        f"{constant.lrs[0]:g} for {len(constant.lrs)} steps on the lecture's surface, the two "
+        f"paths differ by at most {constant.max_difference:.2g}: v = −ηb at every step, up to "
+        "float64 rounding."
+    ) + _p(
+        f"Dividing η by 10 from step {r.drop_step}, as a learning-rate schedule does, separates "
+        f"them by up to {drop.max_difference:.3g}.{after}"
     )
 
 
 def _describe_adaptive(r) -> str:
+    quarter = r.rmsprop[len(r.rmsprop) * 3 // 4 :]
+    spread = (max(quarter) - min(quarter)) / max(quarter) if quarter else 0.0
+    b1, b2 = r.adam_betas
+    ratio = r.adam_uncorrected[0] / r.adam_corrected[0]
     return _p(
-        f"Fed the same noisy gradients, AdaGrad's effective learning rate falls from {r.adagrad[0]:.3g} "
-        f"to {r.adagrad[-1]:.3g} after {len(r.steps)} steps, since h only grows; RMSProp's moving average "
-        f"levels off at {r.rmsprop[-1]:.3g}."
+        f"Fed the same noisy gradients at lr {r.lr:g}, AdaGrad's effective learning rate falls "
+        f"from {r.adagrad[0]:.3g} to {r.adagrad[-1]:.3g} after {len(r.steps)} steps "
+        f"({r.adagrad[-1] / r.adagrad[0]:.1%} of its first), since h only grows. RMSProp's "
+        f"moving average (γ = {r.rmsprop_alpha:g}) forgets old gradients: its rate ends at "
+        f"{r.rmsprop[-1]:.3g}, {r.rmsprop[-1] / r.adagrad[-1]:.1f} times AdaGrad's, and over "
+        f"its last {len(quarter)} steps varies by {spread:.0%}."
     ) + _p(
         f"Adam's moments start at zero. Without bias correction its first step would be "
-        f"{r.adam_uncorrected[0] / r.adam_corrected[0]:.2f}× the corrected one (m shrinks by 1 − β1, √v by "
-        "√(1 − β2)); with it, the first step is the learning rate itself. The dots, measured on "
-        "lossopt's Adam, lie on the corrected curve."
+        f"{ratio:.2f} times the corrected one (m shrinks by 1 − β1 = {1 - b1:.3g}, √v by "
+        f"√(1 − β2) = {math.sqrt(1 - b2):.3g}); with it, the first step is "
+        f"{r.adam_corrected[0] / r.lr:.4f} times the learning rate. The steps measured on "
+        f"lossopt's Adam differ from the corrected formula by at most "
+        f"{max(abs(a - c) for a, c in zip(r.adam_actual, r.adam_corrected, strict=True)):.2g}."
     )
 
 
 def _describe_training(r) -> str:
+    from lossopt.lab.experiments.optimization import default_lr
+
+    if r.lr_source == "user":
+        rates = f"every optimizer at the learning rate given by --lr, {r.ranking[0].lr:g}"
+    else:
+        names = sorted({x.optimizer for x in r.ranking}, key=list(OPTIMIZERS).index)
+        rates = (
+            "each optimizer at the middle of the learning-rate grid that 'lossopt lab compare' "
+            "sweeps ("
+            + ", ".join(f"{_label(n)} {default_lr(n):g}" for n in names)
+            + "), not torch's defaults"
+        )
     return _p(
-        f"A 64-64-10 network on scikit-learn's digits, with each optimizer at its default learning rate and "
-        f"several seeds. Ranked by {r.metric}:"
+        f"A 64-64-10 network on scikit-learn's digits for {r.epochs} epochs, {rates}, with "
+        f"seeds {_join([str(s) for s in r.seeds])}. Ranked by {r.metric} (equal means share a "
+        "place):"
     ) + _ranking_table(r.ranking, r.metric)
 
 
+def places(values: list[str]) -> list[int]:
+    """Competition ranking of already sorted, displayed values: equal ones share a place."""
+    out = []
+    for i, value in enumerate(values):
+        out.append(out[-1] if i and value == values[i - 1] else i + 1)
+    return out
+
+
 def _ranking_table(ranking, metric) -> str:
+    shown = [f"{x.metric_mean:.4f} ± {x.metric_std:.4f}" for x in ranking]
+    means = [f"{x.metric_mean:.4f}" for x in ranking]
+    ranks = places(means)
+    tied = {p for p in ranks if ranks.count(p) > 1}
     rows = [
         [
-            i + 1,
+            f"{place}=" if place in tied else place,
             _label(x.optimizer),
             f"{x.lr:g}",
-            f"{x.metric_mean:.4f} ± {x.metric_std:.4f}",
+            text,
             f"{x.seconds_mean:.2f} s",
         ]
-        for i, x in enumerate(ranking)
+        for place, x, text in zip(ranks, ranking, shown, strict=True)
     ]
     return _table(["rank", "optimizer", "lr", metric, "time per run (this machine)"], rows)
 
@@ -182,42 +440,66 @@ SECTIONS: dict[str, Section] = {
     ),
     "entropy": Section(
         "2. Entropy and cross-entropy",
-        "H(p, q) = −Σ<sub>c</sub> p(y<sub>c</sub>) log q(y<sub>c</sub>)",
+        "H(P) = −Σ P log P &nbsp;·&nbsp; H(p, q) = −Σ<sub>c</sub> p(y<sub>c</sub>) log q(y<sub>c</sub>)",
         _describe_entropy,
         plots.entropy,
     ),
+    "class-weights": Section(
+        "3. Class weights and ignore_index in cross-entropy",
+        "l<sub>n</sub> = −w<sub>y<sub>n</sub></sub> log softmax(x<sub>n</sub>)<sub>y<sub>n</sub></sub> · 1{y<sub>n</sub> ≠ ignore_index}",
+        _describe_class_weights,
+        plots.class_weights,
+    ),
     "kl": Section(
-        "3. KL divergence is not symmetric",
-        "D<sub>KL</sub>(P‖Q) = Σ P(x) log(P(x)/Q(x)) = H(P, Q) − H(P)",
+        "4. KL divergence: H(P, Q) ≥ H(P), and it is not symmetric",
+        "D<sub>KL</sub>(P‖Q) = Σ P(x) log(P(x)/Q(x)) = H(P, Q) − H(P) ≥ 0",
         _describe_kl,
         plots.kl_asymmetry,
     ),
     "triplet": Section(
-        "4. Triplet margin loss",
+        "5. Triplet margin loss",
         "l = max(d(a, p) − d(a, n) + margin, 0)",
         _describe_triplet,
         plots.triplet,
     ),
-    "paths": Section(
-        "5. Optimizer paths",
-        "W ← W − η ∂L/∂W &nbsp;·&nbsp; v ← αv − η ∂L/∂W, W ← W + v",
-        _describe_paths,
-        plots.optimizer_paths,
+    "derivative": Section(
+        "6. The derivative is a slope",
+        "df/dx = lim<sub>h→0</sub> (f(x + h) − f(x)) / h",
+        _describe_derivative,
+        plots.derivative,
+    ),
+    "gd-vs-sgd": Section(
+        "7. Gradient descent against mini-batch SGD",
+        "W ← W − η ∂L/∂W, the gradient over all examples or over a mini-batch",
+        _describe_gd_vs_sgd,
+        plots.gd_vs_sgd,
     ),
     "learning-rate": Section(
-        "6. The learning rate",
+        "8. The learning rate",
         "W ← W − η ∂L/∂W: η decides how far",
         _describe_lr,
         plots.learning_rate,
     ),
+    "paths": Section(
+        "9. Optimizer paths on the lecture's surface",
+        "SGD · Momentum · AdaGrad · RMSProp · Adam on f(x, y) = x²/20 + y²",
+        _describe_paths,
+        plots.optimizer_paths,
+    ),
+    "momentum": Section(
+        "10. Momentum: the lecture's form and torch's",
+        "v ← αv − η ∂L/∂W, W ← W + v &nbsp;·&nbsp; b ← μb + g, W ← W − ηb",
+        _describe_momentum,
+        plots.momentum_forms,
+    ),
     "adaptive": Section(
-        "7. Adaptive step sizes",
+        "11. Adaptive step sizes",
         "h ← h + g² (AdaGrad) &nbsp;·&nbsp; G ← γG + (1 − γ)g² (RMSProp) &nbsp;·&nbsp; m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ) (Adam)",
         _describe_adaptive,
         plots.adaptive_steps,
     ),
     "training": Section(
-        "8. Training a real model",
+        "12. Training a real model",
         "try several optimizers: Adam or RMSProp usually does well",
         _describe_training,
         plots.training,

@@ -1,4 +1,4 @@
-"""Experiments 1-4: the lecture's losses, shown on real computations.
+"""The lecture's losses, shown on real computations.
 
 Each function takes a Config and returns plain data; nothing here draws.
 """
@@ -99,10 +99,12 @@ class Entropy:
     logits: list[float]
     softmax: list[float]
     cross_entropy: list[float]  # for each possible true class
+    classes: int  # of the label-smoothing example
     smoothing: list[float]
     p_true: list[float]
     smoothed_loss: dict[str, list[float]]
-    best_p_true: dict[str, float]
+    best_p_true: dict[str, float]  # the optimum 1 - eps + eps / C, from the formula
+    grid_argmin: dict[str, float]  # where the plotted curve is lowest (a grid point)
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
@@ -125,34 +127,121 @@ def entropy(config: Config) -> Entropy:
     rest = torch.log((1 - p_true) / (classes - 1))
     rows = torch.cat([torch.log(p_true)[:, None], rest[:, None].expand(-1, classes - 1)], dim=1)
     smoothing = [0.0, 0.1, 0.2]
-    curves, best = {}, {}
+    curves, best, grid = {}, {}, {}
     for eps in smoothing:
         curve = losses.cross_entropy(
             rows, torch.zeros(len(p_true), dtype=torch.long), reduction="none", label_smoothing=eps
         )
         curves[str(eps)] = curve.tolist()
-        best[str(eps)] = p_true[curve.argmin()].item()
+        # The smoothed target puts 1 - eps + eps/C on the true class; cross-entropy
+        # is lowest where the prediction equals the target.
+        best[str(eps)] = 1 - eps + eps / classes
+        grid[str(eps)] = p_true[curve.argmin()].item()
     return Entropy(
-        p.tolist(),
-        coin.tolist(),
-        fair,
-        loaded,
-        logits.tolist(),
-        torch.softmax(logits, 0).tolist(),
-        ce.tolist(),
-        smoothing,
-        p_true.tolist(),
-        curves,
-        best,
+        coin_p=p.tolist(),
+        coin_entropy=coin.tolist(),
+        fair_die=fair,
+        loaded_die=loaded,
+        logits=logits.tolist(),
+        softmax=torch.softmax(logits, 0).tolist(),
+        cross_entropy=ce.tolist(),
+        classes=classes,
+        smoothing=smoothing,
+        p_true=p_true.tolist(),
+        smoothed_loss=curves,
+        best_p_true=best,
+        grid_argmin=grid,
     )
 
 
-# -- 3. KL is not symmetric -----------------------------------------------------
+# -- 2b. Class weights and ignore_index ----------------------------------------------
+@dataclass
+class ClassWeights:
+    minority: int  # the digit kept rare in training
+    train_counts: list[int]  # training examples per class
+    weights: list[float]  # n / (C n_c): inverse frequency, mean 1 over the examples
+    recall_plain: list[float]  # validation recall per class, no weights
+    recall_weighted: list[float]
+    accuracy_plain: float
+    accuracy_weighted: float
+    ignore_index: int
+    ignored: int  # rows of the batch whose label is ignore_index
+    kept: int
+    loss_with_ignored: float  # weighted mean over the whole batch, ignored rows included
+    loss_kept_only: float  # the same loss over only the kept rows
+    ignored_grad_max: float  # largest |dL/dlogits| on an ignored row
+    kept_grad_mean: float  # mean |dL/dlogits| row norm on a kept row
+    row_grad_norms: list[float]  # |dL/dlogits| per row of the batch, in order
+    row_ignored: list[bool]
+
+
+def _recall(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: int) -> list[float]:
+    with torch.no_grad():
+        pred = model(x).argmax(dim=1)
+    return [
+        ((pred == c) & (y == c)).sum().item() / max(1, (y == c).sum().item())
+        for c in range(classes)
+    ]
+
+
+def class_weights(config: Config) -> ClassWeights:
+    data, classes, minority, rare = digits(config.seed), 10, 8, 5
+    others = (data.y_train != minority).nonzero().flatten()
+    keep = torch.cat([others, (data.y_train == minority).nonzero().flatten()[:rare]])
+    x, y = data.x_train[keep], data.y_train[keep]
+    counts = torch.bincount(y, minlength=classes)
+    weight = len(y) / (classes * counts.float())
+    recalls, accuracy = {}, {}
+    for name, w in (("plain", None), ("weighted", weight)):
+        torch.manual_seed(config.seed)
+        model = nn.Linear(64, classes)
+        opt = optim.Adam(model.parameters(), lr=config.lr_or(0.05))
+        for _ in range(config.steps_or(60 if config.quick else 150)):
+            opt.zero_grad()
+            losses.cross_entropy(model(x), y, weight=w).backward()
+            opt.step()
+        recalls[name] = _recall(model, data.x_val, data.y_val, classes)
+        with torch.no_grad():
+            accuracy[name] = (model(data.x_val).argmax(1) == data.y_val).float().mean().item()
+
+    # ignore_index: a batch where every third label is unknown.
+    ignore_index, rows = -100, 48
+    logits = model(data.x_train[:rows]).detach().requires_grad_(True)
+    target = data.y_train[:rows].clone()
+    ignored = torch.arange(rows) % 3 == 2
+    target[ignored] = ignore_index
+    loss = losses.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
+    loss.backward()
+    kept_only = losses.cross_entropy(logits[~ignored], target[~ignored], weight=weight)
+    norms = logits.grad.norm(dim=1)
+    return ClassWeights(
+        minority=minority,
+        train_counts=counts.tolist(),
+        weights=weight.tolist(),
+        recall_plain=recalls["plain"],
+        recall_weighted=recalls["weighted"],
+        accuracy_plain=accuracy["plain"],
+        accuracy_weighted=accuracy["weighted"],
+        ignore_index=ignore_index,
+        ignored=int(ignored.sum()),
+        kept=int((~ignored).sum()),
+        loss_with_ignored=loss.item(),
+        loss_kept_only=kept_only.item(),
+        ignored_grad_max=norms[ignored].max().item(),
+        kept_grad_mean=norms[~ignored].mean().item(),
+        row_grad_norms=norms.tolist(),
+        row_ignored=ignored.tolist(),
+    )
+
+
+# -- 3. KL divergence: H(P, Q) >= H(P), and forward against reverse ---------------
 @dataclass
 class GaussianFit:
     direction: str  # 'forward KL(P||Q)' or 'reverse KL(Q||P)'
-    mean: float
-    std: float
+    mu: float  # the Gaussian's parameters...
+    sigma: float
+    mean: float  # ...and Q's own mean and std as the distribution on the grid
+    std: float  # (Q is a Gaussian cut to the grid: its std can be below sigma)
     q: list[float]
     forward_kl: float
     reverse_kl: float
@@ -161,13 +250,54 @@ class GaussianFit:
 
 @dataclass
 class KLAsymmetry:
+    # H(P, Q) >= H(P): a fixed P over six outcomes, Q_t = softmax(t log P)
+    # (uniform at t = 0, P at t = 1, sharper than P beyond).
+    outcomes: list[float]  # P
+    entropy: float  # H(P)
+    ts: list[float]
+    cross_entropy: list[float]  # H(P, Q_t)
+    t_at_min: float
+    gap_at_p: float  # H(P, P) - H(P), computed
+    random_q: int  # random distributions Q drawn...
+    random_min_gap: float  # ...and the smallest H(P, Q) - H(P) among them
+    # Forward against reverse KL: one Gaussian fit to two peaks.
     x: list[float]
     p: list[float]
+    p_mean: float
+    p_std: float
     fits: list[GaussianFit]
 
 
 def _gaussian_logits(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
     return -0.5 * ((x - mean) / log_std.exp()) ** 2
+
+
+def _moments(x: torch.Tensor, p: torch.Tensor) -> tuple[float, float]:
+    mean = (p * x).sum()
+    return mean.item(), (p * (x - mean) ** 2).sum().sqrt().item()
+
+
+def _cross_entropy_bound(config: Config) -> dict:
+    p = torch.tensor([0.5, 0.2, 0.1, 0.1, 0.05, 0.05], dtype=torch.float64)
+    h_p = _entropy(p).item()
+    ts = torch.linspace(0, 2, 81, dtype=torch.float64)
+    # H(P, Q) with lossopt's cross-entropy: logits log Q (any shift), target P.
+    cross = losses.cross_entropy(ts[:, None] * p.log(), p.expand(len(ts), -1), reduction="none")
+    g = torch.Generator().manual_seed(config.seed)
+    count = 200 if config.quick else 1000
+    q = -torch.rand(count, len(p), generator=g, dtype=torch.float64).log()  # Dirichlet(1)
+    q = q / q.sum(dim=1, keepdim=True)
+    gaps = losses.cross_entropy(q.log(), p.expand(count, -1), reduction="none") - h_p
+    return dict(
+        outcomes=p.tolist(),
+        entropy=h_p,
+        ts=ts.tolist(),
+        cross_entropy=cross.tolist(),
+        t_at_min=ts[cross.argmin()].item(),
+        gap_at_p=losses.cross_entropy(p.log(), p).item() - h_p,
+        random_q=count,
+        random_min_gap=gaps.min().item(),
+    )
 
 
 def kl_asymmetry(config: Config) -> KLAsymmetry:
@@ -197,21 +327,45 @@ def kl_asymmetry(config: Config) -> KLAsymmetry:
             history.append(loss.item())
         with torch.no_grad():
             q_logits = _gaussian_logits(x, params[0], params[1])
+            q = torch.softmax(q_logits, 0)
+            mean, std = _moments(x, q)
             fits.append(
                 GaussianFit(
-                    direction,
-                    params[0].item(),
-                    params[1].exp().item(),
-                    torch.softmax(q_logits, 0).tolist(),
-                    losses.kl_divergence(p_logits, q_logits).item(),
-                    losses.kl_divergence(q_logits, p_logits).item(),
-                    history,
+                    direction=direction,
+                    mu=params[0].item(),
+                    sigma=params[1].exp().item(),
+                    mean=mean,
+                    std=std,
+                    q=q.tolist(),
+                    forward_kl=losses.kl_divergence(p_logits, q_logits).item(),
+                    reverse_kl=losses.kl_divergence(q_logits, p_logits).item(),
+                    history=history,
                 )
             )
-    return KLAsymmetry(x.tolist(), p.tolist(), fits)
+    p_mean, p_std = _moments(x, p)
+    return KLAsymmetry(
+        **_cross_entropy_bound(config),
+        x=x.tolist(),
+        p=p.tolist(),
+        p_mean=p_mean,
+        p_std=p_std,
+        fits=fits,
+    )
 
 
 # -- 4. Triplet margin loss ---------------------------------------------------------
+@dataclass
+class Triplet:
+    """One anchor a, positive p and negative n, in one embedding."""
+
+    anchor: list[float]
+    positive: list[float]
+    negative: list[float]
+    d_ap: float
+    d_an: float
+    loss: float  # max(d(a, p) - d(a, n) + margin, 0), by lossopt's triplet_margin_loss
+
+
 @dataclass
 class TripletEmbedding:
     mining: str
@@ -222,11 +376,26 @@ class TripletEmbedding:
     loss: list[float]
     knn_before: float  # 1-nearest-neighbour validation accuracy
     knn_after: float
+    indices: tuple[int, int, int]  # validation rows of the example triplet (a, p, n)
+    triplet_before: Triplet
+    triplet_after: Triplet
 
 
 def _knn_accuracy(train_emb, train_y, val_emb, val_y) -> float:
     nearest = torch.cdist(val_emb, train_emb).argmin(dim=1)
     return (train_y[nearest] == val_y).float().mean().item()
+
+
+def _triplet(emb: torch.Tensor, a: int, p: int, n: int, margin: float) -> Triplet:
+    loss = losses.triplet_margin_loss(emb[a : a + 1], emb[p : p + 1], emb[n : n + 1], margin=margin)
+    return Triplet(
+        anchor=emb[a].tolist(),
+        positive=emb[p].tolist(),
+        negative=emb[n].tolist(),
+        d_ap=(emb[a] - emb[p]).norm().item(),
+        d_an=(emb[a] - emb[n]).norm().item(),
+        loss=loss.item(),
+    )
 
 
 def triplet(config: Config) -> TripletEmbedding:
@@ -241,6 +410,15 @@ def triplet(config: Config) -> TripletEmbedding:
 
     before_train, before = embed(data.x_train), embed(data.x_val)
     knn_before = _knn_accuracy(before_train, data.y_train, before, data.y_val)
+    # The example triplet: the first validation digit as anchor, its farthest
+    # same-digit point and its nearest other-digit point before training: a hard one.
+    y, distance = data.y_val, (before - before[0]).norm(dim=1)
+    same = y == y[0]
+    same[0] = False
+    a = 0
+    p = int(torch.where(same, distance, -1.0).argmax())
+    n = int(torch.where(y != y[0], distance, math.inf).argmin())
+
     opt = optim.Adam(net.parameters(), lr=config.lr_or(3e-3))
     g = torch.Generator().manual_seed(config.seed)
     history = []
@@ -256,12 +434,15 @@ def triplet(config: Config) -> TripletEmbedding:
     after = embed(data.x_val)
     knn_after = _knn_accuracy(embed(data.x_train), data.y_train, after, data.y_val)
     return TripletEmbedding(
-        mining,
-        margin,
-        data.y_val.tolist(),
-        before.tolist(),
-        after.tolist(),
-        history,
-        knn_before,
-        knn_after,
+        mining=mining,
+        margin=margin,
+        labels=data.y_val.tolist(),
+        before=before.tolist(),
+        after=after.tolist(),
+        loss=history,
+        knn_before=knn_before,
+        knn_after=knn_after,
+        indices=(a, p, n),
+        triplet_before=_triplet(before, a, p, n, margin),
+        triplet_after=_triplet(after, a, p, n, margin),
     )

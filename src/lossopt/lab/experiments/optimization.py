@@ -1,4 +1,5 @@
-"""Experiments 5-8: the lecture's optimizers on surfaces and on a real network.
+"""The lecture's optimizers: their paths on the lecture's surface, the learning
+rate, adaptive step sizes, and a real network.
 
 Each function takes a Config and returns plain data; nothing here draws.
 """
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -18,161 +18,108 @@ from lossopt.lab.data import digits
 from lossopt.lab.optimizers import OPTIMIZERS
 from lossopt.lab.training import Run, mlp, train
 
-
-# -- surfaces --------------------------------------------------------------------
-@dataclass(frozen=True)
-class Surface:
-    name: str
-    formula: str
-    f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    start: tuple[float, float]
-    minima: tuple[tuple[float, float], ...]
-    tol: float
-    bounds: tuple[float, float, float, float]  # x0, x1, y0, y1 of the contour plot
-    lrs: tuple[float, ...]  # the grid every optimizer picks its best from
-    steps: int
+# -- the lecture's surface ----------------------------------------------------------
+FORMULA = "f(x, y) = x²/20 + y²"
+START = (-7.0, 2.0)
+BOUNDS = (-10.0, 10.0, -5.0, 5.0)  # x0, x1, y0, y1 of the contour plots
 
 
-SURFACES = {
-    s.name: s
-    for s in (
-        Surface(
-            "lecture",
-            "f(x, y) = x^2/20 + y^2",
-            lambda x, y: x**2 / 20 + y**2,
-            (-7.0, 2.0),
-            ((0.0, 0.0),),
-            0.1,
-            (-10, 10, -5, 5),
-            (0.03, 0.1, 0.3, 0.9, 1.5),
-            300,
-        ),
-        Surface(
-            "rosenbrock",
-            "f(x, y) = (1 - x)^2 + 100 (y - x^2)^2",
-            lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2,
-            (-1.2, 1.0),
-            ((1.0, 1.0),),
-            0.05,
-            (-2, 2, -1, 3),
-            (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
-            1500,
-        ),
-        Surface(
-            "saddle",
-            "f(x, y) = x^2 + y^4/4 - y^2/2 (saddle at 0, minima at y = +-1)",
-            lambda x, y: x**2 + y**4 / 4 - y**2 / 2,
-            (2.0, 0.01),
-            ((0.0, 1.0), (0.0, -1.0)),
-            0.05,
-            (-2.5, 2.5, -2, 2),
-            (0.01, 0.03, 0.1, 0.3),
-            300,
-        ),
-    )
-}
+def surface(x, y):
+    """The lecture's elongated bowl: 20 times flatter along x than along y."""
+    return x**2 / 20 + y**2
+
+
+# The rates of the classic textbook figure (SGD 0.95, Momentum 0.1 with momentum
+# 0.9, AdaGrad 1.5, Adam 0.3). RMSProp's default alpha = 0.99 makes its first
+# steps 10 lr long (G starts at 0.01 g²): 0.1 keeps them about the size of AdaGrad's.
+PATH_LRS = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "rmsprop": 0.1, "adam": 0.3}
+PATH_STEPS = 30
 
 
 @dataclass
 class Path:
     optimizer: str
     lr: float
-    points: list[tuple[float, float]]
-    values: list[float]
-    steps_to_minimum: int | None  # None: never within tol of a minimum
+    points: list[tuple[float, float]]  # the start, then one point per step
+    values: list[float]  # f at each point
+    diverged: bool  # stopped early: a coordinate left [-1e6, 1e6] or stopped being finite
+    step_lengths: list[float]  # |point_t - point_t-1|
+    crossings: int  # how often the path crosses the valley floor y = 0: its zig-zag
 
 
-def descend(surface: Surface, optimizer: str, lr: float, steps: int) -> Path:
-    xy = torch.tensor(surface.start, dtype=torch.float64, requires_grad=True)
+def descend(optimizer: str, lr: float, steps: int, f=surface, start=START) -> Path:
+    """Run one of the lab's optimizers on f(x, y) from start for a fixed number of steps."""
+    xy = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     opt = OPTIMIZERS[optimizer].build([xy], lr)
-    minima = torch.tensor(surface.minima, dtype=torch.float64)
-    points, values, reached = [surface.start], [], None
-    for step in range(1, steps + 1):
+    points, values, diverged = [tuple(start)], [f(*start)], False
+    for _ in range(steps):
         opt.zero_grad()
-        value = surface.f(xy[0], xy[1])
-        value.backward()
+        f(xy[0], xy[1]).backward()
         opt.step()
-        values.append(value.item())
         x, y = xy.tolist()
-        if not (math.isfinite(x) and math.isfinite(y)) or abs(x) + abs(y) > 1e6:
-            break  # diverged
-        points.append((x, y))
-        if reached is None and (minima - xy.detach()).norm(dim=1).min() < surface.tol:
-            reached = step
+        if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > 1e6:
+            diverged = True
             break
-    return Path(optimizer, lr, points, values, reached)
-
-
-def _better(a: Path, b: Path) -> bool:
-    """Reaching a minimum sooner wins; else the lower final value."""
-
-    def key(p: Path) -> tuple[bool, int, float]:
-        return (
-            p.steps_to_minimum is None,
-            p.steps_to_minimum or 0,
-            p.values[-1] if p.values else math.inf,
-        )
-
-    return key(a) < key(b)
+        points.append((x, y))
+        values.append(f(x, y))
+    ys = [y for _, y in points]
+    return Path(
+        optimizer=optimizer,
+        lr=lr,
+        points=points,
+        values=values,
+        diverged=diverged,
+        step_lengths=[math.dist(a, b) for a, b in zip(points, points[1:], strict=False)],
+        crossings=sum(1 for a, b in zip(ys, ys[1:], strict=False) if a * b < 0),
+    )
 
 
 @dataclass
-class SurfacePaths:
-    surface: str
+class OptimizerPaths:
     formula: str
     start: tuple[float, float]
-    minima: list[tuple[float, float]]
+    minimum: tuple[float, float]
     bounds: tuple[float, float, float, float]
+    steps: int
     paths: list[Path]
 
 
-def optimizer_paths(config: Config) -> list[SurfacePaths]:
-    results = []
-    for surface in SURFACES.values():
-        steps = config.steps_or(surface.steps // 3 if config.quick else surface.steps)
-        lrs = surface.lrs[1::2] if config.quick else surface.lrs
-        lrs = (config.lr,) if config.lr is not None else lrs
-        paths = []
-        for name in config.optimizers:
-            best = None
-            for lr in lrs:
-                path = descend(surface, name, lr, steps)
-                if best is None or _better(path, best):
-                    best = path
-            paths.append(best)
-        results.append(
-            SurfacePaths(
-                surface.name,
-                surface.formula,
-                surface.start,
-                list(surface.minima),
-                surface.bounds,
-                paths,
-            )
-        )
-    return results
+def optimizer_paths(config: Config) -> OptimizerPaths:
+    steps = config.steps_or(PATH_STEPS)
+    paths = [descend(name, config.lr_or(PATH_LRS[name]), steps) for name in config.optimizers]
+    return OptimizerPaths(
+        formula=FORMULA, start=START, minimum=(0.0, 0.0), bounds=BOUNDS, steps=steps, paths=paths
+    )
 
 
-# -- 6. Learning rate ---------------------------------------------------------------
+# -- the learning rate --------------------------------------------------------------
 @dataclass
 class RangeTest:
     lrs: list[float]
     loss: list[float]  # smoothed
-    suggested_lr: float
+    lr_at_minimum: float
+    suggested_lr: float  # a tenth of lr_at_minimum
 
 
 @dataclass
 class LearningRate:
-    paths: list[Path]  # too small, right, too large, on the lecture surface
+    curvature: float  # largest second derivative of the surface: SGD diverges above 2 / it
+    paths: list[Path]  # plain SGD: too small, right, too large
     labels: list[str]
     range_test: RangeTest
 
 
+LR_CHOICES = (("too small", 0.02), ("right", 0.5), ("too large", 1.05))
+
+
 def learning_rate(config: Config) -> LearningRate:
-    surface = SURFACES["lecture"]
+    # The three rates are the point of this experiment, so --lr does not replace them.
     steps = config.steps_or(60 if config.quick else 150)
-    chosen = [("too small", 0.02), ("right", 0.5), ("too large", 1.05)]
-    paths = [descend(surface, "sgd", lr, steps) for _, lr in chosen]
+    paths = [descend("sgd", lr, steps) for _, lr in LR_CHOICES]
+    hessian = torch.autograd.functional.hessian(
+        lambda xy: surface(xy[0], xy[1]), torch.tensor(START, dtype=torch.float64)
+    )
+    curvature = torch.linalg.eigvalsh(hessian).max().item()
 
     data = digits(config.seed)
     model = mlp(64, 10, seed=config.seed)
@@ -196,18 +143,22 @@ def learning_rate(config: Config) -> LearningRate:
         best = min(best, value)
     at_min = lrs[smoothed.index(min(smoothed))]
     return LearningRate(
-        paths,
-        [f"{label} (lr={lr})" for label, lr in chosen],
-        RangeTest(lrs[: len(smoothed)], smoothed, at_min / 10),
+        curvature=curvature,
+        paths=paths,
+        labels=[label for label, _ in LR_CHOICES],
+        range_test=RangeTest(lrs[: len(smoothed)], smoothed, at_min, at_min / 10),
     )
 
 
-# -- 7. Adaptive step sizes -------------------------------------------------------------
+# -- adaptive step sizes --------------------------------------------------------------
 @dataclass
 class AdaptiveSteps:
+    lr: float
     steps: list[int]
     adagrad: list[float]  # effective learning rate |delta theta| / |g|
     rmsprop: list[float]
+    rmsprop_alpha: float
+    adam_betas: tuple[float, float]
     adam_steps: list[int]
     adam_corrected: list[float]  # lr * mhat / (sqrt(vhat) + eps): Adam's own step
     adam_uncorrected: list[float]  # lr * m / (sqrt(v) + eps)
@@ -219,7 +170,7 @@ def _gradient_stream(config: Config, count: int) -> list[float]:
     return (1.0 + 0.5 * torch.randn(count, generator=g, dtype=torch.float64)).tolist()
 
 
-def _effective_lrs(opt_class, stream, lr, **kwargs):
+def _effective_lrs(opt_class, stream, lr, **kwargs) -> list[float]:
     theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = opt_class([theta], lr=lr, **kwargs)
     out = []
@@ -228,15 +179,16 @@ def _effective_lrs(opt_class, stream, lr, **kwargs):
         theta.grad = torch.tensor([g], dtype=torch.float64)
         opt.step()
         out.append(abs(theta.item() - before) / abs(g))
-    return out, opt, theta
+    return out
 
 
 def adaptive_steps(config: Config) -> AdaptiveSteps:
     count = config.steps_or(200 if config.quick else 500)
     stream = _gradient_stream(config, count)
     lr = config.lr_or(0.01)
-    adagrad, _, _ = _effective_lrs(optim.Adagrad, stream, lr)
-    rmsprop, _, _ = _effective_lrs(optim.RMSprop, stream, lr, alpha=0.99)
+    alpha = 0.99
+    adagrad = _effective_lrs(optim.Adagrad, stream, lr)
+    rmsprop = _effective_lrs(optim.RMSprop, stream, lr, alpha=alpha)
 
     theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     adam = optim.Adam([theta], lr=lr)
@@ -255,17 +207,20 @@ def adaptive_steps(config: Config) -> AdaptiveSteps:
         uncorrected.append(lr * abs(m) / (math.sqrt(v) + eps))
         actual.append(abs(theta.item() - before))
     return AdaptiveSteps(
-        list(range(1, count + 1)),
-        adagrad,
-        rmsprop,
-        list(range(1, first + 1)),
-        corrected,
-        uncorrected,
-        actual,
+        lr=lr,
+        steps=list(range(1, count + 1)),
+        adagrad=adagrad,
+        rmsprop=rmsprop,
+        rmsprop_alpha=alpha,
+        adam_betas=(beta1, beta2),
+        adam_steps=list(range(1, first + 1)),
+        adam_corrected=corrected,
+        adam_uncorrected=uncorrected,
+        adam_actual=actual,
     )
 
 
-# -- 8. Training a real model -----------------------------------------------------------
+# -- training a real model ----------------------------------------------------------
 @dataclass
 class Ranked:
     optimizer: str
@@ -279,11 +234,16 @@ class Ranked:
 class Training:
     task: str
     metric: str
+    lr_source: str  # 'grid-middle': each optimizer's default_lr; 'user': --lr for all
+    epochs: int
+    seeds: list[int]
     runs: list[Run]
     ranking: list[Ranked]
 
 
 def rank(runs: list[Run], higher_is_better: bool) -> list[Ranked]:
+    """Mean and std of the final metric per (optimizer, lr), best first; equal
+    means keep the order of the runs (report.places numbers them as ties)."""
     groups: dict[tuple[str, float], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.optimizer, run.lr), []).append(run)
@@ -301,23 +261,19 @@ def rank(runs: list[Run], higher_is_better: bool) -> list[Ranked]:
             )
         )
     sign = -1 if higher_is_better else 1
-    ranked.sort(
-        key=lambda r: (
-            sign * r.metric_mean if math.isfinite(r.metric_mean) else math.inf,
-            r.optimizer,
-        )
-    )
+    ranked.sort(key=lambda r: sign * r.metric_mean if math.isfinite(r.metric_mean) else math.inf)
     return ranked
 
 
 def default_lr(name: str) -> float:
+    """The middle of the optimizer's learning-rate grid (OptimizerSpec.sweep)."""
     sweep = OPTIMIZERS[name].sweep
     return sweep[len(sweep) // 2]
 
 
 def training(config: Config) -> Training:
     data = digits(config.seed)
-    seeds = range(config.seed, config.seed + (2 if config.quick else 3))
+    seeds = list(range(config.seed, config.seed + (2 if config.quick else 3)))
     epochs = config.steps_or(3 if config.quick else 15)
     runs = [
         train(data, name, config.lr_or(default_lr(name)), epochs=epochs, seed=seed)
@@ -325,5 +281,11 @@ def training(config: Config) -> Training:
         for seed in seeds
     ]
     return Training(
-        "classification", "validation accuracy", runs, rank(runs, higher_is_better=True)
+        task="classification",
+        metric="validation accuracy",
+        lr_source="user" if config.lr is not None else "grid-middle",
+        epochs=epochs,
+        seeds=seeds,
+        runs=runs,
+        ranking=rank(runs, higher_is_better=True),
     )
