@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from lossopt.__main__ import main
+from lossopt.lab.experiments import EXPERIMENTS
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -42,12 +43,23 @@ def test_report_renders_in_chromium(report):
         headings = page.evaluate(
             "Array.from(document.querySelectorAll('h2')).map(h => h.textContent)"
         )
+        sections = page.evaluate(
+            "Array.from(document.querySelectorAll('section')).map(s => [s.id,"
+            " s.querySelector('h2').textContent, s.querySelector('p') !== null,"
+            " Array.from(s.querySelectorAll('img')).map(i => [i.complete, i.naturalWidth])])"
+        )
         page.screenshot(path=str(ARTIFACTS / "lab-report.png"), full_page=False)
         browser.close()
     assert errors == []
-    assert len(images) == 10
     for src, complete, width in images:
-        assert complete and width > 0, src
+        assert complete and width > 0, src  # no broken image
     assert all(url.startswith("file://") for url in requests)  # offline: no external asset
-    assert len(headings) == 8 and headings[0].startswith("1. L1") and headings[-1].startswith("8.")
+    # Every section of the lecture is there, in order, with prose and its loaded figure.
+    assert [s[0] for s in sections] == list(EXPERIMENTS)
+    assert headings == [s[1] for s in sections]
+    for number, (name, heading, has_prose, imgs) in enumerate(sections, start=1):
+        assert heading.startswith(f"{number}. "), heading
+        assert has_prose, name
+        assert len(imgs) >= 1 and all(done and width > 0 for done, width in imgs), name
+    assert len(images) == len(EXPERIMENTS)
     assert (ARTIFACTS / "lab-report.png").stat().st_size > 10_000
