@@ -46,3 +46,12 @@ def smooth_l1_loss(
         return reduce(magnitude, reduction)
     loss = torch.where(magnitude < beta, 0.5 * error.square() / beta, magnitude - 0.5 * beta)
     return reduce(loss, reduction)
+
+
+def plain_norm(u: torch.Tensor, p: float) -> torch.Tensor:
+    """||u||_p along the last dim in torch operations that every transform
+    supports (torch.cdist has no forward-mode AD nor a double backward), with
+    the gradient 0 at u = 0 (the subgradient of least norm)."""
+    zero = (u == 0).all(dim=-1, keepdim=True)
+    safe = torch.where(zero, torch.ones_like(u), u)
+    return torch.where(zero[..., 0], 0.0, torch.linalg.vector_norm(safe, ord=p, dim=-1))

@@ -25,6 +25,7 @@ from lossopt._checks import (
 )
 from lossopt.losses._reduction import check_reduction, compute_dtype, reduce
 from lossopt.losses._route import autocast_on, traced
+from lossopt.losses.reference import plain_norm
 
 MININGS = ("batch_all", "batch_hard", "batch_semi_hard")
 
@@ -190,24 +191,15 @@ def _row_distances(x: torch.Tensor, y: torch.Tensor, p: float) -> torch.Tensor:
     """||x_n - y_n||_p; under torch.func or a tracer, torch's own norm, whose
     gradient at 0 is also 0."""
     if traced(x, y):
-        return _plain_norm(x - y, p)
+        return plain_norm(x - y, p)
     return _RowDistances.apply(x, y, p)
 
 
 def _pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
     """D_ij = ||x_i - x_j||_p; under torch.func or a tracer, torch.cdist."""
     if traced(x):
-        return _plain_norm(x[:, None, :] - x[None, :, :], p)
+        return plain_norm(x[:, None, :] - x[None, :, :], p)
     return _PairwiseDistances.apply(x, p)
-
-
-def _plain_norm(u: torch.Tensor, p: float) -> torch.Tensor:
-    """||u||_p along the last dim in torch operations that every transform
-    supports (torch.cdist has no forward-mode AD nor a double backward), with
-    the gradient 0 at u = 0, as :func:`_norm_slope`."""
-    zero = (u == 0).all(dim=-1, keepdim=True)
-    safe = torch.where(zero, torch.ones_like(u), u)
-    return torch.where(zero[..., 0], 0.0, torch.linalg.vector_norm(safe, ord=p, dim=-1))
 
 
 def _hardest(dist: torch.Tensor, labels: torch.Tensor):
