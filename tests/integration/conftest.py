@@ -1,5 +1,12 @@
+import os
+
 import pytest
 import torch
+
+# Nothing may be fetched from the Hugging Face Hub: the models here are built
+# from configs. Set before any test module imports transformers.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="module", autouse=True)

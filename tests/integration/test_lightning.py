@@ -3,19 +3,19 @@ classifier whose ``configure_optimizers`` returns weight-decay param groups and
 a OneCycleLR that cycles Adam's beta1, trained with gradient clipping and
 gradient accumulation, and resumed from checkpoints of either optimizer."""
 
+import lightning.pytorch as L
 import pytest
 import torch
 import torch.nn.functional as F
 
 from lossopt import optim
 
-L = pytest.importorskip("lightning.pytorch")
-
 D = torch.float64
 FEATURES, CLASSES, SAMPLES, BATCH = 6, 3, 32, 4
 ACCUMULATE, EPOCHS = 2, 2
 STEPS = SAMPLES // BATCH // ACCUMULATE * EPOCHS  # optimizer steps in the whole run
 TOLERANCE = {"rtol": 0, "atol": 1e-10}
+CLIP = 0.05  # below most steps' gradient norm, so clipping acts
 ADAMW = {"lr": 0.01, "betas": (0.9, 0.99), "eps": 1e-8}
 
 
@@ -29,8 +29,14 @@ class Classifier(L.LightningModule):
             torch.nn.Tanh(),
             torch.nn.Linear(16, CLASSES),
         )
-        self.optimizer, self.fused = optimizer, fused
+        self.kind, self.fused = optimizer, fused
         self.losses: list[float] = []
+        self.gradient_norms: list[float] = []
+
+    def on_before_optimizer_step(self, optimizer):
+        # Lightning clips right after this hook: the norm before clipping.
+        norm = torch.nn.utils.get_total_norm([p.grad for p in self.parameters()])
+        self.gradient_norms.append(norm.item())
 
     def training_step(self, batch, batch_index):
         x, y = batch
@@ -44,7 +50,7 @@ class Classifier(L.LightningModule):
             {"params": [p for p in self.parameters() if p.dim() >= 2], "weight_decay": 0.1},
             {"params": [p for p in self.parameters() if p.dim() < 2], "weight_decay": 0.0},
         ]
-        if self.optimizer == "lossopt":
+        if self.kind == "lossopt":
             opt = optim.AdamW(groups, fused=self.fused, **ADAMW)
         else:
             opt = torch.optim.AdamW(groups, **ADAMW)
@@ -69,7 +75,7 @@ def _fit(module, root, *, epochs=EPOCHS, resume=None):
         precision="64-true",
         max_epochs=epochs,
         accumulate_grad_batches=ACCUMULATE,
-        gradient_clip_val=0.05,
+        gradient_clip_val=CLIP,
         gradient_clip_algorithm="norm",
         default_root_dir=root,
         logger=False,
@@ -122,7 +128,8 @@ def test_training_matches_torch(tmp_path, torch_run, fused):
     trainer = _fit(module, tmp_path)
     opt = trainer.optimizers[0]
     assert isinstance(opt, optim.AdamW) and opt.fused == fused
-    assert len(module.losses) == SAMPLES // BATCH * EPOCHS
+    assert len(module.losses) == SAMPLES // BATCH * EPOCHS  # two batches per step
+    assert len(module.gradient_norms) == STEPS and max(module.gradient_norms) > CLIP
     # The schedule really cycled beta1 (it ends near its maximum, 0.95).
     assert opt.param_groups[0]["betas"][0] != ADAMW["betas"][0]
     _assert_same_run((module, trainer), torch_run)
