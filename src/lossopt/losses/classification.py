@@ -396,8 +396,8 @@ def cross_entropy(
     it with autograd. bfloat16/float16 inputs are accumulated in float32
     (under autocast, torch's policy applies: float32 compute and result).
     Class indices on an accelerator are checked by torch's kernel there, not
-    by a host synchronisation; ``lossopt.sync_checks(True)`` turns on lossopt's
-    named checks for them.
+    by a host synchronisation; ``lossopt.sync_checks(True)`` (or the
+    environment's LOSSOPT_SYNC_CHECKS=1) turns on lossopt's named checks.
     """
     check_reduction(reduction)
     check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
