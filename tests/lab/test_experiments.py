@@ -131,6 +131,7 @@ def test_cross_entropy_bound_and_kl_fits():
     text = _prose(report._describe_kl, r)
     assert f"std {forward.std:.2f}" in text and f"std {reverse.std:.2f}" in text
     assert "never below 0" in text and "The forward fit spreads over both peaks" in text
+    assert "-0.0" not in text  # a mean that rounds to zero is printed as 0
 
 
 def test_triplet():
@@ -213,7 +214,7 @@ def test_optimizer_paths_teach_the_lecture():
     text = _prose(report._describe_paths, r)
     assert f"SGD crosses the valley floor y = 0 {sgd.crossings} times" in text
     assert "its velocity averages out" in text
-    assert f"{len(lengths) - 1} of its {len(lengths) - 1} steps" in text
+    assert f"each of its {len(lengths) - 1} later steps is shorter" in text
 
 
 def test_paths_prose_with_a_rate_that_diverges():
@@ -230,6 +231,7 @@ def test_momentum_forms():
     r = _run("momentum")
     constant, drop = r.runs
     assert constant.max_difference < 1e-12  # v = -lr b: the same path
+    assert constant.max_relative_difference < 1e-12
     assert drop.max_difference > 0.1  # a changing rate separates them
     assert drop.lrs[r.drop_step - 2] == 10 * drop.lrs[r.drop_step - 1]
     i = r.drop_step - 1
@@ -240,6 +242,8 @@ def test_momentum_forms():
     assert torch_steps[i] < torch_steps[i - 1] / 5  # all of b rescaled at once
     assert lecture_steps[i] > lecture_steps[i - 1] / 2  # old rates fade by alpha per step
     assert lecture_steps[:i] == pytest.approx(torch_steps[:i], rel=1e-9)
+    text = _prose(report._describe_momentum, r)
+    assert "up to float64 rounding" in text and "scales all of it at once" in text
 
 
 def test_adaptive_steps():
@@ -266,7 +270,8 @@ def test_training():
     assert r.ranking[0].metric_mean > 0.8
     assert len(r.runs) == 2 * len(QUICK.optimizers) and r.lr_source == "grid-middle"
     text = _prose(report._describe_training, r)
-    assert "middle of the learning-rate grid" in text and "default learning rate" not in text
+    assert "the middle of the starting grid" in text and "default learning rate" not in text
+    assert "SGD 0.1, Momentum 0.01" in text  # the rates the runs used
 
 
 def test_training_with_one_user_rate_says_so():

@@ -46,6 +46,12 @@ def _num(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if math.isfinite(value) else "not finite"
 
 
+def _fixed(value: float, digits: int) -> str:
+    """Fixed-point text without a '-0.00' for a value that rounds to zero."""
+    text = f"{value:.{digits}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
 def _join(items: list[str]) -> str:
     """'a', 'a and b', 'a, b and c': lists in prose, never Python's brackets."""
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
@@ -121,13 +127,13 @@ def _describe_class_weights(r) -> str:
         f"Digit {m} keeps {r.train_counts[m]} of its training examples, the others "
         f"{min(c for k, c in enumerate(r.train_counts) if k != m)} to "
         f"{max(r.train_counts)}. Class weights w_c = n/(C·n_c) (digit {m}: "
-        f"{r.weights[m]:.3g}, the others {min(w for k, w in enumerate(r.weights) if k != m):.3g} "
-        f"to {max(w for k, w in enumerate(r.weights) if k != m):.3g}) {effect}; overall "
+        f"{r.weights[m]:.2f}, the others {min(w for k, w in enumerate(r.weights) if k != m):.2f} "
+        f"to {max(w for k, w in enumerate(r.weights) if k != m):.2f}) {effect}; overall "
         f"accuracy goes from {r.accuracy_plain:.1%} to {r.accuracy_weighted:.1%}."
     ) + _p(
         f"ignore_index: in a batch of {r.ignored + r.kept} rows, {r.ignored} labels are "
-        f"{r.ignore_index}. The weighted mean loss over the batch is {r.loss_with_ignored:.6f}, "
-        f"over only the {r.kept} kept rows {r.loss_kept_only:.6f}"
+        f"{r.ignore_index}. The weighted mean loss over the batch is {r.loss_with_ignored:.6g}, "
+        f"over only the {r.kept} kept rows {r.loss_kept_only:.6g}"
         + (": the same, since ignored rows leave both sum and divisor." if same else ".")
         + f" The largest gradient on an ignored row's logits is {r.ignored_grad_max:g}; "
         f"a kept row's averages {r.kept_grad_mean:.3g}."
@@ -148,8 +154,8 @@ def _describe_kl(r) -> str:
     wider = f.std > b.std
     second = _p(
         f"P, two peaks, has std {r.p_std:.2f}. Minimising the forward KL(P‖Q) fits Q with mean "
-        f"{f.mean:.2f} and std {f.std:.2f}; minimising the reverse KL(Q‖P) gives mean "
-        f"{b.mean:.2f} and std {b.std:.2f}. "
+        f"{_fixed(f.mean, 2)} and std {f.std:.2f}; minimising the reverse KL(Q‖P) gives mean "
+        f"{_fixed(b.mean, 2)} and std {b.std:.2f}. "
         + (
             "The forward fit spreads over both peaks (Q must cover wherever P has mass); the "
             "reverse fit locks onto one (Q is punished wherever P is small)."
@@ -157,7 +163,7 @@ def _describe_kl(r) -> str:
             else "In this run the forward fit is not the wider one."
         )
         + " Q is a Gaussian cut to the grid, so its std is computed from Q itself, not "
-        f"read off its σ parameter ({f.sigma:.2f} and {b.sigma:.2f})."
+        f"read off its σ parameter ({_num(f.sigma)} and {_num(b.sigma)})."
     )
     return (
         first
@@ -167,9 +173,9 @@ def _describe_kl(r) -> str:
             [
                 [
                     x.direction,
-                    f"{x.mean:.3f}",
+                    _fixed(x.mean, 3),
                     f"{x.std:.3f}",
-                    f"{x.sigma:.3f}",
+                    _num(x.sigma, 4),
                     f"{x.forward_kl:.4f}",
                     f"{x.reverse_kl:.4f}",
                 ]
@@ -185,7 +191,7 @@ def _triplet_sentence(t, margin: float) -> str:
         if t.loss == 0
         else f"the negative is not a margin farther than the positive: loss {t.loss:.3f}"
     )
-    return f"d(a, p) = {t.d_ap:.3f}, d(a, n) = {t.d_an:.3f}, margin {margin:g}: {state}"
+    return f"d(a, p) = {t.d_ap:.4g}, d(a, n) = {t.d_an:.4g}, margin {margin:g}: {state}"
 
 
 def _describe_triplet(r) -> str:
@@ -208,6 +214,15 @@ def _describe_triplet(r) -> str:
 def _describe_derivative(r) -> str:
     t0, tmin = r.tangents[0], r.tangents[1]
     best = min(range(len(r.hs)), key=lambda i: r.forward_error[i])
+    exact = [h for h, e in zip(r.hs, r.central_error, strict=True) if e == 0]
+    if exact:
+        # L is a parabola in w, and a parabola's central difference has no truncation error.
+        central = (
+            f"The central difference (L(w+h) − L(w−h))/2h is exact at h = {exact[-1]:g}: L is a "
+            "parabola in w, whose central difference has no truncation error."
+        )
+    else:
+        central = f"The central difference's error falls to {min(r.central_error):.2g}."
     return _p(
         f"L(w) = mse_loss(w·x, y) on {len(r.ws)} grid points. At w = {t0.w:g} autograd gives "
         f"dL/dw = {t0.autograd:.6f}; the slide's difference quotient with h = {r.h:g} gives "
@@ -216,8 +231,9 @@ def _describe_derivative(r) -> str:
     ) + _p(
         f"Shrinking h makes the quotient approach the derivative only so far: its error is "
         f"smallest, {r.forward_error[best]:.2g}, at h = {r.hs[best]:.2g}, and grows for smaller "
-        f"h ({r.forward_error[0]:.2g} at h = {r.hs[0]:g}) as float64 rounding takes over. The "
-        f"central difference reaches {min(r.central_error):.2g}. Autograd has no h at all."
+        f"h ({r.forward_error[0]:.2g} at h = {r.hs[0]:g}) as float64 rounding takes over. "
+        + central
+        + " Autograd has no h at all."
     )
 
 
@@ -269,19 +285,22 @@ def _outcome(path) -> str:
     start, end = path.values[0], path.values[-1]
     steps = len(path.values) - 1
     if path.diverged:
-        return f"left the finite region after {steps} steps"
+        return f"grew to {end:.3g} and a coordinate passed 10⁶ after {steps} steps: it diverges"
     if end > start:
         return f"grew from {start:.3g} to {end:.3g} in {steps} steps: it diverges"
-    return f"fell from {start:.3g} to {end:.3g} in {steps} steps ({end / start:.1%} of the start)"
+    return (
+        f"fell from {start:.3g} to {end:.3g} in {steps} steps "
+        f"({100 * end / start:.2g}% of the start)"
+    )
 
 
 def _describe_lr(r) -> str:
-    runs = "; ".join(
-        f"{label} (lr {p.lr:g}): f {_outcome(p)}"
+    runs = " ".join(
+        f"At lr {p.lr:g} ({label}), f {_outcome(p)}."
         for label, p in zip(r.labels, r.paths, strict=True)
     )
     return _p(
-        f"Plain SGD on x²/20 + y² from the same start. {runs}. The steepest direction has "
+        f"Plain SGD on x²/20 + y² from the same start. {runs} The steepest direction has "
         f"curvature {r.curvature:g}, so a rate above 2/{r.curvature:g} = {2 / r.curvature:g} "
         "overshoots by more than it corrects at every step, and one far below it creeps along "
         "the flat direction."
@@ -314,10 +333,15 @@ def _describe_paths(r) -> str:
     if "adagrad" in paths and paths["adagrad"].step_lengths:
         lengths = paths["adagrad"].step_lengths
         shrinking = sum(1 for a, b in zip(lengths, lengths[1:], strict=False) if b < a)
+        later = len(lengths) - 1
+        which = (
+            f"each of its {later} later steps is shorter than the one before"
+            if shrinking == later
+            else f"{shrinking} of its {later} later steps are shorter than the one before"
+        )
         facts.append(
-            f"AdaGrad's steps shrink from {lengths[0]:.3g} to {lengths[-1]:.3g} "
-            f"({shrinking} of its {len(lengths) - 1} steps after the first are shorter than "
-            "the one before), since h only grows"
+            f"AdaGrad's steps go from {lengths[0]:.3g} to {lengths[-1]:.3g} ({which}): its "
+            "accumulator h only grows"
         )
     if facts:
         out += _p(". ".join(facts) + ".")
@@ -343,20 +367,30 @@ def _describe_momentum(r) -> str:
     torch_ = [math.dist(p, q) for p, q in zip(drop.torch_form, drop.torch_form[1:], strict=False)]
     i = r.drop_step - 1  # index of the first step at the lowered rate
     after = ""
-    if i < len(lecture):
+    if 0 < i < len(lecture):
         after = (
             f" At the first step at the lowered rate, the lecture's form moves "
             f"{lecture[i]:.3g} (after {lecture[i - 1]:.3g}) and torch's {torch_[i]:.3g} (after "
-            f"{torch_[i - 1]:.3g}): torch's velocity b holds raw gradients, so the new rate "
-            "scales all of it at once, while the lecture's v already holds each old step's "
-            "rate and lets it fade by α per step."
+            f"{torch_[i - 1]:.3g})"
         )
+        if torch_[i] < torch_[i - 1] / 5 and lecture[i] > lecture[i - 1] / 2:
+            after += (
+                ": torch's velocity b holds raw gradients, so the new rate scales all of it at "
+                "once, while the lecture's v already holds each old step's rate and lets it "
+                "fade by α per step."
+            )
+        else:
+            after += "."
+    same = (
+        "v = −ηb at every step, up to float64 rounding"
+        if constant.max_relative_difference < 1e-12
+        else f"a relative difference of {constant.max_relative_difference:.2g}"
+    )
     return _p(
         f"The lecture writes momentum as v ← αv − η∂L/∂W, W ← W + v; torch (and lossopt) as "
         f"b ← μb + g, W ← W − ηb. With α = μ = {r.momentum:g} and a constant η = "
         f"{constant.lrs[0]:g} for {len(constant.lrs)} steps on the lecture's surface, the two "
-        f"paths differ by at most {constant.max_difference:.2g}: v = −ηb at every step, up to "
-        "float64 rounding."
+        f"paths differ by at most {constant.max_difference:.2g}: {same}."
     ) + _p(
         f"Dividing η by 10 from step {r.drop_step}, as a learning-rate schedule does, separates "
         f"them by up to {drop.max_difference:.3g}.{after}"
@@ -393,15 +427,29 @@ def _describe_training(r) -> str:
     else:
         names = sorted({x.optimizer for x in r.ranking}, key=list(OPTIMIZERS).index)
         rates = (
-            "each optimizer at the middle of the learning-rate grid that 'lossopt lab compare' "
-            "sweeps ("
+            "each optimizer at one fixed rate, the middle of the starting grid that 'lossopt lab "
+            "compare' searches ("
             + ", ".join(f"{_label(n)} {default_lr(n):g}" for n in names)
             + "), not torch's defaults"
         )
+    top = r.ranking[0]
+    close = [
+        _label(x.optimizer)
+        for x in r.ranking[1:]
+        if math.isfinite(x.metric_mean)
+        and top.metric_mean - x.metric_mean <= top.metric_std + x.metric_std
+    ]
+    spread = (
+        f" {_join(close)} {'is' if len(close) == 1 else 'are'} within the seeds' spread of "
+        f"{_label(top.optimizer)} (the means differ by less than the two standard deviations "
+        "added): on these seeds that is no meaningful difference."
+        if close
+        else ""
+    )
     return _p(
         f"A 64-64-10 network on scikit-learn's digits for {r.epochs} epochs, {rates}, with "
         f"seeds {_join([str(s) for s in r.seeds])}. Ranked by {r.metric} (equal means share a "
-        "place):"
+        f"place).{spread}"
     ) + _ranking_table(r.ranking, r.metric)
 
 

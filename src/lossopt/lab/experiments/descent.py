@@ -161,6 +161,7 @@ class MomentumRun:
     lecture: list[tuple[float, float]]  # v <- a v - lr g; w <- w + v (start, then each step)
     torch_form: list[tuple[float, float]]  # b <- mu b + g; w <- w - lr b (lossopt.optim.SGD)
     max_difference: float  # largest |w_lecture - w_torch| over the run
+    max_relative_difference: float  # the same, over the larger of |w_lecture| and |w_torch|
 
 
 @dataclass
@@ -211,5 +212,21 @@ def momentum_forms(config: Config) -> MomentumForms:
         difference = max(
             (math.dist(a, b) for a, b in zip(lecture, torch_form, strict=True)), default=0.0
         )
-        runs.append(MomentumRun(schedule, lrs, lecture, torch_form, difference))
+        relative = max(
+            (
+                math.dist(a, b) / max(math.hypot(*a), math.hypot(*b), 1e-300)
+                for a, b in zip(lecture, torch_form, strict=True)
+            ),
+            default=0.0,
+        )
+        runs.append(
+            MomentumRun(
+                schedule=schedule,
+                lrs=lrs,
+                lecture=lecture,
+                torch_form=torch_form,
+                max_difference=difference,
+                max_relative_difference=relative,
+            )
+        )
     return MomentumForms(momentum=momentum, drop_step=drop + 1, runs=runs)
