@@ -53,11 +53,7 @@ def test_compare_report_renders_in_chromium(report):
         browser.close()
     assert errors == []
     assert title == "lossopt lab compare: wine.csv"
-    assert sorted(src for src, _, _ in images) == [
-        "compare-curves.png",
-        "compare-lr.png",
-        "compare-scores.png",
-    ]
+    assert [src for src, _, _ in images] == ["compare.png"]
     for src, complete, width in images:
         assert complete and width > 0, src
     assert all(url.startswith("file://") for url in requests)  # offline: no external asset

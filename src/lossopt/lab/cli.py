@@ -118,9 +118,15 @@ def _add_options(parser: argparse.ArgumentParser, out: str, *, defaults: bool) -
     )
 
 
-def _summary(function) -> str:
+def _summary(name: str, function) -> str:
+    """One line for the experiment's help: its report section's title, else its docstring's."""
+    from lossopt.lab import report
+
+    section = getattr(report, "SECTIONS", {}).get(name)
+    title = getattr(section, "title", "")
     doc = (function.__doc__ or "").strip().splitlines()
-    return doc[0] if doc else "run this experiment only"
+    text = title or (doc[0] if doc else "")
+    return text or "run this experiment only"
 
 
 def parser() -> _Parser:
@@ -145,7 +151,8 @@ def parser() -> _Parser:
         dest="experiment", metavar="EXPERIMENT", parser_class=_Parser, title="experiments"
     )
     for name, function in EXPERIMENTS.items():
-        one = runs.add_parser(name, help=_summary(function), description=_summary(function))
+        summary = _summary(name, function)
+        one = runs.add_parser(name, help=summary, description=summary)
         _add_options(one, LAB_OUT, defaults=False)
     compare = runs.add_parser(
         "compare",

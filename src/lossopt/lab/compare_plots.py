@@ -30,33 +30,40 @@ def _label(name: str) -> str:
     return OPTIMIZERS[name].label if name in OPTIMIZERS else name
 
 
-def score_vs_lr(r):
-    """Validation score against learning rate, mean over the splits that tried it."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+def score_vs_lr(ax, r):
+    """Validation loss (what picks the rate) against learning rate, mean over the
+    splits that tried each rate; a hollow marker: not every split tried it."""
     by_rate: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
     for t in r.trials:
-        by_rate[t.optimizer][t.lr].append(t.val_metric)
+        by_rate[t.optimizer][t.lr].append(t.val_loss)
     for name, rates in by_rate.items():
-        lrs = sorted(rates)
-        means = [sum(rates[lr]) / len(rates[lr]) for lr in lrs]
-        shown = [(lr, m) for lr, m in zip(lrs, means, strict=True) if math.isfinite(m)]
-        if shown:
-            ax.plot(*zip(*shown, strict=True), "o-", color=_color(name), label=_label(name), ms=4)
+        shown = [
+            (lr, sum(v) / len(v), len(v) == r.splits)
+            for lr, v in sorted(rates.items())
+            if all(math.isfinite(x) for x in v)
+        ]
+        if not shown:
+            continue
+        color = _color(name)
+        ax.plot(
+            [x for x, _, _ in shown], [y for _, y, _ in shown], "-", color=color, label=_label(name)
+        )
+        for lr, loss, everywhere in shown:
+            ax.plot(lr, loss, "o", ms=4, color=color, mfc=color if everywhere else "white")
     for s in r.optimizers:
         ax.axvline(s.lr, color=_color(s.name), ls=":", lw=1)
-    ax.set_xscale("log")
     rates = sorted({t.lr for t in r.trials})
     ax.set_xlim(rates[0] / 2, rates[-1] * 2)  # room around a single given rate, too
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("learning rate (dotted: the median chosen)")
-    ax.set_ylabel("validation " + ("accuracy" if r.higher_is_better else "RMSE"))
-    ax.set_title("Score against learning rate")
+    ax.set_ylabel("validation loss at the kept epoch")
+    ax.set_title("Learning rate: the lowest validation loss wins")
     ax.legend(fontsize=8)
-    return fig
 
 
-def validation_curves(r):
+def validation_curves(ax, r):
     """Validation loss per epoch at each optimizer's chosen rate, first split."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.8))
     for run in r.curves:
         epochs = range(1, len(run.val_loss) + 1)
         finite = [(e, v) for e, v in zip(epochs, run.val_loss, strict=True) if math.isfinite(v)]
@@ -81,13 +88,11 @@ def validation_curves(r):
     ax.set_yscale("log")
     ax.set_title("Validation curves, split 1")
     ax.legend(fontsize=8)
-    return fig
 
 
-def test_scores(r):
-    """Test score with its 95% interval, optimizers and baselines, on a zoomed axis."""
+def test_scores(ax, r):
+    """Test score with its 95% interval, optimizers and baselines."""
     rows = [*r.optimizers, *r.baselines]
-    fig, ax = plt.subplots(figsize=(5.2, 0.45 * len(rows) + 1.4))
     for i, s in enumerate(rows):
         baseline = s in r.baselines
         color = "#888888" if baseline else _color(s.name)
@@ -111,12 +116,12 @@ def test_scores(r):
     )
     ax.set_title("Test score, 95% interval over splits")
     ax.grid(axis="x", alpha=0.3)
-    return fig
 
 
 def comparison(r):
-    return [
-        ("compare-scores.png", test_scores(r)),
-        ("compare-lr.png", score_vs_lr(r)),
-        ("compare-curves.png", validation_curves(r)),
-    ]
+    """One row of three panels, so that the recommendation below stays in view."""
+    fig, (scores, rates, curves) = plt.subplots(1, 3, figsize=(15.5, 4.2))
+    test_scores(scores, r)
+    score_vs_lr(rates, r)
+    validation_curves(curves, r)
+    return [("compare.png", fig)]
