@@ -13,8 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers
+from torch.autograd.function import BackwardCFunction
 
-from lossopt import losses, optim
+from lossopt import _policy, losses, optim
 
 # conftest.py keeps the Hub offline; this module must never reach it.
 assert os.environ["HF_HUB_OFFLINE"] == os.environ["TRANSFORMERS_OFFLINE"] == "1"
@@ -39,6 +40,8 @@ def _model() -> torch.nn.Module:
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        bos_token_id=0,  # GPT-2's own ids lie outside this vocabulary
+        eos_token_id=0,
     )
     torch.manual_seed(0)
     return transformers.GPT2LMHeadModel(config)
@@ -60,6 +63,7 @@ class LossTrainer(transformers.Trainer):
         super().__init__(*args, **kwargs)
         self.loss = loss
         self.losses: list[float] = []
+        self.custom_backward: set[bool] = set()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         hidden = model.transformer(input_ids=inputs["input_ids"]).last_hidden_state[:, :-1]
@@ -72,6 +76,8 @@ class LossTrainer(transformers.Trainer):
         else:
             loss = F.cross_entropy(head(hidden).flatten(0, 1), target.flatten())
         self.losses.append(loss.item())
+        # A custom autograd Function (lossopt's own path), or torch's own node.
+        self.custom_backward.add(isinstance(loss.grad_fn, BackwardCFunction))
         return loss
 
 
@@ -137,7 +143,7 @@ def _assert_same_run(ours, theirs):
     mine, reference = ours.model.state_dict(), theirs.model.state_dict()
     assert mine.keys() == reference.keys()
     for name, value in mine.items():
-        assert value.dtype == reference[name].dtype
+        assert value.dtype == reference[name].dtype == D or not value.is_floating_point()
         torch.testing.assert_close(value, reference[name], **TOLERANCE, msg=name)
 
 
@@ -235,7 +241,15 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
     _assert_same_optimizer_state(resumed, torch_run)
 
 
+@pytest.mark.parametrize("kernel", ["torch kernel", "lossopt kernel"])
 @pytest.mark.parametrize("loss", ["cross_entropy", "linear_cross_entropy"])
-def test_compute_loss_with_lossopt_losses_matches_torch_cross_entropy(tmp_path, torch_run, loss):
+def test_compute_loss_with_lossopt_losses_matches_torch_cross_entropy(
+    tmp_path, torch_run, monkeypatch, loss, kernel
+):
+    # These logits are far below the size where lossopt's losses leave torch's
+    # kernel for their own one-pass path; a crossover of 0 forces that path.
+    crossover = 0 if kernel == "lossopt kernel" else float("inf")
+    monkeypatch.setitem(_policy.LOSS_CROSSOVER, loss, {"cpu": crossover})
     ours = _train(tmp_path, loss=loss, optimizer_cls_and_kwargs=(torch.optim.AdamW, dict(ADAMW)))
     _assert_same_run(ours, torch_run)
+    assert ours.custom_backward == {kernel == "lossopt kernel"}
