@@ -1,9 +1,11 @@
 """Each experiment in quick mode: the data it returns shows what the lecture says,
 and what the report's prose states about it holds."""
 
+import functools
 import html
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -18,8 +20,13 @@ from lossopt.lab.training import Run
 QUICK = Config(quick=True)
 
 
+@functools.cache
+def _quick(name):
+    return EXPERIMENTS[name](QUICK)
+
+
 def _run(name, config=QUICK):
-    return EXPERIMENTS[name](config)
+    return _quick(name) if config == QUICK else EXPERIMENTS[name](config)
 
 
 def _prose(describe, result) -> str:
@@ -293,6 +300,23 @@ def test_ties_share_a_place():
     table = report._ranking_table(ranking, "accuracy")
     assert table.count("<td>1=</td>") == 2 and "<td>3</td>" in table and "<td>2" not in table
     assert report.places(["0.9500", "0.9500", "0.9000", "0.9000", "0.8"]) == [1, 1, 3, 3, 5]
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_prose_is_plain_text_with_finite_numbers(name):
+    text = re.sub("<[^>]+>", " ", _prose(report.SECTIONS[name].describe, _run(name)))
+    assert "[" not in text and "]" not in text  # no raw Python list
+    assert not re.search(r"\b(nan|inf|None)\b", text), text
+    assert "-0.0" not in text.replace("e-0", "")
+
+
+def test_results_json_identical_for_the_same_seed():
+    def plain(results):
+        kept, _ = report.split_timings(report._plain(results))
+        return json.dumps(kept, sort_keys=True)
+
+    fresh = {name: run(QUICK) for name, run in EXPERIMENTS.items()}
+    assert plain(fresh) == plain({name: _run(name) for name in EXPERIMENTS})
 
 
 def test_same_seed_same_results():

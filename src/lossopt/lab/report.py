@@ -107,8 +107,13 @@ def _describe_entropy(r) -> str:
         f"{', '.join(f'{v:.3f}' for v in r.cross_entropy)} when the true class is "
         f"{_join([str(c) for c in range(len(r.cross_entropy))])}: −log of the softmax at the "
         f"true class. With label smoothing ε over C = {r.classes} classes the target puts "
-        f"1 − ε + ε/C on the true class, so the loss is lowest there, before certainty: at "
-        + _join([f"{p:.3f} for ε = {e}" for e, p in r.best_p_true.items()])
+        f"1 − ε + ε/C on the true class, so the loss is lowest there: at "
+        + _join(
+            [
+                f"{p:.3f} for ε = {e}" + (" (certainty)" if p == 1 else " (before certainty)")
+                for e, p in r.best_p_true.items()
+            ]
+        )
         + "."
     )
 
