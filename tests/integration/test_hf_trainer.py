@@ -21,8 +21,8 @@ from lossopt import _policy, losses, optim
 assert os.environ["HF_HUB_OFFLINE"] == os.environ["TRANSFORMERS_OFFLINE"] == "1"
 
 D = torch.float64
-VOCAB, SEQUENCE, SAMPLES, BATCH = 64, 8, 8, 2
-STEPS = 6  # one and a half epochs: a resume lands mid-epoch
+VOCAB, SEQUENCE, SAMPLES, BATCH, ACCUMULATE = 64, 8, 8, 2, 2
+STEPS = 6  # three epochs of two steps: a resume halfway lands mid-epoch
 TOLERANCE = {"rtol": 0, "atol": 1e-10}
 ADAMW = {"lr": 0.01, "betas": (0.9, 0.95), "eps": 1e-8}
 
@@ -64,20 +64,29 @@ class LossTrainer(transformers.Trainer):
         self.loss = loss
         self.losses: list[float] = []
         self.custom_backward: set[bool] = set()
+        self.reductions: set[str] = set()
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         hidden = model.transformer(input_ids=inputs["input_ids"]).last_hidden_state[:, :-1]
         target = inputs["labels"][:, 1:]
         head = model.get_output_embeddings()
+        # transformers' own convention: with gradient accumulation, Trainer
+        # passes the label count of all the step's micro-batches and expects
+        # the sum over this one divided by it (the mean otherwise).
+        reduction = "mean" if num_items_in_batch is None else "sum"
+        self.reductions.add(reduction)
         if self.loss == "linear_cross_entropy":
-            loss = losses.linear_cross_entropy(hidden, head.weight, target)
+            loss = losses.linear_cross_entropy(hidden, head.weight, target, reduction=reduction)
         elif self.loss == "cross_entropy":
-            loss = losses.cross_entropy(head(hidden), target, dim=-1)
+            loss = losses.cross_entropy(head(hidden), target, reduction=reduction, dim=-1)
         else:
-            loss = F.cross_entropy(head(hidden).flatten(0, 1), target.flatten())
-        self.losses.append(loss.item())
+            logits = head(hidden).flatten(0, 1)
+            loss = F.cross_entropy(logits, target.flatten(), reduction=reduction)
         # A custom autograd Function (lossopt's own path), or torch's own node.
         self.custom_backward.add(isinstance(loss.grad_fn, BackwardCFunction))
+        if num_items_in_batch is not None:
+            loss = loss / num_items_in_batch
+        self.losses.append(loss.item())
         return loss
 
 
@@ -97,6 +106,7 @@ def _arguments(out, **overrides) -> "transformers.TrainingArguments":
         output_dir=str(out),
         max_steps=STEPS,
         per_device_train_batch_size=BATCH,
+        gradient_accumulation_steps=ACCUMULATE,
         learning_rate=ADAMW["lr"],
         adam_beta1=ADAMW["betas"][0],
         adam_beta2=ADAMW["betas"][1],
@@ -136,7 +146,7 @@ def _decay_groups(model, weight_decay=0.1):
 
 
 def _assert_same_run(ours, theirs):
-    assert len(ours.losses) == len(theirs.losses) > 0
+    assert len(ours.losses) == len(theirs.losses) == STEPS * ACCUMULATE
     torch.testing.assert_close(
         torch.tensor(ours.losses, dtype=D), torch.tensor(theirs.losses, dtype=D), **TOLERANCE
     )
@@ -230,10 +240,10 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(
     )
     assert isinstance(resumed.optimizer.optimizer, CLASSES[second])
     assert resumed.state.global_step == STEPS
-    assert len(resumed.losses) == STEPS - HALFWAY
+    assert len(resumed.losses) == (STEPS - HALFWAY) * ACCUMULATE  # one per micro-batch
     torch.testing.assert_close(
         torch.tensor(resumed.losses, dtype=D),
-        torch.tensor(torch_run.losses[HALFWAY:], dtype=D),
+        torch.tensor(torch_run.losses[HALFWAY * ACCUMULATE :], dtype=D),
         **TOLERANCE,
     )
     for name, value in resumed.model.state_dict().items():
@@ -253,3 +263,4 @@ def test_compute_loss_with_lossopt_losses_matches_torch_cross_entropy(
     ours = _train(tmp_path, loss=loss, optimizer_cls_and_kwargs=(torch.optim.AdamW, dict(ADAMW)))
     _assert_same_run(ours, torch_run)
     assert ours.custom_backward == {kernel == "lossopt kernel"}
+    assert ours.reductions == {"sum"}  # Trainer passed num_items_in_batch
