@@ -125,3 +125,64 @@ def test_progress_counts_every_step(tmp_path):
     seen = []
     compare(table, config, seen.append)
     assert len(seen) == count_units(config)
+
+
+def test_fit_rates_is_fit_at_each_rate(tmp_path):
+    from lossopt.lab.training import fit_rates
+
+    table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
+    rows = np.random.default_rng(0).permutation(table.rows)
+    data = table.split(rows[:120], rows[120:])
+    for name in ("sgd", "momentum", "adagrad", "rmsprop", "adam"):
+        lrs = [0.001, 0.01]
+        together = fit_rates(data, name, lrs, epochs=8, seed=3, patience=2)
+        for lr, (model, run) in zip(lrs, together, strict=True):
+            alone_model, alone = fit(data, name, lr, epochs=8, seed=3, patience=2)
+            assert run.lr == lr and run.best_epoch == alone.best_epoch
+            assert run.val_loss == pytest.approx(alone.val_loss, rel=1e-4)
+            assert run.train_loss == pytest.approx(alone.train_loss, rel=1e-4)
+            for a, b in zip(model.parameters(), alone_model.parameters(), strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+class _FakeRun:
+    def __init__(self, lr, loss):
+        self.lr, self.val_loss, self.val_metric, self.best_epoch = lr, [loss], [0.5], 0
+
+
+def _search_with(monkeypatch, tmp_path, loss_of_rate, widen):
+    import lossopt.lab.compare as cmp
+
+    table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
+    seen = []
+
+    def fake_fit_rates(data, name, lrs, **_):
+        seen.append((data.x_train.shape[0], data.x_val.shape[0], list(lrs)))
+        model = torch.nn.Sequential(torch.nn.Linear(13, 3))
+        return [(model, _FakeRun(lr, loss_of_rate(lr))) for lr in lrs]
+
+    monkeypatch.setattr(cmp, "fit_rates", fake_fit_rates)
+    rows = np.arange(table.rows)
+    inner, test = (rows[:100], rows[100:130]), rows[130:]
+    settings = cmp.Plan(splits=1, max_epochs=5, patience=2, span=0, widen=widen)
+    found = cmp._search(table, "adam", inner, test, Config(), settings, 0, 0)
+    return found, seen
+
+
+def test_the_grid_widens_while_the_best_rate_is_at_its_edge(monkeypatch, tmp_path):
+    from lossopt.lab.optimizers import OPTIMIZERS
+
+    sweep = sorted(OPTIMIZERS["adam"].sweep)
+    (trials, _, _, lr, at_edge), seen = _search_with(
+        monkeypatch, tmp_path, lambda lr: 1 / lr, widen=2
+    )
+    assert seen[0][2] == sweep and len(seen) == 2  # one run for the sweep, one for both steps
+    assert seen[1][2] == [pytest.approx(sweep[-1] * 3**i, rel=0.02) for i in (1, 2)]
+    assert lr == max(t.lr for t in trials) and at_edge
+    # trained on the inner part, validated on the other: never the 48 test rows
+    assert all(train == 100 and val == 30 for train, val, _ in seen)
+    middle = sweep[1]
+    (_, _, _, lr, at_edge), seen = _search_with(
+        monkeypatch, tmp_path, lambda lr: abs(math.log(lr / middle)), widen=2
+    )
+    assert lr == middle and not at_edge and len(seen) == 1
