@@ -1,6 +1,8 @@
 """fused=True runs each optimizer's one update rule through torch.compile; it
 must follow torch.optim exactly as the eager path does."""
 
+import copy
+
 import pytest
 import torch
 
@@ -17,8 +19,9 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("form", ["default"])  # passes fused=True itself
 @pytest.mark.parametrize("name,kwargs", CASES, ids=[c[0] for c in CASES])
-def test_fused_matches_torch_with_a_changing_learning_rate(name, kwargs):
+def test_fused_matches_torch_with_a_changing_learning_rate(name, kwargs, form):
     ours_model, torch_model = _model(), _model()
     ours = getattr(optim, name)(ours_model.parameters(), fused=True, **kwargs)
     theirs = getattr(torch.optim, name)(torch_model.parameters(), **kwargs)
@@ -37,12 +40,14 @@ def test_fused_matches_torch_with_a_changing_learning_rate(name, kwargs):
     assert ours.fused
 
 
-def test_fused_must_be_a_bool():
+@pytest.mark.parametrize("form", ["default"])
+def test_fused_must_be_a_bool(form):
     with pytest.raises(TypeError, match="fused must be a bool or None, got 'yes'"):
         optim.Adam([torch.zeros(1, requires_grad=True)], fused="yes")
 
 
-def test_fused_covers_more_parameters_than_one_compiled_call_takes(monkeypatch):
+@pytest.mark.parametrize("form", ["default"])
+def test_fused_covers_more_parameters_than_one_compiled_call_takes(monkeypatch, form):
     # Chunks of at most 4 here (64 by default, which would compile for long):
     # 10 parameters run as 4 + 4 + 2, and 9 (one without a gradient yet) as
     # 3 + 3 + 3; the late parameter's first step is eager, then compiled.
@@ -63,3 +68,27 @@ def test_fused_covers_more_parameters_than_one_compiled_call_takes(monkeypatch):
     _assert_params_close(ours_params, torch_params)
     assert float(ours.state[ours_params[7]]["step"]) == 2
     assert float(ours.state[ours_params[0]]["step"]) == 4
+
+
+@pytest.mark.parametrize("form", ["default"])
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adagrad", "RMSprop"])
+def test_fused_advances_step_counters_under_either_default_dtype(name, default_dtype, form):
+    # Issue 12: under torch.set_default_dtype(torch.float64) a compiled step
+    # dropped the in-place update of the 0-d float64 counters.
+    kwargs = {"lr": 0.01, "lr_decay": 0.1} if name == "Adagrad" else {"lr": 0.01}
+    torch.manual_seed(0)
+    ours_model = torch.nn.Linear(4, 2)
+    torch_model = copy.deepcopy(ours_model)
+    ours = getattr(optim, name)(ours_model.parameters(), fused=True, **kwargs)
+    theirs = getattr(torch.optim, name)(torch_model.parameters(), **kwargs)
+    for step in range(4):
+        x = torch.randn(3, 4, generator=torch.Generator().manual_seed(step))
+        for model, opt in ((ours_model, ours), (torch_model, theirs)):
+            opt.zero_grad()
+            model(x).square().sum().backward()
+            opt.step()
+    assert ours.state[ours_model.weight]["step"].dtype == default_dtype
+    assert float(ours.state[ours_model.weight]["step"]) == 4
+    tol = 1e-12 if default_dtype == torch.float64 else 1e-6
+    for a, b in zip(ours_model.parameters(), torch_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)

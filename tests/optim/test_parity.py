@@ -54,6 +54,57 @@ GRIDS = {
     "AdamW": _grid(lr=[0.01], weight_decay=[0.0, 0.1], amsgrad=[False, True]) + [dict(lr=0.003)],
 }
 CASES = [(name, kw) for name, grid in GRIDS.items() for kw in grid]
+# Compiling costs seconds per option set, so the compiled form runs the cases
+# that between them turn every option on and off, not the whole product.
+FUSED_CASES = [
+    ("SGD", dict(lr=0.05)),
+    ("SGD", dict(lr=0.03, momentum=0.9, dampening=0.3, weight_decay=0.01, maximize=True)),
+    ("SGD", dict(lr=0.03, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    (
+        "Adagrad",
+        dict(
+            lr=0.1, lr_decay=0.05, weight_decay=0.01, initial_accumulator_value=0.3, maximize=True
+        ),
+    ),
+    ("Adagrad", dict(lr=0.2, eps=1e-3)),
+    (
+        "RMSprop",
+        dict(lr=0.01, alpha=0.9, momentum=0.8, centered=True, weight_decay=0.01, maximize=True),
+    ),
+    (
+        "RMSprop",
+        dict(lr=0.01, alpha=0.99, momentum=0.0, centered=False, weight_decay=0.0, maximize=False),
+    ),
+    (
+        "Adam",
+        dict(
+            lr=0.01,
+            betas=(0.5, 0.9),
+            weight_decay=0.05,
+            amsgrad=True,
+            maximize=True,
+            decoupled_weight_decay=False,
+        ),
+    ),
+    (
+        "Adam",
+        dict(
+            lr=0.01,
+            betas=(0.9, 0.999),
+            weight_decay=0.05,
+            amsgrad=False,
+            maximize=False,
+            decoupled_weight_decay=True,
+        ),
+    ),
+    ("Adam", dict(lr=0.01, eps=1e-3)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=0.003)),
+]
+assert all(case in CASES for case in FUSED_CASES)
+FORM_CASES = [(form, n, kw) for form in ("for-loop", "foreach") for n, kw in CASES] + [
+    ("fused", n, kw) for n, kw in FUSED_CASES
+]
 
 
 def _model(seed=0):
@@ -91,14 +142,20 @@ def _pair(name, kwargs, groups=None):
 
 
 @pytest.mark.parametrize("steps", [1, 10, 50])
-@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{kw}" for n, kw in CASES])
-def test_trajectory_matches_torch(name, kwargs, steps):
+@pytest.mark.parametrize(
+    "form,name,kwargs",
+    FORM_CASES,
+    ids=[f"{f}-{n}-{kw}" for f, n, kw in FORM_CASES],
+    indirect=["form"],
+)
+def test_trajectory_matches_torch(name, kwargs, steps, form):
     ours_model, ours, torch_model, theirs = _pair(name, kwargs)
     _assert_params_close(_train(ours_model, ours, steps), _train(torch_model, theirs, steps))
 
 
+@pytest.mark.parametrize("form", ["default"])  # foreach/fused not given, as torch's defaults
 @pytest.mark.parametrize("name", list(GRIDS))
-def test_defaults_equal_torch(name):
+def test_defaults_equal_torch(name, form):
     p = torch.zeros(2, requires_grad=True)
     ours = getattr(optim, name)([p]).defaults
     theirs = getattr(torch.optim, name)([p]).defaults
@@ -227,3 +284,16 @@ def test_adagrad_honours_a_groups_initial_accumulator_value():
     c = torch.zeros(1, requires_grad=True)
     opt.add_param_group({"params": [c], "initial_accumulator_value": 0.25})
     assert opt.state[c]["sum"].tolist() == [0.25]
+
+
+@pytest.mark.parametrize("name", ["RMSprop", "Adam", "AdamW"])
+def test_capturable_counts_on_the_parameters_device_with_the_same_trajectory(name):
+    # torch allows capturable=True only on accelerators; on CPU its trajectory
+    # is the ordinary one, which lossopt's capturable step must follow.
+    ours_model, torch_model = _model(), _model()
+    ours = getattr(optim, name)(ours_model.parameters(), lr=0.01, capturable=True)
+    theirs = getattr(torch.optim, name)(torch_model.parameters(), lr=0.01)
+    _assert_params_close(_train(ours_model, ours, 20), _train(torch_model, theirs, 20))
+    step = ours.state[next(ours_model.parameters())]["step"]
+    assert step.device == next(ours_model.parameters()).device and float(step) == 20
+    assert ours.param_groups[0]["capturable"] is True

@@ -144,7 +144,7 @@ class Adam(Optimizer):
         # alpha mhat / (sqrt(vhat) + eps) = m / ((sqrt(v) / sqrt(1 - beta2^t) + eps) / step_size):
         # the step size divides the denominator, so it may be a tensor (compiled,
         # capturable) without a host read, and one addcdiv_ applies the step.
-        denom = (exp_avg_sq.sqrt() / at.bias_correction2_sqrt).add_(h.eps)
+        denom = exp_avg_sq.sqrt().div_(at.bias_correction2_sqrt).add_(h.eps)
         param.addcdiv_(exp_avg, denom.div_(at.step_size), value=-1)
 
 

@@ -175,6 +175,18 @@ def _real(t: Any) -> Any:
     return torch.view_as_real(t) if isinstance(t, torch.Tensor) and t.is_complex() else t
 
 
+def _number_dtype(t: torch.Tensor) -> torch.dtype:
+    """The precision the step's numbers take for a parameter: float64 for
+    float64 (and complex128) parameters, float32 for all others."""
+    return torch.float64 if t.dtype in (torch.float64, torch.complex128) else torch.float32
+
+
+def _count_dtype(t: torch.Tensor) -> torch.dtype:
+    """The precision of bias corrections computed on the device: float64, as
+    torch's Python numbers, where the device has it."""
+    return torch.float32 if t.device.type == "mps" else torch.float64
+
+
 def _same(t: Any) -> Any:
     return t
 
@@ -521,27 +533,28 @@ class Optimizer(torch.optim.Optimizer):
             states.append(state)
         grads = [p.grad for p in params]
         sharded = any(map(_compat.is_dtensor_type, {type(p) for p in params}))
-        if any(p.dtype == torch.float16 for p in params):
+        dtypes = {p.dtype for p in params}
+        if torch.float16 in dtypes:
             self._warn_if_eps_underflows(hyper)
-        form = self._form(group, params, grads, states, options, fresh, sharded)
+        complex_ = any(d.is_complex for d in dtypes)
+        form = self._form(group, params, grads, states, options, fresh, sharded, complex_)
         on_device = bool(group.get("capturable")) or keep is not None
         steps = self._advance(params, states, on_device, keep)
         with _compat.implicit_replication() if sharded else contextlib.nullcontext():
             if keep is not None:
                 tensors, before = self._snapshot(params, states)
-                grads = [torch.where(keep, g, 0) for g in grads]
+                grads = self._masked(grads, keep)
             if form == FUSED:
                 self._run_fused(params, grads, states, hyper, options, steps)
             elif form == FOREACH:
-                self._run_foreach(params, grads, states, hyper, options, steps, on_device)
+                self._run_foreach(params, grads, states, hyper, options, steps, on_device, complex_)
             else:
                 self._run_loop(params, grads, states, hyper, options, steps, on_device)
             if keep is not None:
                 self._restore(tensors, before, keep)
 
-    def _form(self, group, params, grads, states, options, fresh, sharded) -> str:
+    def _form(self, group, params, grads, states, options, fresh, sharded, complex_) -> str:
         sparse = any(g.is_sparse for g in grads)
-        complex_ = any(p.is_complex() for p in params)
         if self.fused and not sharded and not sparse:
             # The first step of a parameter runs uncompiled: a short run never
             # waits for a compilation, and state created lazily then exists.
@@ -572,22 +585,27 @@ class Optimizer(torch.optim.Optimizer):
             if step.device != where:
                 step = state["step"] = step.to(where)
             steps.append(step)
-        torch._foreach_add_(steps, 1 if keep is None else keep)
+        if keep is None:
+            torch._foreach_add_(steps, 1)
+        else:  # a list of one 0-d tensor: the 0-d Tensor overload reads it on CPU
+            by = keep.to(steps[0].dtype)
+            torch._foreach_add_(steps, [by] * len(steps))
         return steps
 
-    def _numbers(self, steps, hyper, on_device, count: int) -> list[Any]:
+    def _numbers(self, steps, hyper, on_device, params) -> list[Any]:
         """The per-parameter ``_at_step`` numbers: computed once per distinct
         count from the CPU counters (a memory read, no synchronisation)."""
         if steps is None:
-            return [None] * count
+            return [None] * len(params)
         if on_device:
-            return [self._at_step(t, hyper) for t in steps]
+            pairs = zip(steps, params, strict=True)
+            return [self._at_step(t.to(_count_dtype(p)), hyper) for t, p in pairs]
         values = torch.stack(steps).tolist()
         cache = {t: self._at_step(t, hyper) for t in set(values)}
         return [cache[t] for t in values]
 
     def _run_loop(self, params, grads, states, hyper, options, steps, on_device) -> None:
-        numbers = self._numbers(steps, hyper, on_device, len(params))
+        numbers = self._numbers(steps, hyper, on_device, params)
         for p, grad, state, at in zip(params, grads, states, numbers, strict=True):
             if p.is_complex():
                 # Complex parameters update as pairs of reals, as in torch.
@@ -598,33 +616,38 @@ class Optimizer(torch.optim.Optimizer):
             else:
                 self._update(p, grad, state, hyper, options, at)
 
-    def _run_foreach(self, params, grads, states, hyper, options, steps, on_device) -> None:
+    def _run_foreach(
+        self, params, grads, states, hyper, options, steps, on_device, complex_
+    ) -> None:
         if steps is None:
             at = None
         elif on_device:
-            at = self._at_step(TensorList(steps), hyper)
+            # The counts in float64 (3 operations, not one per parameter):
+            # 1 - beta2^t in float32 keeps only a few digits.
+            t = torch.stack(steps).to(_count_dtype(params[0])).unbind()
+            at = self._at_step(TensorList(t), hyper)
         else:
-            numbers = self._numbers(steps, hyper, False, len(params))
+            numbers = self._numbers(steps, hyper, False, params)
             first = numbers[0]
             if all(n is first for n in numbers):
                 at = first
             else:  # counts differ: one number per tensor
                 at = type(first)(*map(list, zip(*numbers, strict=True)))
-        complex_ = [p.is_complex() for p in params]
-        if any(complex_):  # pairs of reals, as in torch
+        real = _same
+        if complex_:  # pairs of reals, as in torch
+            real, kinds = _real, [p.is_complex() for p in params]
             params, grads = [_real(p) for p in params], [_real(g) for g in grads]
-        real = _real if any(complex_) else _same
         view = {k: TensorList([real(s[k]) for s in states]) for k in states[0] if k != "step"}
         self._update(TensorList(params), TensorList(grads), view, hyper, options, at)
         for key in view.keys() - states[0].keys():
-            for state, is_complex, t in zip(states, complex_, view[key].tensors, strict=True):
-                state[key] = torch.view_as_complex(t) if is_complex else t
+            for i, (state, t) in enumerate(zip(states, view[key].tensors, strict=True)):
+                state[key] = torch.view_as_complex(t) if complex_ and kinds[i] else t
 
     def _run_fused(self, params, grads, states, hyper, options, steps) -> None:
         first = params[0]
         # The numbers as 0-d tensors in the parameters' precision (float32 for
         # half precision): float64 would slow the compiled loops.
-        dtype = torch.float64 if first.dtype == torch.float64 else torch.float32
+        dtype = _number_dtype(first)
         numbers = type(hyper)(
             *(torch.as_tensor(v, dtype=dtype, device=first.device) for v in hyper)
         )
@@ -643,11 +666,20 @@ class Optimizer(torch.optim.Optimizer):
         return tensors, torch._foreach_mul(tensors, 1)
 
     @staticmethod
+    def _masked(grads, keep) -> list[torch.Tensor]:
+        """The gradients, or zeros where ``keep`` is False, so that a skipped
+        step computes with finite numbers (one operation per gradient: no
+        foreach operation selects without propagating NaN)."""
+        zeros = {dtype: keep.new_zeros((), dtype=dtype) for dtype in {g.dtype for g in grads}}
+        return [torch.where(keep, g, zeros[g.dtype]) for g in grads]
+
+    @staticmethod
     def _restore(tensors, before, keep) -> None:
         """Where ``keep`` is False, every tensor gets its copy back: lerp with a
         weight of exactly 0 or 1 returns one end unchanged (the update ran on
         masked, finite gradients, so both ends are finite)."""
-        weights = {t.dtype: keep.logical_not().to(t.dtype) for t in tensors}
+        drop = keep.logical_not()
+        weights = {dtype: drop.to(dtype) for dtype in {t.dtype for t in tensors}}
         torch._foreach_lerp_(tensors, before, [weights[t.dtype] for t in tensors])
 
     def _warn_sharded_fallback(self) -> None:
