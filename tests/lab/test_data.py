@@ -207,3 +207,13 @@ def test_data_error_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="data file not found"):
         read_table(tmp_path / "none.csv", "y")
     assert issubclass(DataError, ValueError)
+
+
+def test_numeric_classes_are_grouped_by_value(tmp_path):
+    rows = _table(40)
+    for i, row in enumerate(rows):
+        row[3] = ["1", "1.0", "2", "10"][i % 4]
+    table = read_table(_write(tmp_path / "t.csv", HEADER, rows), "kind")
+    assert table.task == "classification"
+    assert table.classes == ["1", "2", "10"]  # by value, '1.0' is '1'
+    assert np.bincount(table.y).tolist() == [20, 10, 10]

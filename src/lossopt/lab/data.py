@@ -319,6 +319,11 @@ def _target(values, target: str, task: str | None, decimal_comma: bool):
             raise DataError(f"target column {target!r} holds an infinite value")
         return numbers.astype(np.float32), task, []
 
+    if numbers is not None:  # '1' and '1.0' are the same class
+        import pandas as pd
+
+        labels = [str(int(v)) if v == int(v) else repr(float(v)) for v in numbers]
+        values = pd.Series(labels, index=values.index)
     classes = sorted(set(values), key=order)
     if len(classes) < 2:
         raise DataError(f"target column {target!r} has a single class {classes[0]!r}")

@@ -112,7 +112,10 @@ def write_report(out: Path, kind: str, build: Callable[[Path], T]) -> T:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"--out {out}: cannot create its parent folder ({error})") from None
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    except OSError as error:
+        raise OutputError(f"--out {out}: cannot write in {out.parent} ({error.strerror})") from None
     old = None
     try:
         result = build(staging)
