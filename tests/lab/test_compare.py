@@ -186,3 +186,18 @@ def test_the_grid_widens_while_the_best_rate_is_at_its_edge(monkeypatch, tmp_pat
         monkeypatch, tmp_path, lambda lr: abs(math.log(lr / middle)), widen=2
     )
     assert lr == middle and not at_edge and len(seen) == 1
+
+
+def test_same_seed_same_results(tmp_path):
+    path = _sklearn_csv(tmp_path, "wine")
+    outputs = []
+    for name in ("a", "b", "c"):
+        out = tmp_path / name
+        seed = "1" if name == "c" else "0"
+        args = ["--quick", "--quiet", "--optimizers", "sgd,adam", "--seed", seed, "--steps", "6"]
+        argv = ["lab", "compare", "--data", str(path), "--target", "target", "--out", str(out)]
+        assert main([*argv, *args]) == 0
+        outputs.append((out / "results.json").read_text())
+    assert outputs[0] == outputs[1]
+    assert outputs[2] != outputs[0]
+    assert "seconds" not in outputs[0]  # wall-clock times live in timings.json
