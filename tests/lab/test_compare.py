@@ -69,7 +69,9 @@ def test_chance_level_gets_a_warning_and_no_recommendation(tmp_path, capsys):
     assert r["recommendation"].startswith("No recommendation")
     assert any("no optimizer beats the majority class baseline" in w for w in r["warnings"])
     assert "warning: no optimizer beats the majority class" in capsys.readouterr().err
-    assert "Warning: no optimizer beats" in (out / "index.html").read_text()
+    page = (out / "index.html").read_text()
+    assert "Warning: no optimizer beats" in page
+    assert r["code"] == "" and "The setup to paste" not in page  # nothing to recommend
 
 
 def _sklearn_csv(tmp_path, name):

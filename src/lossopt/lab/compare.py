@@ -133,7 +133,7 @@ class Comparison:
     baselines: list[Scored]
     tied: list[str]
     recommendation: str
-    code: str
+    code: str  # the setup to paste; empty when there is no recommendation
     warnings: list[str]
     seconds: float  # machine-dependent: kept out of results.json
 
@@ -262,12 +262,14 @@ def _difference(best: list[float], other: list[float], higher: bool, ratio: floa
 
 
 def _code(name: str, lr: float, inputs: int, outputs: int, task: str, patience: int) -> str:
-    optimizer = TORCH_CODE.get(name, f"lossopt.optim.{OPTIMIZERS[name].label}({{lr:g}})")
+    fallback = f"lossopt.optim.{OPTIMIZERS[name].label}(model.parameters(), lr={{lr:g}})"
+    optimizer = TORCH_CODE.get(name, fallback)
     loss = "nn.CrossEntropyLoss()" if task == "classification" else "nn.MSELoss()"
     return "\n".join(
         [
             "import torch",
             "from torch import nn",
+            *(["import lossopt.optim"] if name not in TORCH_CODE else []),
             "",
             "# inputs standardized with the training rows' mean and standard deviation"
             + ("; target too" if task == "regression" else ""),
@@ -406,7 +408,9 @@ def _compare(table: Table, config: Config, progress) -> Comparison:
         baselines=baselines,
         tied=tied,
         recommendation=recommendation,
-        code=_code(pick.name, pick.lr, inputs, outputs, table.task, settings.patience),
+        code=""
+        if chance
+        else _code(pick.name, pick.lr, inputs, outputs, table.task, settings.patience),
         warnings=warnings,
         seconds=time.perf_counter() - start,
     )

@@ -104,8 +104,12 @@ def _describe(r) -> str:
         f"<p class='recommend'>{html.escape(r.recommendation)}</p>"
         + warnings
         + _results(r)
-        + "<h4>The setup to paste</h4>"
-        + f"<pre style='{CODE}'><code>{html.escape(r.code)}</code></pre>"
+        + (
+            "<h4>The setup to paste</h4>"
+            + f"<pre style='{CODE}'><code>{html.escape(r.code)}</code></pre>"
+            if r.code
+            else ""
+        )
         + "<h4>Data and method</h4>"
         + _data(r)
         + _method(r)
