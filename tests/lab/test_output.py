@@ -204,3 +204,17 @@ def test_compare_default_folder_whatever_the_option_order(user_files, monkeypatc
         ["lab", "--out", "x", "compare", "--data", "a", "--target", "y"]
     )
     assert cli.output_folder(parsed) == "x"
+
+
+def test_a_marker_naming_files_elsewhere_is_not_trusted(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "index.html").write_text("x")
+    for name in ("../precious.txt", "..", "/etc/passwd"):
+        listed = {"kind": "lab", "files": ["index.html", name]}
+        (out / output.MARKER).write_text(json.dumps(listed))
+        with pytest.raises(output.OutputError, match="did not write"):
+            output.write_report(out, "lab", lambda folder: None)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+    assert (out / "index.html").read_text() == "x"

@@ -39,6 +39,8 @@ def _marker(folder: Path) -> tuple[str, set[str]] | None:
         return None
     if not isinstance(listed, list) or not all(isinstance(n, str) for n in listed):
         return None
+    if any(n in ("", ".", "..") or "/" in n or os.sep in n for n in listed):
+        return None  # a marker naming anything outside its own folder is not ours
     return str(kind), set(listed)
 
 
@@ -93,9 +95,8 @@ def check(out: Path, kind: str) -> Path:
 def _remove_report(folder: Path) -> None:
     """Delete an earlier report, file by listed file: never anything it did not write."""
     _, listed = _marker(folder) or ("", set())
-    for name in listed:
-        path = folder / name
-        if path.is_file() or path.is_symlink():
+    for path in folder.iterdir():
+        if path.name in listed and (path.is_file() or path.is_symlink()):
             path.unlink()
     (folder / MARKER).unlink(missing_ok=True)
     folder.rmdir()  # fails, keeping everything, if something else appeared meanwhile
