@@ -37,5 +37,11 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m pip install -q $(TORCH) -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
 
+# Reports are removed only when they hold nothing but what the lab wrote
+# (the files its .lossopt-report marker lists).
 clean:
-	rm -rf $(VENV) lab-report .pytest_cache
+	rm -rf $(VENV) .pytest_cache
+	@$(PYTHON) -c 'import json, os, shutil; \
+	own = lambda d: set(os.listdir(d)) <= {".lossopt-report", *json.load(open(d + "/.lossopt-report"))["files"]}; \
+	[shutil.rmtree(d) for d in ("lab-report", "compare-report") if os.path.isfile(d + "/.lossopt-report") and own(d)]'
+
