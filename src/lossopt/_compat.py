@@ -10,7 +10,8 @@ torch.optim's hook tables.
 from __future__ import annotations
 
 import contextlib
-import functools
+import importlib
+import sys
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -68,20 +69,24 @@ def own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # -- DTensor (FSDP2) ------------------------------------------------------------
-@functools.cache
+_DTENSOR: Any = None  # the DTensor class, once torch's module for it is loaded
+
+
 def _dtensor_class() -> type | None:
-    if not torch.distributed.is_available():
-        return None
-    for module in ("torch.distributed.tensor", "torch.distributed._tensor"):
-        try:
-            return __import__(module, fromlist=["DTensor"]).DTensor
-        except (ImportError, AttributeError):
-            continue
-    return None
+    """DTensor, if any code has imported it (no DTensor can exist otherwise,
+    so lossopt never pays for importing torch.distributed.tensor itself)."""
+    global _DTENSOR
+    if _DTENSOR is None:
+        for module in ("torch.distributed.tensor", "torch.distributed._tensor"):
+            cls = getattr(sys.modules.get(module), "DTensor", None)
+            if isinstance(cls, type):
+                _DTENSOR = cls
+                break
+    return _DTENSOR
 
 
 def is_dtensor_type(kind: type) -> bool:
-    cls = _dtensor_class()
+    cls = _DTENSOR if _DTENSOR is not None else _dtensor_class()
     return cls is not None and issubclass(kind, cls)
 
 
@@ -101,7 +106,7 @@ def implicit_replication() -> contextlib.AbstractContextManager[None]:
         "torch.distributed._tensor.experimental",
     ):
         try:
-            return __import__(module, fromlist=["implicit_replication"]).implicit_replication()
+            return importlib.import_module(module).implicit_replication()
         except (ImportError, AttributeError):
             continue
     _fallback("implicit_replication", "sharded parameters may reject plain tensor operands")

@@ -13,8 +13,9 @@ once, in place, in terms of tensor methods. The same rule runs in three forms:
 - multi-tensor (torch's "foreach"), on :class:`TensorList`, whose arithmetic
   is ``torch._foreach_*``: a constant number of dispatched operations per
   group, whatever the parameter count;
-- compiled by torch.compile (``fused=True``), with the numbers as 0-d tensors,
-  so a scheduler that changes the learning rate does not recompile.
+- compiled by torch.compile (``fused=True``), on :class:`Traced` tensors with
+  the numbers as 0-d tensors, so a scheduler that changes the learning rate
+  does not recompile.
 
 The base, not the rule, advances the step counters: a compiled call may drop
 an in-place update of a 0-d counter (torch 2.13 does, for float64 ones).
@@ -171,6 +172,71 @@ class TensorList:
         return self
 
 
+def _raw(other: Any) -> Any:
+    return other.tensor if isinstance(other, Traced) else other
+
+
+class Traced:
+    """One tensor of the compiled form, where the numbers are 0-d tensors.
+    torch.compile (2.13) keeps the first call's value of a tensor passed as
+    ``alpha=`` or ``value=``, so here those become explicit products, which
+    Inductor fuses into the same single loop anyway. The other methods are
+    the tensor's own."""
+
+    __slots__ = ("tensor",)
+    is_sparse = False
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+    def __neg__(self) -> Traced:
+        return Traced(-self.tensor)
+
+    def add(self, other: Any, *, alpha: Any = 1) -> Traced:
+        return Traced(self.tensor + _raw(other) * alpha)
+
+    def addcmul(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
+        return Traced(self.tensor + a.tensor * b.tensor * value)
+
+    def sqrt(self) -> Traced:
+        return Traced(self.tensor.sqrt())
+
+    def clone(self) -> Traced:
+        return Traced(self.tensor.clone())
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Traced:
+        self.tensor.add_(_raw(other) * alpha)
+        return self
+
+    def mul_(self, other: Any) -> Traced:
+        self.tensor.mul_(_raw(other))
+        return self
+
+    def div_(self, other: Any) -> Traced:
+        self.tensor.div_(_raw(other))
+        return self
+
+    def sqrt_(self) -> Traced:
+        self.tensor.sqrt_()
+        return self
+
+    def lerp_(self, end: Traced, weight: Any) -> Traced:
+        self.tensor.lerp_(end.tensor, weight)
+        return self
+
+    def addcmul_(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
+        self.tensor.add_(a.tensor * b.tensor * value)
+        return self
+
+    def addcdiv_(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
+        self.tensor.add_(a.tensor / b.tensor * value)
+        return self
+
+    def clamp_min_(self, other: Traced) -> Traced:
+        self.tensor.clamp_min_(other.tensor)
+        return self
+
+
 def _real(t: Any) -> Any:
     return torch.view_as_real(t) if isinstance(t, torch.Tensor) and t.is_complex() else t
 
@@ -221,7 +287,8 @@ def _compiled(update: Callable[..., None]) -> Callable[..., None]:
         def apply_all(params, grads, states, hyper, options, at):
             for i, (p, g, state) in enumerate(zip(params, grads, states, strict=True)):
                 numbers = None if at is None else type(at)(*(v[i] for v in at))
-                update(p, g, state, hyper, options, numbers)
+                slots = {k: Traced(v) for k, v in state.items() if k != "step"}
+                update(Traced(p), Traced(g), slots, hyper, options, numbers)
 
         # Inductor's size asserts on every input repeat what the guards check.
         compiled = _COMPILED[update] = torch.compile(
