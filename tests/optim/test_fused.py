@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lossopt import optim
-from lossopt.optim import optimizer
+from lossopt.optim import forms
 from tests.optim.test_parity import _assert_params_close, _data, _model
 
 CASES = [
@@ -51,7 +51,7 @@ def test_fused_covers_more_parameters_than_one_compiled_call_takes(monkeypatch, 
     # Chunks of at most 4 here (64 by default, which would compile for long):
     # 10 parameters run as 4 + 4 + 2, and 9 (one without a gradient yet) as
     # 3 + 3 + 3; the late parameter's first step is eager, then compiled.
-    monkeypatch.setattr(optimizer, "OPTIM_FUSED_CHUNK", 4)
+    monkeypatch.setattr(forms, "OPTIM_FUSED_CHUNK", 4)
     g = torch.Generator().manual_seed(0)
     shapes = [(3,)] * 7 + [(2, 5)] * 3
     start = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]

@@ -1,0 +1,226 @@
+"""The operand types one update rule runs on, besides plain tensors.
+
+An algorithm's ``_update`` is written once in terms of tensor methods
+(``add_``, ``mul_``, ``lerp_``, ``addcmul_``, ``addcdiv_``, ``sqrt``, ...).
+:class:`TensorList` gives those methods to a whole list of tensors as
+``torch._foreach_*`` calls (torch's multi-tensor form); :class:`Traced` gives
+them to one tensor inside torch.compile (the compiled form, ``fused=True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+
+from lossopt import _compat
+from lossopt._policy import OPTIM_FUSED_CHUNK
+
+
+def _args(other: Any) -> Any:
+    return other.tensors if isinstance(other, TensorList) else other
+
+
+class TensorList:
+    """A list of tensors that an update rule treats as one tensor: each method
+    a rule uses is one ``torch._foreach_*`` call over the whole list. A number
+    argument may be a Python number, a list of numbers (one per tensor) or
+    another TensorList."""
+
+    __slots__ = ("tensors",)
+    is_sparse = False
+
+    def __init__(self, tensors: Iterable[torch.Tensor]) -> None:
+        self.tensors = list(tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    # out of place
+    def __neg__(self) -> TensorList:
+        return TensorList(torch._foreach_neg(self.tensors))
+
+    def __add__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_add(self.tensors, _args(other)))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_sub(self.tensors, _args(other)))
+
+    def __rsub__(self, other: Any) -> TensorList:
+        out = torch._foreach_neg(self.tensors)
+        torch._foreach_add_(out, other)
+        return TensorList(out)
+
+    def __mul__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_mul(self.tensors, _args(other)))
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other: Any) -> TensorList:
+        return TensorList(torch._foreach_div(self.tensors, _args(other)))
+
+    def __rtruediv__(self, other: Any) -> TensorList:
+        out = torch._foreach_reciprocal(self.tensors)
+        torch._foreach_mul_(out, other)
+        return TensorList(out)
+
+    def __pow__(self, exponent: Any) -> TensorList:
+        return TensorList(torch._foreach_pow(self.tensors, _args(exponent)))
+
+    def __rpow__(self, base: Any) -> TensorList:
+        return TensorList(torch._foreach_pow(base, self.tensors))
+
+    def add(self, other: Any, *, alpha: Any = 1) -> TensorList:
+        return TensorList(torch._foreach_add(self.tensors, _args(other), alpha=alpha))
+
+    def addcmul(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
+        return TensorList(torch._foreach_addcmul(self.tensors, a.tensors, b.tensors, value))
+
+    def sqrt(self) -> TensorList:
+        return TensorList(torch._foreach_sqrt(self.tensors))
+
+    def clone(self) -> TensorList:
+        return TensorList([t.clone() for t in self.tensors])
+
+    # in place
+    def add_(self, other: Any, *, alpha: Any = 1) -> TensorList:
+        if isinstance(other, TensorList):
+            torch._foreach_add_(self.tensors, other.tensors, alpha=alpha)
+        else:
+            torch._foreach_add_(self.tensors, other if alpha == 1 else other * alpha)
+        return self
+
+    def mul_(self, other: Any) -> TensorList:
+        torch._foreach_mul_(self.tensors, _args(other))
+        return self
+
+    def div_(self, other: Any) -> TensorList:
+        torch._foreach_div_(self.tensors, _args(other))
+        return self
+
+    def sqrt_(self) -> TensorList:
+        torch._foreach_sqrt_(self.tensors)
+        return self
+
+    def lerp_(self, end: TensorList, weight: Any) -> TensorList:
+        torch._foreach_lerp_(self.tensors, end.tensors, weight)
+        return self
+
+    def addcmul_(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
+        torch._foreach_addcmul_(self.tensors, a.tensors, b.tensors, value)
+        return self
+
+    def addcdiv_(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
+        torch._foreach_addcdiv_(self.tensors, a.tensors, b.tensors, value)
+        return self
+
+    def clamp_min_(self, other: TensorList) -> TensorList:
+        torch._foreach_maximum_(self.tensors, other.tensors)
+        return self
+
+
+def _raw(other: Any) -> Any:
+    return other.tensor if isinstance(other, Traced) else other
+
+
+class Traced:
+    """One tensor of the compiled form, where the numbers are 0-d tensors.
+    torch.compile (2.13) keeps the first call's value of a tensor passed as
+    ``alpha=`` or ``value=``, so here those become explicit products, which
+    Inductor fuses into the same single loop anyway. The other methods are
+    the tensor's own."""
+
+    __slots__ = ("tensor",)
+    is_sparse = False
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+    def __neg__(self) -> Traced:
+        return Traced(-self.tensor)
+
+    def add(self, other: Any, *, alpha: Any = 1) -> Traced:
+        return Traced(self.tensor + _raw(other) * alpha)
+
+    def addcmul(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
+        return Traced(self.tensor + a.tensor * b.tensor * value)
+
+    def sqrt(self) -> Traced:
+        return Traced(self.tensor.sqrt())
+
+    def clone(self) -> Traced:
+        return Traced(self.tensor.clone())
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Traced:
+        self.tensor.add_(_raw(other) * alpha)
+        return self
+
+    def mul_(self, other: Any) -> Traced:
+        self.tensor.mul_(_raw(other))
+        return self
+
+    def div_(self, other: Any) -> Traced:
+        self.tensor.div_(_raw(other))
+        return self
+
+    def sqrt_(self) -> Traced:
+        self.tensor.sqrt_()
+        return self
+
+    def lerp_(self, end: Traced, weight: Any) -> Traced:
+        self.tensor.lerp_(end.tensor, weight)
+        return self
+
+    def addcmul_(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
+        self.tensor.add_(a.tensor * b.tensor * value)
+        return self
+
+    def addcdiv_(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
+        self.tensor.add_(a.tensor / b.tensor * value)
+        return self
+
+    def clamp_min_(self, other: Traced) -> Traced:
+        self.tensor.clamp_min_(other.tensor)
+        return self
+
+
+_COMPILED: dict[Callable[..., None], Callable[..., None]] = {}
+
+
+def _compiled(update: Callable[..., None]) -> Callable[..., None]:
+    compiled = _COMPILED.get(update)
+    if compiled is None:
+
+        def apply_all(params, grads, states, hyper, options, at):
+            for i, (p, g, state) in enumerate(zip(params, grads, states, strict=True)):
+                numbers = None if at is None else type(at)(*(v[i] for v in at))
+                slots = {k: Traced(v) for k, v in state.items() if k != "step"}
+                update(Traced(p), Traced(g), slots, hyper, options, numbers)
+
+        # Inductor's size asserts on every input repeat what the guards check.
+        compiled = _COMPILED[update] = torch.compile(
+            _compat.own_code(apply_all), dynamic=False, options={"size_asserts": False}
+        )
+    return compiled
+
+
+def run_compiled(update, params, grads, states, hyper, options, at) -> None:
+    """Apply ``update`` to every parameter through torch.compile: Inductor fuses
+    each parameter's whole update into one loop over its elements (C++/OpenMP
+    on CPU, Triton on GPU). The math is the eager ``update`` itself."""
+    compiled = _compiled(update)
+    # Chunks of equal length where possible (200 parameters: 4 x 50, not
+    # 3 x 64 + 8), so that like-shaped parameters share one graph.
+    count = -(-len(params) // OPTIM_FUSED_CHUNK)
+    size = -(-len(params) // count)
+    # Every option set and chunk shape is one more graph of the same function.
+    with _compat.compile_limits(256, 4096):
+        for start in range(0, len(params), size):
+            part = slice(start, start + size)
+            # Own copies of the chunk's numbers: a view's offset would be one
+            # more thing for the compiled code to be specialized on.
+            numbers = None if at is None else type(at)(*(v[part].clone() for v in at))
+            compiled(params[part], grads[part], states[part], hyper, options, numbers)
