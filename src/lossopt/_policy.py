@@ -110,10 +110,11 @@ def check_now(device: torch.device) -> bool:
 OPTIM_FUSED_CHUNK = 64
 # On CPU the multi-tensor form (torch._foreach_*) wins while the per-parameter
 # Python overhead dominates: measured with torch.optim's own two forms on the
-# 2-core development machine, foreach is 2-4x faster on 200 tensors of 1000
-# elements and no faster on 24 tensors of 100k-700k, where its whole-list
-# temporaries fall out of cache. Groups whose mean tensor is at most this many
-# elements take foreach on CPU; larger ones the per-parameter loop.
+# 2-core development machine (one thread, median of interleaved rounds),
+# foreach is 1.3-1.9x faster on 200 tensors of 1000 elements and 1.05-2x
+# slower on 24 tensors of 200k, where its whole-list temporaries fall out of
+# cache. Groups whose mean tensor is at most this many elements take foreach
+# on CPU; larger ones the per-parameter loop.
 OPTIM_FOREACH_CPU_MAX_NUMEL = 1 << 15
 
 
