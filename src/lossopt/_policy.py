@@ -73,12 +73,12 @@ LINEAR_MIN_CHUNK_ROWS = 256
 MINE_BLOCK_ELEMENTS = 1 << 22
 
 
-def lossopt_kernel(loss: str, numel: int, device: torch.device) -> bool:
-    """Whether ``loss`` over ``numel`` elements on ``device`` takes lossopt's own
-    fast path (True) or torch's kernel (False)."""
+def lossopt_kernel(loss: str, numel: int, device_type: str) -> bool:
+    """Whether ``loss`` over ``numel`` elements on a device of this type takes
+    lossopt's own fast path (True) or torch's kernel (False)."""
     if getattr(_forced, "value", False):
         return False  # the accelerator path: torch's kernels, not measured here
-    crossover = LOSS_CROSSOVER[loss].get(torch.device(device).type)
+    crossover = LOSS_CROSSOVER[loss].get(device_type)
     return crossover is not None and numel >= crossover
 
 
@@ -96,11 +96,6 @@ def sync_checks(enabled: bool | None = None) -> bool:
     if enabled is not None:
         _sync_checks = bool(enabled)
     return _sync_checks
-
-
-def check_now(device: torch.device) -> bool:
-    """Whether data-dependent input checks (class indices in range) run now."""
-    return _sync_checks or not on_accelerator(device)
 
 
 # -- Optimizers (lossopt.optim) ------------------------------------------------

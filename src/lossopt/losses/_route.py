@@ -41,20 +41,6 @@ def traced(*tensors: torch.Tensor | None) -> bool:
     return not all(t is None or (type(t) in _PLAIN and not t.is_meta) for t in tensors)
 
 
-def readable(*tensors: torch.Tensor | None) -> bool:
-    """Whether reading a value of these tensors into Python is free and
-    allowed: CPU tensors, outside any transform or tracer."""
-    return not _policy.on_accelerator(tensors[0].device) and not traced(*tensors)
-
-
-def own_kernel(loss: str, numel: int, input: torch.Tensor, *others: torch.Tensor | None) -> bool:
-    """True when ``loss`` over ``numel`` elements (logits: rows x classes)
-    should run lossopt's own path on these tensors."""
-    if not _policy.lossopt_kernel(loss, numel, input.device):
-        return False
-    return not (autocast_on(input.device) or traced(input, *others))
-
-
 def regrad(fn, inputs: tuple[torch.Tensor, ...], grad_output: torch.Tensor):
     """Gradients of ``fn(*inputs)`` by autograd, with a graph of their own.
 
@@ -68,3 +54,24 @@ def regrad(fn, inputs: tuple[torch.Tensor, ...], grad_output: torch.Tensor):
         wanted = [x for x in inputs if x.requires_grad]
         grads = iter(torch.autograd.grad(out, wanted, grad_output, create_graph=True))
     return tuple(next(grads) if x.requires_grad else None for x in inputs)
+
+
+# What a call may do, decided once per call (see :func:`route`).
+OWN = "own"  # lossopt's one-pass kernel (CPU, above the crossover)
+CPU = "cpu"  # torch's kernel; values may be read into Python (free on the CPU)
+DEVICE = "device"  # torch's kernel; no value is read (accelerators, transforms, tracers)
+
+
+def route(loss: str | None, numel: int, input: torch.Tensor, *others) -> str:
+    """Where a loss call runs, with as few Python steps as a small call affords.
+    ``loss`` None: there is no lossopt kernel to choose."""
+    if torch.compiler.is_compiling() or _transforms_active():
+        return DEVICE
+    for t in (input, *others):
+        if t is not None and (type(t) not in _PLAIN or t.is_meta):
+            return DEVICE
+    if not input.is_cpu or _policy.on_accelerator("cpu"):
+        return DEVICE
+    if loss is None or not _policy.lossopt_kernel(loss, numel, "cpu"):
+        return CPU
+    return CPU if torch.is_autocast_enabled("cpu") else OWN

@@ -21,9 +21,14 @@ import torch.nn.functional as F
 
 from lossopt import _policy
 from lossopt._checks import check_floating, check_integer, check_number, check_tensor
-from lossopt._policy import check_now, on_accelerator
-from lossopt.losses._reduction import check_reduction, compute_dtype, reduction_scale
-from lossopt.losses._route import autocast_on, own_kernel, readable, regrad
+from lossopt.losses._reduction import (
+    _HALF,
+    REDUCTIONS,
+    check_reduction,
+    compute_dtype,
+    reduction_scale,
+)
+from lossopt.losses._route import DEVICE, OWN, autocast_on, regrad, route, traced
 
 
 def row_blocks(rows: int, cols: int) -> list[slice]:
@@ -308,8 +313,8 @@ def _torch_layout(input, target, class_dim, soft):
     return input, target
 
 
-def _with_torch(kernel, input, target, weight, ignore_index, reduction, **options):
-    """torch's kernel under lossopt's rules.
+def _with_torch(kernel, where, input, target, weight, ignore_index, reduction, **options):
+    """torch's kernel under lossopt's rules, ``where`` as :func:`route` decided.
 
     A class index out of range raises lossopt's IndexError naming it (on the
     CPU, where torch raises, the check costs nothing until then). A 'mean' over
@@ -318,14 +323,16 @@ def _with_torch(kernel, input, target, weight, ignore_index, reduction, **option
     masking the result where no target is kept (three small operations, no
     host synchronisation).
     """
-    num_classes = input.shape[1 if input.dim() > 1 else 0]
     index = not target.is_floating_point()
-    half = input.dtype in (torch.float16, torch.bfloat16) and not autocast_on(input.device)
-    x = input.float() if half else input  # half precision accumulates in float32
-    if weight is not None and weight.dtype != x.dtype and not autocast_on(input.device):
-        weight = weight.to(x.dtype)
-    if index and check_now(input.device) and on_accelerator(input.device):
-        _check_index_target(target.reshape(-1), num_classes, ignore_index)  # sync_checks(True)
+    x = input
+    if input.dtype in _HALF or (weight is not None and weight.dtype != input.dtype):
+        if not autocast_on(input.device):  # under autocast, torch's policy decides
+            if input.dtype in _HALF:
+                x = input.float()  # half precision accumulates in float32
+            if weight is not None:
+                weight = weight.to(x.dtype)
+    if index and where == DEVICE and _policy.sync_checks() and not traced(input, target):
+        _check_index_target(target.reshape(-1), _classes(input), ignore_index)
 
     def call(reduction):
         try:
@@ -334,21 +341,18 @@ def _with_torch(kernel, input, target, weight, ignore_index, reduction, **option
             )
         except IndexError:
             if index:
-                _check_index_target(target.reshape(-1), num_classes, ignore_index)
+                _check_index_target(target.reshape(-1), _classes(input), ignore_index)
             raise
 
     if reduction != "mean":
         loss = call(reduction)
     elif not index:  # the mean over rows: 0 for no row
-        rows = target.numel() // num_classes
-        loss = call("mean") if rows else call("sum") * 0.0
-    elif readable(input, target):
+        loss = call("mean") if input.numel() else call("sum") * 0.0
+    elif where != DEVICE:
         loss = call("mean")
         if math.isnan(loss.item()):  # no kept target, or a NaN in the input
-            denominator = _kept_weight(
-                target.reshape(-1), target.reshape(-1) != ignore_index, weight, x.dtype
-            )
-            if denominator.item() == 0:
+            flat = target.reshape(-1)
+            if _kept_weight(flat, flat != ignore_index, weight, x.dtype).item() == 0:
                 loss = call("sum") * 0.0
     else:  # no read of a device value: the mean of nothing (0 / 0) is masked
         flat = target.reshape(-1)
@@ -357,7 +361,11 @@ def _with_torch(kernel, input, target, weight, ignore_index, reduction, **option
         else:
             nothing = _kept_weight(flat, flat != ignore_index, weight, x.dtype) == 0
         loss = torch.where(nothing, 0.0, call("mean"))
-    return loss.to(input.dtype) if half else loss
+    return loss.to(input.dtype) if x is not input else loss
+
+
+def _classes(input: torch.Tensor) -> int:
+    return input.shape[1 if input.dim() > 1 else 0]
 
 
 def cross_entropy(
@@ -399,15 +407,20 @@ def cross_entropy(
     by a host synchronisation; ``lossopt.sync_checks(True)`` (or the
     environment's LOSSOPT_SYNC_CHECKS=1) turns on lossopt's named checks.
     """
-    check_reduction(reduction)
-    check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
+    if reduction not in REDUCTIONS:
+        check_reduction(reduction)
+    if type(label_smoothing) is not float or not 0.0 <= label_smoothing <= 1.0:
+        check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
     class_dim, soft = _check_shapes(input, target, dim)
     num_classes = input.shape[class_dim]
-    weight = _check_weight(weight, num_classes)
-    if soft or not own_kernel("cross_entropy", input.numel(), input, target, weight):
+    if weight is not None:
+        _check_weight(weight, num_classes)
+    where = route(None if soft else "cross_entropy", input.numel(), input, target, weight)
+    if where != OWN:
         x, t = _torch_layout(input, target, class_dim, soft)
         return _with_torch(
             F.cross_entropy,
+            where,
             x,
             t,
             weight,
@@ -452,10 +465,13 @@ def nll_loss(
     limit. Deviation, as in :func:`cross_entropy`: a mean over no kept target
     is 0, not NaN.
     """
-    check_reduction(reduction)
+    if reduction not in REDUCTIONS:
+        check_reduction(reduction)
     class_dim, soft = _check_shapes(input, target, 1)
     if soft:
         raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    weight = _check_weight(weight, input.shape[class_dim])
+    if weight is not None:
+        _check_weight(weight, input.shape[class_dim])
     x, t = _torch_layout(input, target, class_dim, soft)
-    return _with_torch(F.nll_loss, x, t, weight, ignore_index, reduction)
+    where = route(None, input.numel(), input, target, weight)
+    return _with_torch(F.nll_loss, where, x, t, weight, ignore_index, reduction)

@@ -16,8 +16,14 @@ import torch.nn.functional as F
 
 from lossopt import _policy
 from lossopt._checks import check_floating, check_same_shape
-from lossopt.losses._reduction import check_reduction, compute_dtype, reduce, reduction_scale
-from lossopt.losses._route import _transforms_active, autocast_on, own_kernel, readable
+from lossopt.losses._reduction import (
+    _HALF,
+    check_reduction,
+    compute_dtype,
+    reduce,
+    reduction_scale,
+)
+from lossopt.losses._route import DEVICE, OWN, autocast_on, route, traced
 
 
 def _pointwise(log_q: torch.Tensor, target: torch.Tensor, log_target: bool) -> torch.Tensor:
@@ -118,29 +124,35 @@ def kl_div(
     'mean' divides by the number of elements as well as the batch and is kept
     with that meaning when asked for. Input and target must have the same shape.
     """
-    check_reduction(reduction, batchmean=True)
+    if reduction not in _REDUCTIONS:
+        check_reduction(reduction, batchmean=True)
     check_floating("input", input)
     check_floating("target", target)
     check_same_shape("input", input, "target", target)
     batch = input.shape[0] if input.dim() else 1
     scale = reduction_scale(reduction, input.numel(), batch_size=batch)
-    own = own_kernel("kl_div", input.numel(), input, target)
-    if own or (target.requires_grad and not log_target and not _transforms_active()):
+    where = route("kl_div", input.numel(), input, target)
+    # lossopt's gradient with respect to P is finite at P = 0 (torch's is NaN)
+    target_grad = target.requires_grad and not log_target and not traced(input, target)
+    if where == OWN or target_grad:
         compute = compute_dtype(input)
         log_q, target_c = input.to(compute), target.to(compute)
         if reduction == "none":
             return _KLPointwise.apply(log_q, target_c, bool(log_target)).to(input.dtype)
         return _KLSum.apply(log_q, target_c, bool(log_target), scale).to(input.dtype)
-    return _kl_div_torch(input, target, reduction, bool(log_target), scale)
+    return _kl_div_torch(input, target, reduction, bool(log_target), scale, where)
 
 
-def _kl_div_torch(input, target, reduction, log_target, scale):
+_REDUCTIONS = ("batchmean", "mean", "sum", "none")
+
+
+def _kl_div_torch(input, target, reduction, log_target, scale, where):
     """torch's kernel under lossopt's rule 0 log 0 = 0. torch gives NaN where
     P = 0 and log Q = -inf; on the CPU a scalar result is read once (free
     there) and only a NaN takes lossopt's exact path. Elsewhere log Q is set
     to 0 where P = 0 first, which leaves every other term and gradient as it
     is. With ``log_target`` both agree already."""
-    half = input.dtype in (torch.float16, torch.bfloat16) and not autocast_on(input.device)
+    half = input.dtype in _HALF and not autocast_on(input.device)
     x, t = (input.float(), target.float()) if half else (input, target)
 
     def call(x):
@@ -150,7 +162,7 @@ def _kl_div_torch(input, target, reduction, log_target, scale):
 
     if log_target:
         loss = call(x)
-    elif reduction != "none" and readable(input, target):
+    elif reduction != "none" and where != DEVICE:
         loss = call(x)
         if math.isnan(loss.item()):
             loss = _KLSum.apply(x, t, False, scale)
@@ -218,7 +230,7 @@ def kl_divergence(
         raise IndexError(f"dim {dim} is out of range for logits of {p_logits.dim()} dimensions")
     a, b = p_logits.movedim(dim, -1), q_logits.movedim(dim, -1)
     reduction = "mean" if reduction == "batchmean" else reduction
-    if own_kernel("kl_div", a.numel(), a, b):
+    if route("kl_div", a.numel(), a, b) == OWN:
         return reduce(_KLFromLogits.apply(a, b), reduction).to(p_logits.dtype)
     # torch's kernels: the equation D_KL(P || Q) = sum P (log P - log Q) on
     # two log_softmax results (float32 for half precision, as everywhere).

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from lossopt import _policy
 from lossopt._checks import check_floating, check_integer, check_number
 from lossopt.losses._reduction import check_reduction, compute_dtype, reduction_scale
-from lossopt.losses._route import autocast_on, own_kernel, regrad
+from lossopt.losses._route import OWN, autocast_on, regrad, route
 from lossopt.losses.classification import (
     _check_index_target,
     _check_weight,
@@ -223,17 +223,14 @@ def linear_cross_entropy(
     h = input.reshape(target.numel(), input.shape[-1])
     flat = target.reshape(-1)
     smoothing = float(label_smoothing)
-    if not own_kernel(
-        "linear_cross_entropy",
-        h.shape[0] * num_classes,
-        input,
-        linear_weight,
-        linear_bias,
-        target,
-    ):
+    where = route(
+        "linear_cross_entropy", h.shape[0] * num_classes, input, linear_weight, linear_bias, target
+    )
+    if where != OWN:
         logits, flat = _torch_layout(F.linear(h, linear_weight, linear_bias), flat, 1, False)
         loss = _with_torch(
             F.cross_entropy,
+            where,
             logits,
             flat,
             class_weight,
