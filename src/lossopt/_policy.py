@@ -25,6 +25,11 @@ import torch
 _forced = threading.local()
 
 
+def forced() -> bool:
+    """Whether :func:`accelerator_path` is in force."""
+    return getattr(_forced, "value", False)
+
+
 def on_accelerator(device: torch.device | str) -> bool:
     """True for any device but the CPU (and meta), or when forced by
     :func:`accelerator_path`."""

@@ -70,7 +70,7 @@ def route(loss: str | None, numel: int, input: torch.Tensor, *others) -> str:
     for t in (input, *others):
         if t is not None and (type(t) not in _PLAIN or t.is_meta):
             return DEVICE
-    if not input.is_cpu or _policy.on_accelerator("cpu"):
+    if not input.is_cpu or _policy.forced():
         return DEVICE
     if loss is None or not _policy.lossopt_kernel(loss, numel, "cpu"):
         return CPU

@@ -278,6 +278,17 @@ class _IndexCrossEntropy(torch.autograd.Function):
 def _check_shapes(input, target, dim) -> tuple[int, bool]:
     """The class dimension and whether the target holds probabilities, from
     metadata alone (no pass over the data)."""
+    if (  # the common case, (N, C) logits and int64 indices, in one expression
+        dim == 1
+        and isinstance(input, torch.Tensor)
+        and isinstance(target, torch.Tensor)
+        and target.dtype == torch.long
+        and input.dim() == 2
+        and input.is_floating_point()
+        and input.shape[1] > 0
+        and target.shape == input.shape[:1]
+    ):
+        return 1, False
     check_floating("input", input)
     check_tensor("target", target)
     class_dim = _class_dim(input, dim)
@@ -350,7 +361,8 @@ def _with_torch(kernel, where, input, target, weight, ignore_index, reduction, *
         loss = call("mean") if input.numel() else call("sum") * 0.0
     elif where != DEVICE:
         loss = call("mean")
-        if math.isnan(loss.item()):  # no kept target, or a NaN in the input
+        # A read of the CPU result (tolist: no dispatch, the cheapest read).
+        if math.isnan(loss.tolist()):  # no kept target, or a NaN in the input
             flat = target.reshape(-1)
             if _kept_weight(flat, flat != ignore_index, weight, x.dtype).item() == 0:
                 loss = call("sum") * 0.0
