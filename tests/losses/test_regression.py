@@ -87,3 +87,16 @@ def test_bad_thresholds():
         losses.huber_loss(torch.zeros(2), torch.zeros(2), delta=0)
     with pytest.raises(ValueError, match="beta.*-1"):
         losses.smooth_l1_loss(torch.zeros(2), torch.zeros(2), beta=-1)
+
+
+@pytest.mark.parametrize("name", ["l1_loss", "mse_loss", "huber_loss", "smooth_l1_loss"])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_reference_equations_equal_torch_and_the_public_function(name, reduction):
+    from lossopt.losses import reference
+
+    g = torch.Generator().manual_seed(3)
+    x = (3 * torch.randn(7, 5, generator=g, dtype=torch.float64)).requires_grad_()
+    y = torch.randn(7, 5, generator=g, dtype=torch.float64)
+    expected = getattr(torch.nn.functional, name)(x, y, reduction=reduction)
+    for fn in (getattr(reference, name), getattr(losses, name)):
+        assert_same(fn(x, y, reduction=reduction), expected, (x,))
