@@ -1,17 +1,11 @@
 """The report in a real browser: headless Chromium opens index.html, every
 image loads, the console stays clean, and a screenshot is kept."""
 
-import shutil
-from pathlib import Path
-
 import pytest
-from playwright.sync_api import sync_playwright
 
 from lossopt.__main__ import main
 from lossopt.lab.experiments import EXPERIMENTS
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.lab.browser import open_report
 
 
 @pytest.fixture(scope="module")
@@ -22,34 +16,16 @@ def report(tmp_path_factory):
 
 
 def test_report_renders_in_chromium(report):
-    assert Path(CHROMIUM).exists(), "make test installs Debian's chromium; it is missing"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors = []
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        requests = []
-        page.on("request", lambda request: requests.append(request.url))
-        page.goto(report.as_uri(), wait_until="load")
-        images = page.evaluate(
-            "Array.from(document.images)"
-            ".map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
-        )
-        headings = page.evaluate(
-            "Array.from(document.querySelectorAll('h2')).map(h => h.textContent)"
-        )
-        sections = page.evaluate(
-            "Array.from(document.querySelectorAll('section')).map(s => [s.id,"
-            " s.querySelector('h2').textContent, s.querySelector('p') !== null,"
-            " Array.from(s.querySelectorAll('img')).map(i => [i.complete, i.naturalWidth])])"
-        )
-        page.screenshot(path=str(ARTIFACTS / "lab-report.png"), full_page=False)
-        browser.close()
+    seen = open_report(
+        report,
+        "lab-report.png",
+        headings="Array.from(document.querySelectorAll('h2')).map(h => h.textContent)",
+        sections="Array.from(document.querySelectorAll('section')).map(s => [s.id,"
+        " s.querySelector('h2').textContent, s.querySelector('p') !== null,"
+        " Array.from(s.querySelectorAll('img')).map(i => [i.complete, i.naturalWidth])])",
+    )
+    errors, images, requests = seen["errors"], seen["images"], seen["requests"]
+    headings, sections = seen["headings"], seen["sections"]
     assert errors == []
     for src, complete, width in images:
         assert complete and width > 0, src  # no broken image
@@ -62,4 +38,3 @@ def test_report_renders_in_chromium(report):
         assert has_prose, name
         assert len(imgs) >= 1 and all(done and width > 0 for done, width in imgs), name
     assert len(images) == len(EXPERIMENTS)
-    assert (ARTIFACTS / "lab-report.png").stat().st_size > 10_000
