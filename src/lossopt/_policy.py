@@ -76,6 +76,10 @@ LINEAR_MIN_CHUNK_ROWS = 256
 # Anchors mined at a time in batch_triplet_loss: the sorts and searches of a
 # block need a few times block x B memory.
 MINE_BLOCK_ELEMENTS = 1 << 22
+# batch_hard up to this batch size differentiates the whole distance matrix
+# (one matrix, two reductions: fewest operations); above it, only the 2B mined
+# distances, so memory stays a few B x B matrices at B = 8192.
+HARD_MATRIX_MAX_BATCH = 1024
 
 
 def lossopt_kernel(loss: str, numel: int, device_type: str) -> bool:

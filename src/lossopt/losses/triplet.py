@@ -326,7 +326,28 @@ def batch_triplet_loss(
         )
     if embeddings.shape[0] == 0:
         return reduce(embeddings.sum(dim=1), reduction, denominator=embeddings.new_zeros(()))
+    if autocast_on(embeddings.device):
+        # torch's distance kernels (cdist) are on autocast's float32 list: the
+        # whole mined loss runs in float32, its matrix products included.
+        with torch.autocast(embeddings.device.type, enabled=False):
+            return batch_triplet_loss(
+                embeddings.float(), labels, mining=mining, margin=margin, p=p, reduction=reduction
+            )
     x = embeddings.to(compute_dtype(embeddings))
+    if mining == "batch_hard" and x.shape[0] <= _policy.HARD_MATRIX_MAX_BATCH:
+        # One distance matrix and two reductions: fewest operations while B^2
+        # is small. max/min route each anchor's gradient to the one mined pair.
+        dist = _pairwise_distances(x, float(p))
+        with torch.no_grad():
+            same = labels[:, None] == labels[None, :]
+            pos = same.fill_diagonal_(False)
+            neg = labels[:, None] != labels[None, :]
+            valid = pos.any(dim=1) & neg.any(dim=1)
+        d_pos = torch.where(pos, dist, -torch.inf).max(dim=1).values
+        d_neg = torch.where(neg, dist, torch.inf).min(dim=1).values
+        per_anchor = torch.where(valid, torch.clamp_min(d_pos - d_neg + margin, 0), 0.0)
+        count = valid.sum().to(x.dtype)
+        return _result(reduce(per_anchor, reduction, denominator=count), embeddings)
     if mining == "batch_hard":
         # Two pairs per anchor: mine on distances without a graph, then
         # differentiate only the 2B mined distances, in O(B D).
@@ -345,6 +366,5 @@ def batch_triplet_loss(
 
 
 def _result(loss: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-    """The loss in the embeddings' dtype; under autocast in float32, as torch's
-    distance kernels (cdist) are on its float32 list."""
-    return loss if autocast_on(embeddings.device) else loss.to(embeddings.dtype)
+    """The loss in the embeddings' dtype."""
+    return loss.to(embeddings.dtype)
