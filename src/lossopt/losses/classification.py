@@ -235,6 +235,8 @@ class _IndexCrossEntropy(torch.autograd.Function):
     def setup_context(ctx, inputs, output):
         logits, target, keep, weight, smoothing, scale, eager = inputs
         ctx.mark_non_differentiable(output[1])
+        # The second output is never differentiated: no N x C zeros for it.
+        ctx.set_materialize_grads(False)
         scale_t = scale if isinstance(scale, torch.Tensor) else None
         ctx.save_for_backward(logits, target, keep, weight, scale_t)
         # The gradient formed in the forward is not a saved tensor but a
