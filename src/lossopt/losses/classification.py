@@ -248,6 +248,8 @@ class _IndexCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_loss, _):
+        if grad_loss is None:  # only the second output was reached
+            return (None,) * 7
         logits, target, keep, weight, scale = ctx.saved_tensors
         grad, ctx.grad = ctx.grad, None
         if scale is None:
