@@ -62,16 +62,6 @@ def logsumexp_rows(z: torch.Tensor) -> torch.Tensor:
     return lse
 
 
-@dataclass
-class _Rows:
-    """Logits as (M, C) rows, the target to match, and the shape of 'none'."""
-
-    logits: torch.Tensor
-    target: torch.Tensor
-    out_shape: torch.Size
-    soft: bool
-
-
 def _class_dim(input: torch.Tensor, dim: int) -> int:
     if input.dim() == 0:
         raise ValueError("input must have a class dimension, got a 0-d tensor")
@@ -80,32 +70,6 @@ def _class_dim(input: torch.Tensor, dim: int) -> int:
     if not -input.dim() <= dim < input.dim():
         raise IndexError(f"dim {dim} is out of range for input of {input.dim()} dimensions")
     return dim % input.dim()
-
-
-def _as_rows(input: torch.Tensor, target: torch.Tensor, dim: int) -> _Rows:
-    check_floating("input", input)
-    check_tensor("target", target)
-    class_dim = _class_dim(input, dim)
-    num_classes = input.shape[class_dim]
-    if num_classes == 0:
-        raise ValueError(f"input has no classes along dim {class_dim}: shape {tuple(input.shape)}")
-    out_shape = input.shape[:class_dim] + input.shape[class_dim + 1 :]
-    logits = input.movedim(class_dim, -1).reshape(-1, num_classes)
-    if target.is_floating_point():
-        if target.shape != input.shape:
-            raise ValueError(
-                f"a probability target must have the input's shape {tuple(input.shape)}, "
-                f"got target shape {tuple(target.shape)}"
-            )
-        rows = target.movedim(class_dim, -1).reshape(-1, num_classes)
-        return _Rows(logits, rows, out_shape, soft=True)
-    check_integer("target", target)
-    if target.shape != out_shape:
-        raise ValueError(
-            f"a class-index target must have shape {tuple(out_shape)} (the input's shape "
-            f"{tuple(input.shape)} without dim {class_dim}), got {tuple(target.shape)}"
-        )
-    return _Rows(logits, target.reshape(-1).long(), out_shape, soft=False)
 
 
 def _check_index_target(target: torch.Tensor, num_classes: int, ignore_index: int) -> torch.Tensor:
@@ -444,17 +408,19 @@ def cross_entropy(
             reduction,
             label_smoothing=float(label_smoothing),
         )
-    rows = _as_rows(input, target, dim)
-    keep = _check_index_target(rows.target, num_classes, ignore_index)
+    # Checked above: the logits as (M, C) rows and the indices beside them.
+    logits = input.movedim(class_dim, -1).reshape(-1, num_classes)
+    flat = target.reshape(-1).long()
+    keep = _check_index_target(flat, num_classes, ignore_index)
     scale = None
     if reduction != "none":
-        denominator = _kept_weight(rows.target, keep, weight, compute_dtype(input))
+        denominator = _kept_weight(flat, keep, weight, compute_dtype(input))
         scale = reduction_scale(reduction, len(keep), denominator=denominator)
     eager = scale is not None and input.requires_grad and torch.is_grad_enabled()
     loss, _ = _IndexCrossEntropy.apply(
-        rows.logits, rows.target, keep, weight, float(label_smoothing), scale, eager
+        logits, flat, keep, weight, float(label_smoothing), scale, eager
     )
-    return (loss if scale is not None else loss.reshape(rows.out_shape)).to(input.dtype)
+    return (loss if scale is not None else loss.reshape(target.shape)).to(input.dtype)
 
 
 def _kept_weight(
