@@ -68,6 +68,54 @@ def own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+# -- torch's loss kernels, called without their Python wrappers ------------------
+# torch.nn.functional's wrappers spend about a microsecond per call on checks
+# for __torch_function__ overrides and reduction strings; a small loss call
+# that lossopt has already found to be on plain tensors calls the bindings
+# beneath them. Reductions are torch's enum: none 0, mean 1, sum 2.
+def _binding(name: str, wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    kernel = getattr(torch._C._nn, name, None)
+    if kernel is None:  # pragma: no cover - another torch
+        _fallback(f"torch._C._nn.{name}", "small losses call torch.nn.functional's wrapper")
+    return kernel or wrapper
+
+
+_REDUCTION_NAMES = ("none", "mean", "sum")
+
+
+def _cross_entropy_wrapper(input, target, weight, reduction, ignore_index, label_smoothing):
+    return torch.nn.functional.cross_entropy(
+        input,
+        target,
+        weight,
+        None,
+        ignore_index,
+        None,
+        _REDUCTION_NAMES[reduction],
+        label_smoothing,
+    )
+
+
+def _nll_wrapper(input, target, weight, reduction, ignore_index):
+    return torch.nn.functional.nll_loss(
+        input, target, weight, None, ignore_index, None, _REDUCTION_NAMES[reduction]
+    )
+
+
+cross_entropy_loss = _binding("cross_entropy_loss", _cross_entropy_wrapper)
+nll_loss_nd = _binding("nll_loss_nd", _nll_wrapper)
+linear = _binding("linear", torch.nn.functional.linear)
+
+
+def _no_transforms() -> bool:  # pragma: no cover - torch without functorch
+    return False
+
+
+# Whether a torch.func transform (grad, vmap, jvp, ...) is running: torch's C
+# function itself, called on every small loss call.
+transforms_active = getattr(torch._C, "_are_functorch_transforms_active", _no_transforms)
+
+
 # -- DTensor (FSDP2) ------------------------------------------------------------
 _DTENSOR: Any = None  # the DTensor class, once torch's module for it is loaded
 

@@ -22,18 +22,22 @@ from collections.abc import Iterator
 
 import torch
 
-_forced = threading.local()
+class _Forced(threading.local):
+    value = False  # a class default: a thread that never set it reads it without a miss
+
+
+_forced = _Forced()
 
 
 def forced() -> bool:
     """Whether :func:`accelerator_path` is in force."""
-    return getattr(_forced, "value", False)
+    return _forced.value
 
 
 def on_accelerator(device: torch.device | str) -> bool:
     """True for any device but the CPU (and meta), or when forced by
     :func:`accelerator_path`."""
-    if getattr(_forced, "value", False):
+    if _forced.value:
         return True
     kind = torch.device(device).type
     return kind not in ("cpu", "meta")
@@ -43,8 +47,8 @@ def on_accelerator(device: torch.device | str) -> bool:
 def accelerator_path(enabled: bool = True) -> Iterator[None]:
     """Run lossopt's accelerator path (no host synchronisation, a constant
     number of operations per call) on whatever device the tensors are on."""
-    previous = getattr(_forced, "value", False)
-    _forced.value = enabled
+    previous = _forced.value
+    _forced.value = bool(enabled)
     try:
         yield
     finally:
@@ -85,7 +89,7 @@ HARD_MATRIX_MAX_BATCH = 1024
 def lossopt_kernel(loss: str, numel: int, device_type: str) -> bool:
     """Whether ``loss`` over ``numel`` elements on a device of this type takes
     lossopt's own fast path (True) or torch's kernel (False)."""
-    if getattr(_forced, "value", False):
+    if _forced.value:
         return False  # the accelerator path: torch's kernels, not measured here
     crossover = LOSS_CROSSOVER[loss].get(device_type)
     return crossover is not None and numel >= crossover

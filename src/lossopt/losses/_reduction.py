@@ -8,6 +8,9 @@ import torch
 from lossopt._checks import check_choice
 
 REDUCTIONS = ("none", "mean", "sum")
+# torch's own numbering of the same reductions, which its kernels take.
+TORCH_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+MEAN = TORCH_REDUCTION["mean"]
 _HALF = (torch.float16, torch.bfloat16)
 
 

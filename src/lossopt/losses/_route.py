@@ -14,13 +14,10 @@ from __future__ import annotations
 import torch
 
 from lossopt import _policy
+from lossopt._compat import transforms_active
 
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
-
-
-def _transforms_active() -> bool:
-    functorch = getattr(torch._C, "_are_functorch_transforms_active", None)
-    return bool(functorch and functorch())
+_DIRECT_DTYPES = (torch.float32, torch.float64)
 
 
 def autocast_on(device: torch.device) -> bool:
@@ -36,7 +33,7 @@ def traced(*tensors: torch.Tensor | None) -> bool:
     """Whether torch.func, torch.compile or export is at work, or a tensor is
     a subclass (fake, meta-tracing, DTensor): then only torch's own
     operations compose, not a custom autograd Function with loops."""
-    if torch.compiler.is_compiling() or _transforms_active():
+    if torch.compiler.is_compiling() or transforms_active():
         return True
     return not all(t is None or (type(t) in _PLAIN and not t.is_meta) for t in tensors)
 
@@ -65,7 +62,7 @@ DEVICE = "device"  # torch's kernel; no value is read (accelerators, transforms,
 def route(loss: str | None, numel: int, input: torch.Tensor, *others) -> str:
     """Where a loss call runs, with as few Python steps as a small call affords.
     ``loss`` None: there is no lossopt kernel to choose."""
-    if torch.compiler.is_compiling() or _transforms_active():
+    if torch.compiler.is_compiling() or transforms_active():
         return DEVICE
     for t in (input, *others):
         if t is not None and (type(t) not in _PLAIN or t.is_meta):
@@ -75,3 +72,37 @@ def route(loss: str | None, numel: int, input: torch.Tensor, *others) -> str:
     if loss is None or not _policy.lossopt_kernel(loss, numel, "cpu"):
         return CPU
     return CPU if torch.is_autocast_enabled("cpu") else OWN
+
+
+def direct(loss: str | None, input: torch.Tensor, other: torch.Tensor) -> bool:
+    """Whether a call may go straight to torch's kernel and read its result:
+    the common call, told from metadata in one expression (every step of it
+    counts: a small loss takes a few tens of microseconds in all).
+
+    Plain float32 or float64 CPU tensors, with nothing tracing them and the
+    accelerator path not forced; where lossopt has a kernel of its own for
+    ``loss`` (None: it has none), not empty and below its crossover. Such a
+    call checks nothing of its own: it calls torch's kernel, which rejects bad
+    input, and only when torch raised (:data:`DIRECT_REFUSALS`) or a mean came
+    out NaN does it take the loss's full path, which names the culprit or
+    applies lossopt's rule. Everything else takes the full path at once.
+    """
+    return (
+        not _is_compiling()  # first: torch.compile traces nothing after it
+        and type(input) in _PLAIN
+        and type(other) in _PLAIN
+        and input.is_cpu
+        and input.dtype in _DIRECT_DTYPES
+        and (loss is None or 0 < input.numel() < _policy.LOSS_CROSSOVER[loss]["cpu"])
+        and not _forced.value
+        and not transforms_active()
+    )
+
+
+_forced = _policy._forced
+_is_compiling = torch.compiler.is_compiling
+
+
+# What torch's kernels raise for input they refuse, caught on a direct call so
+# that the loss's full path can check the input again and name the culprit.
+DIRECT_REFUSALS = (RuntimeError, ValueError, IndexError, TypeError)

@@ -19,16 +19,27 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from lossopt import _policy
+from lossopt import _compat, _policy
 from lossopt._checks import check_floating, check_integer, check_number, check_tensor
 from lossopt.losses._reduction import (
     _HALF,
+    MEAN,
     REDUCTIONS,
+    TORCH_REDUCTION,
     check_reduction,
     compute_dtype,
     reduction_scale,
 )
-from lossopt.losses._route import DEVICE, OWN, autocast_on, regrad, route, traced
+from lossopt.losses._route import (
+    DEVICE,
+    DIRECT_REFUSALS,
+    OWN,
+    autocast_on,
+    direct,
+    regrad,
+    route,
+    traced,
+)
 
 
 def row_blocks(rows: int, cols: int) -> list[slice]:
@@ -387,6 +398,24 @@ def cross_entropy(
     by a host synchronisation; ``lossopt.sync_checks(True)`` (or the
     environment's LOSSOPT_SYNC_CHECKS=1) turns on lossopt's named checks.
     """
+    code = TORCH_REDUCTION.get(reduction) if type(reduction) is str else None
+    if (
+        code is not None
+        and dim == 1
+        and (weight is None or type(weight) is torch.Tensor)
+        and type(label_smoothing) is float
+        and 0.0 <= label_smoothing <= 1.0
+        and direct("cross_entropy", input, target)
+    ):
+        try:
+            loss = _compat.cross_entropy_loss(
+                input, target, weight, code, ignore_index, label_smoothing
+            )
+        except DIRECT_REFUSALS:
+            pass  # the full path below names what torch refused
+        else:
+            if code != MEAN or not math.isnan(loss.tolist()):
+                return loss
     if reduction not in REDUCTIONS:
         check_reduction(reduction)
     if type(label_smoothing) is not float or not 0.0 <= label_smoothing <= 1.0:
@@ -447,6 +476,19 @@ def nll_loss(
     limit. Deviation, as in :func:`cross_entropy`: a mean over no kept target
     is 0, not NaN.
     """
+    code = TORCH_REDUCTION.get(reduction) if type(reduction) is str else None
+    if (
+        code is not None
+        and (weight is None or type(weight) is torch.Tensor)
+        and direct(None, input, target)
+    ):
+        try:
+            loss = _compat.nll_loss_nd(input, target, weight, code, ignore_index)
+        except DIRECT_REFUSALS:
+            pass  # the full path below names what torch refused
+        else:
+            if code != MEAN or not math.isnan(loss.tolist()):
+                return loss
     if reduction not in REDUCTIONS:
         check_reduction(reduction)
     class_dim, soft = _check_shapes(input, target, 1)

@@ -18,11 +18,13 @@ from lossopt import _policy
 from lossopt._checks import check_floating, check_same_shape
 from lossopt.losses._reduction import (
     _HALF,
+    MEAN,
+    TORCH_REDUCTION,
     check_reduction,
     compute_dtype,
     reduction_scale,
 )
-from lossopt.losses._route import DEVICE, OWN, autocast_on, route, traced
+from lossopt.losses._route import DEVICE, DIRECT_REFUSALS, OWN, autocast_on, direct, route, traced
 
 
 def _pointwise(log_q: torch.Tensor, target: torch.Tensor, log_target: bool) -> torch.Tensor:
@@ -123,6 +125,24 @@ def kl_div(
     'mean' divides by the number of elements as well as the batch and is kept
     with that meaning when asked for. Input and target must have the same shape.
     """
+    code = _SCALAR.get(reduction) if type(reduction) is str else None
+    if (
+        code is not None
+        and type(log_target) is bool
+        and direct("kl_div", input, target)
+        and target.dtype == input.dtype
+        and input.shape == target.shape
+        and (log_target or not target.requires_grad)
+    ):
+        try:
+            loss = torch.kl_div(input, target, code, log_target=log_target)
+        except DIRECT_REFUSALS:
+            pass  # the full path below names what torch refused
+        else:
+            if reduction == "batchmean" and input.dim():
+                loss = loss / input.shape[0]  # as torch's batchmean
+            if not math.isnan(loss.tolist()):  # 0 log 0 and an empty batch: the full path
+                return loss
     if reduction not in _REDUCTIONS:
         check_reduction(reduction, batchmean=True)
     check_floating("input", input)
@@ -143,6 +163,9 @@ def kl_div(
 
 
 _REDUCTIONS = ("batchmean", "mean", "sum", "none")
+# The scalar reductions as torch's kernel takes them: 'batchmean' is its sum
+# divided by the batch size.
+_SCALAR = {"batchmean": TORCH_REDUCTION["sum"], "mean": MEAN, "sum": TORCH_REDUCTION["sum"]}
 
 
 def _kl_div_torch(input, target, reduction, log_target, scale, where):
@@ -184,6 +207,41 @@ def kl_divergence(
     'none' returns one divergence per distribution (the input's shape without
     ``dim``), 'sum' their sum, and 'mean' and 'batchmean' their mean.
     """
+    if not (  # the common call, checked in one expression; else each check by name
+        type(reduction) is str
+        and reduction in _REDUCTIONS
+        and isinstance(p_logits, torch.Tensor)
+        and isinstance(q_logits, torch.Tensor)
+        and p_logits.is_floating_point()
+        and q_logits.is_floating_point()
+        and p_logits.shape == q_logits.shape
+        and -p_logits.dim() <= dim < p_logits.dim()
+    ):
+        _check_logits(p_logits, q_logits, dim, reduction)
+    last = dim == -1 or dim == p_logits.dim() - 1
+    a, b = (p_logits, q_logits) if last else (p_logits.movedim(dim, -1), q_logits.movedim(dim, -1))
+    # torch's kernels at every size: the equation D_KL(P || Q) = sum P (log P -
+    # log Q) on two log_softmax results (float32 for half precision, as
+    # everywhere). A hand-derived form that keeps only the logits saves memory
+    # but recomputes both log_softmax in the backward: 1.3x torch's time at
+    # 4096x32768 in the sweep.
+    half = a.dtype in _HALF and not autocast_on(a.device)
+    if half:
+        a, b = a.float(), b.float()
+    log_p = torch.log_softmax(a, dim=-1)
+    log_q = torch.log_softmax(b, dim=-1)
+    if reduction == "none":
+        kl = F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(dim=-1)
+    else:
+        kl = torch.kl_div(log_q, log_p, TORCH_REDUCTION["sum"], log_target=True)
+        if reduction != "sum":  # the mean over distributions, as torch's batchmean
+            distributions = a.numel() // a.shape[-1] if a.shape[-1] else 0
+            kl = kl / distributions if distributions else kl * 0.0
+    return kl.to(p_logits.dtype) if half else kl
+
+
+def _check_logits(p_logits, q_logits, dim, reduction) -> None:
+    """kl_divergence's checks, each naming its argument."""
     check_reduction(reduction, batchmean=True)
     check_floating("p_logits", p_logits)
     check_floating("q_logits", q_logits)
@@ -192,20 +250,3 @@ def kl_divergence(
         raise ValueError("p_logits must have a dimension of outcomes, got a 0-d tensor")
     if not -p_logits.dim() <= dim < p_logits.dim():
         raise IndexError(f"dim {dim} is out of range for logits of {p_logits.dim()} dimensions")
-    a, b = p_logits.movedim(dim, -1), q_logits.movedim(dim, -1)
-    reduction = "mean" if reduction == "batchmean" else reduction
-    # torch's kernels at every size: the equation D_KL(P || Q) = sum P (log P -
-    # log Q) on two log_softmax results (float32 for half precision, as
-    # everywhere). A hand-derived form that keeps only the logits saves memory
-    # but recomputes both log_softmax in the backward: 1.3x torch's time at
-    # 4096x32768 in the sweep.
-    compute = compute_dtype(a) if not autocast_on(a.device) else a.dtype
-    log_p = torch.log_softmax(a.to(compute), dim=-1)
-    log_q = torch.log_softmax(b.to(compute), dim=-1)
-    if reduction == "none":
-        kl = F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(dim=-1)
-    else:
-        distributions = a.numel() // a.shape[-1] if a.shape[-1] else 0
-        kl = F.kl_div(log_q, log_p, reduction="sum", log_target=True)
-        kl = kl * reduction_scale(reduction, distributions)
-    return kl if autocast_on(a.device) else kl.to(p_logits.dtype)

@@ -12,13 +12,21 @@ formed chunk by chunk from the same one-pass softmax-minus-target as
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-from lossopt import _policy
+from lossopt import _compat, _policy
 from lossopt._checks import check_floating, check_integer, check_number
-from lossopt.losses._reduction import check_reduction, compute_dtype, reduction_scale
-from lossopt.losses._route import OWN, autocast_on, regrad, route
+from lossopt.losses._reduction import (
+    MEAN,
+    TORCH_REDUCTION,
+    check_reduction,
+    compute_dtype,
+    reduction_scale,
+)
+from lossopt.losses._route import DIRECT_REFUSALS, OWN, autocast_on, direct, regrad, route
 from lossopt.losses.classification import (
     _check_index_target,
     _check_weight,
@@ -190,6 +198,30 @@ def linear_cross_entropy(
     torch's kernels; under autocast a float32 head then meets half-precision
     activations exactly as ``F.linear`` does.
     """
+    code = TORCH_REDUCTION.get(reduction) if type(reduction) is str else None
+    if (
+        code is not None
+        and weight is None
+        and type(label_smoothing) is float
+        and 0.0 <= label_smoothing <= 1.0
+        and target.dtype == torch.long
+        and input.dim() == 2  # (N, H) rows; others take the full path's reshape
+        and linear_weight.dim() == 2
+        and (linear_bias is None or linear_bias.shape == linear_weight.shape[:1])
+        and direct(None, input, linear_weight)
+        and input.shape[0] * linear_weight.shape[0]
+        < _policy.LOSS_CROSSOVER["linear_cross_entropy"]["cpu"]
+    ):
+        try:
+            logits = _compat.linear(input, linear_weight, linear_bias)
+            loss = _compat.cross_entropy_loss(
+                logits, target, None, code, ignore_index, label_smoothing
+            )
+        except DIRECT_REFUSALS:
+            pass  # the full path below names what torch refused
+        else:
+            if code != MEAN or not math.isnan(loss.tolist()):
+                return loss
     check_reduction(reduction)
     check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
     check_floating("input", input)
