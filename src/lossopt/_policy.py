@@ -22,6 +22,7 @@ from collections.abc import Iterator
 
 import torch
 
+
 class _Forced(threading.local):
     value = False  # a class default: a thread that never set it reads it without a miss
 

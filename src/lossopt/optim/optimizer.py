@@ -24,21 +24,40 @@ an in-place update of a 0-d counter (torch 2.13 does, for float64 ones).
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable
+from functools import partial
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple
 
 import torch
 
-from lossopt import _compat
+from lossopt import _compat, _policy
 from lossopt._checks import check_choice, check_number
 from lossopt._policy import on_accelerator, optim_foreach
 from lossopt.optim.forms import TensorList, run_compiled
 
 NONFINITE = ("propagate", "skip", "raise")
 FOREACH, LOOP, FUSED = "foreach", "for-loop", "fused"
+
+# Per-parameter reads for C-level maps over a group (no Python frame each).
+_GRAD, _SHAPE, _DTYPE = attrgetter("grad"), attrgetter("shape"), attrgetter("dtype")
+_IS_SPARSE, _IS_CPU = attrgetter("is_sparse"), attrgetter("is_cpu")
+_STEP = itemgetter("step")
+_IS_NONE = partial(operator.is_, None)
+_ONE = torch.tensor(1.0)
+
+
+class _Work(NamedTuple):
+    """A group's share of a step: its parameters that have a gradient."""
+
+    group: dict[str, Any]
+    params: list[torch.Tensor]
+    grads: list[torch.Tensor]
+    sparse: bool  # whether any gradient is sparse
 
 
 def scalar_dtype() -> torch.dtype:
@@ -83,10 +102,6 @@ def _count_dtype(t: torch.Tensor) -> torch.dtype:
     """The precision of bias corrections computed on the device: float64, as
     torch's Python numbers, where the device has it."""
     return torch.float32 if t.device.type == "mps" else torch.float64
-
-
-def _same(t: Any) -> Any:
-    return t
 
 
 def _dense(grad: torch.Tensor) -> torch.Tensor:
@@ -188,6 +203,7 @@ class Optimizer(torch.optim.Optimizer):
         self.fused = bool(fused)
         self._skipped = 0
         self._skipped_on_device: dict[torch.device, torch.Tensor] = {}
+        self._foreach_memo: dict[tuple[int, int], bool] = {}
         self._eps_warned = False
         self._fallback_warned = False
         defaults = {**defaults, "foreach": foreach, "differentiable": differentiable}
@@ -208,6 +224,7 @@ class Optimizer(torch.optim.Optimizer):
         for name, value in self._attribute_fallbacks.items():
             self.__dict__.setdefault(name, value)
         self.__dict__.setdefault("_skipped_on_device", {})
+        self.__dict__["_foreach_memo"] = {}  # ids of another process's lists mean nothing
         for key, value in self._group_fallbacks.items():
             self.defaults.setdefault(key, value)
         for group in self.param_groups:
@@ -259,46 +276,57 @@ class Optimizer(torch.optim.Optimizer):
         """Whether a parameter's state is complete before its update runs."""
         return True
 
+    def _stateless(self, options: NamedTuple) -> bool:
+        """Whether the update keeps no state at all with these options (then
+        the step never touches ``self.state``, as torch's SGD without
+        momentum)."""
+        return False
+
     def _sparse_problem(self, group: dict[str, Any]) -> str | None:
         """Why this group cannot take a sparse gradient, or None."""
         return None
 
     # -- the step ----------------------------------------------------------------
-    def _work(self) -> list[tuple[dict[str, Any], list[int], list[torch.Tensor]]]:
-        """Each group with the indices of its parameters that have a gradient and
-        those parameters, after checking every gradient, so that a failing step
-        changes nothing."""
+    def _work(self) -> list[_Work]:
+        """Each group with its parameters that have a gradient and those
+        gradients, after checking every gradient, so that a failing step
+        changes nothing. The checks run as C-level maps over the group: a
+        step over hundreds of small tensors is bound by per-parameter Python."""
         work = []
         for g, group in enumerate(self.param_groups):
-            indices, params = [], []
-            for i, p in enumerate(group["params"]):
-                grad = p.grad
-                if grad is None:
-                    continue
-                if grad.is_sparse:
-                    problem = (
-                        "it does not support sparse gradients"
-                        if not self._sparse
-                        else self._sparse_problem(group)
-                    )
-                    if problem is not None:
+            params = group["params"]
+            grads = list(map(_GRAD, params))
+            if any(map(_IS_NONE, grads)):
+                params = [p for p in params if p.grad is not None]
+                grads = list(map(_GRAD, params))
+            sparse = any(map(_IS_SPARSE, grads))
+            if sparse:
+                problem = (
+                    "it does not support sparse gradients"
+                    if not self._sparse
+                    else self._sparse_problem(group)
+                )
+                for p, grad in zip(params, grads, strict=True):
+                    if grad.is_sparse and problem is not None:
                         raise ValueError(
                             f"{type(self).__name__}: sparse gradient of "
-                            f"{self._param_name(g, i)}: {problem}"
+                            f"{self._param_name(g, p)}: {problem}"
                         )
-                if grad.shape != p.shape:
-                    raise ValueError(
-                        f"gradient of {self._param_name(g, i)} has shape "
-                        f"{tuple(grad.shape)}, expected {tuple(p.shape)}"
-                    )
-                indices.append(i)
-                params.append(p)
-            work.append((group, indices, params))
+            if list(map(_SHAPE, grads)) != list(map(_SHAPE, params)):
+                for p, grad in zip(params, grads, strict=True):
+                    if grad.shape != p.shape:
+                        raise ValueError(
+                            f"gradient of {self._param_name(g, p)} has shape "
+                            f"{tuple(grad.shape)}, expected {tuple(p.shape)}"
+                        )
+            work.append(_Work(group, params, grads, sparse))
         return work
 
-    def _param_name(self, g: int, i: int) -> str:
-        names = self.param_groups[g].get("param_names")
-        shape = tuple(self.param_groups[g]["params"][i].shape)
+    def _param_name(self, g: int, param: torch.Tensor) -> str:
+        group = self.param_groups[g]
+        i = next(i for i, p in enumerate(group["params"]) if p is param)
+        names = group.get("param_names")
+        shape = tuple(param.shape)
         where = f"group {g}, index {i}, shape {shape}"
         return f"parameter '{names[i]}' ({where})" if names else f"parameter at {where}"
 
@@ -308,11 +336,11 @@ class Optimizer(torch.optim.Optimizer):
 
         Sharded (DTensor) gradients are checked shard by shard and the verdict
         is agreed across ranks, so every rank skips (or raises) together."""
-        grads = [_dense(p.grad) for _, _, params in work for p in params]
+        grads = [_dense(grad) for w in work for grad in w.grads]
         finite = (
             torch.stack([g.isfinite().all() for g in grads]).all() if grads else torch.tensor(True)
         )
-        if any(_compat.is_dtensor(p) for _, _, params in work for p in params):
+        if any(_compat.is_dtensor(p) for w in work for p in w.params):
             import torch.distributed as dist
 
             agreed = finite.to(torch.int32)
@@ -320,10 +348,10 @@ class Optimizer(torch.optim.Optimizer):
             finite = agreed.bool()
         if bool(finite):
             return None
-        for g, (_, indices, params) in enumerate(work):
-            for i, p in zip(indices, params, strict=True):
-                if not bool(_dense(p.grad).isfinite().all()):
-                    return self._param_name(g, i)
+        for g, w in enumerate(work):
+            for p, grad in zip(w.params, w.grads, strict=True):
+                if not bool(_dense(grad).isfinite().all()):
+                    return self._param_name(g, p)
         return "a parameter sharded on another rank"
 
     def _maskable(self, work) -> bool:
@@ -331,7 +359,7 @@ class Optimizer(torch.optim.Optimizer):
         the verdict: every parameter on one accelerator, dense, real, local,
         with its state complete."""
         devices = set()
-        for group, _, params in work:
+        for group, params, _, _ in work:
             options = self._options(group)
             for p in params:
                 if p.grad.is_sparse or p.is_complex() or _compat.is_dtensor(p):
@@ -347,7 +375,7 @@ class Optimizer(torch.optim.Optimizer):
     def _finite(self, work) -> torch.Tensor:
         """A 0-d bool on the device: every gradient finite. A skipped step is
         counted on the device, so nothing here waits for it."""
-        grads = [p.grad for _, _, params in work for p in params]
+        grads = [grad for w in work for grad in w.grads]
         keep = torch.stack(torch._foreach_norm(grads, float("inf"))).isfinite().all()
         counter = self._skipped_on_device.get(keep.device)
         if counter is None:
@@ -374,30 +402,36 @@ class Optimizer(torch.optim.Optimizer):
                     raise FloatingPointError(f"non-finite gradient in {culprit}")
                 self._skipped += 1
                 return loss
-        for group, _, params in work:
+        for group, params, grads, sparse in work:
             if params:
-                self._step_group(group, params, keep)
+                self._step_group(group, params, grads, sparse, keep)
         return loss
 
     def _step_group(
-        self, group: dict[str, Any], params: list[torch.Tensor], keep: torch.Tensor | None
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        sparse: bool,
+        keep: torch.Tensor | None,
     ) -> None:
         options = self._options(group)
         hyper = self._hyper(group)
-        states, fresh = [], False
-        for p in params:
-            state = self.state[p]
-            if not state:
-                state.update(self._init_state(p, group))
-                fresh = True
-            states.append(state)
-        grads = [p.grad for p in params]
-        sharded = any(map(_compat.is_dtensor_type, {type(p) for p in params}))
-        dtypes = {p.dtype for p in params}
+        if self._stateless(options):
+            states, fresh = [{}] * len(params), False
+        else:
+            states = list(map(self.state.__getitem__, params))
+            fresh = not all(states)
+            if fresh:
+                for p, state in zip(params, states, strict=True):
+                    if not state:
+                        state.update(self._init_state(p, group))
+        sharded = any(map(_compat.is_dtensor_type, set(map(type, params))))
+        dtypes = set(map(_DTYPE, params))
         if torch.float16 in dtypes:
             self._warn_if_eps_underflows(hyper)
         complex_ = any(d.is_complex for d in dtypes)
-        form = self._form(group, params, grads, states, options, fresh, sharded, complex_)
+        form = self._form(group, params, sparse, states, options, fresh, sharded, complex_)
         on_device = bool(group.get("capturable")) or keep is not None
         steps = self._advance(params, states, on_device, keep)
         with _compat.implicit_replication() if sharded else contextlib.nullcontext():
@@ -413,8 +447,7 @@ class Optimizer(torch.optim.Optimizer):
             if keep is not None:
                 self._restore(tensors, before, keep)
 
-    def _form(self, group, params, grads, states, options, fresh, sharded, complex_) -> str:
-        sparse = any(g.is_sparse for g in grads)
+    def _form(self, group, params, sparse, states, options, fresh, sharded, complex_) -> str:
         if self.fused and not sharded and not sparse:
             # The first step of a parameter runs uncompiled: a short run never
             # waits for a compilation, and state created lazily then exists.
@@ -424,28 +457,47 @@ class Optimizer(torch.optim.Optimizer):
             self._warn_sharded_fallback()
         if sparse or sharded:
             return LOOP
-        keys = states[0].keys()
-        if any(s.keys() != keys for s in states):  # lazily made state in some only
+        if len(set(map(len, states))) > 1:  # state made lazily in some only
             return LOOP
         foreach = group.get("foreach")
         if foreach is None:
-            mean = sum(p.numel() for p in params) / len(params)
-            foreach = optim_foreach(params[0].device, mean)
+            foreach = self._default_foreach(params)
         return FOREACH if foreach else LOOP
+
+    def _default_foreach(self, params: list[torch.Tensor]) -> bool:
+        """``foreach=None``'s form for a group: always multi-tensor on an
+        accelerator; on CPU by the group's mean tensor size. The choice sets
+        only the speed (both forms give the same numbers), so the CPU choice
+        is remembered per parameter list and count: summing hundreds of sizes
+        every step would cost a fifth of a small step."""
+        if not params[0].is_cpu or _policy.forced():
+            return True
+        key = (id(params), len(params))
+        choice = self._foreach_memo.get(key)
+        if choice is None:
+            if len(self._foreach_memo) > 64:  # lists of the gradients present: bounded
+                self._foreach_memo.clear()
+            mean = sum(map(torch.Tensor.numel, params)) / len(params)
+            choice = self._foreach_memo[key] = optim_foreach("cpu", mean)
+        return choice
 
     def _advance(self, params, states, on_device, keep) -> list[torch.Tensor] | None:
         """Advance every state's 'step' (by ``keep`` on a masked step), on the
         CPU, or on the parameters' device when capturable or masked."""
         if "step" not in states[0]:
             return None
-        steps = []
-        for p, state in zip(params, states, strict=True):
-            step = state["step"]
-            where = p.device if on_device else torch.device("cpu")
-            if step.device != where:
-                step = state["step"] = step.to(where)
-            steps.append(step)
-        if keep is None:
+        steps = list(map(_STEP, states))
+        if on_device or not all(map(_IS_CPU, steps)):
+            for i, (p, state) in enumerate(zip(params, states, strict=True)):
+                where = p.device if on_device else torch.device("cpu")
+                if steps[i].device != where:
+                    steps[i] = state["step"] = steps[i].to(where)
+        if keep is None and not on_device:
+            # A 0-d tensor, not the number 1: CPU counters take foreach's
+            # per-tensor path, which would wrap a number into a new tensor for
+            # each counter (3.5x slower over 200 counters).
+            torch._foreach_add_(steps, _ONE, alpha=1)
+        elif keep is None:
             torch._foreach_add_(steps, 1)
         else:  # a list of one 0-d tensor: the 0-d Tensor overload reads it on CPU
             by = keep.to(steps[0].dtype)
@@ -460,9 +512,9 @@ class Optimizer(torch.optim.Optimizer):
         if on_device:
             pairs = zip(steps, params, strict=True)
             return [self._at_step(t.to(_count_dtype(p)), hyper) for t, p in pairs]
-        values = torch.stack(steps).tolist()
+        values = list(map(torch.Tensor.tolist, steps))  # no stack: 0-d stacks are slow
         cache = {t: self._at_step(t, hyper) for t in set(values)}
-        return [cache[t] for t in values]
+        return list(map(cache.__getitem__, values))
 
     def _run_loop(self, params, grads, states, hyper, options, steps, on_device) -> None:
         numbers = self._numbers(steps, hyper, on_device, params)
@@ -489,15 +541,16 @@ class Optimizer(torch.optim.Optimizer):
         else:
             numbers = self._numbers(steps, hyper, False, params)
             first = numbers[0]
-            if all(n is first for n in numbers):
+            if numbers.count(first) == len(numbers):  # one count (by identity: cached)
                 at = first
             else:  # counts differ: one number per tensor
                 at = type(first)(*map(list, zip(*numbers, strict=True)))
-        real = _same
+        slots = {k: list(map(itemgetter(k), states)) for k in states[0] if k != "step"}
         if complex_:  # pairs of reals, as in torch
-            real, kinds = _real, [p.is_complex() for p in params]
+            kinds = [p.is_complex() for p in params]
             params, grads = [_real(p) for p in params], [_real(g) for g in grads]
-        view = {k: TensorList([real(s[k]) for s in states]) for k in states[0] if k != "step"}
+            slots = {k: [_real(t) for t in v] for k, v in slots.items()}
+        view = {k: TensorList(v) for k, v in slots.items()}
         self._update(TensorList(params), TensorList(grads), view, hyper, options, at)
         for key in view.keys() - states[0].keys():
             for i, (state, t) in enumerate(zip(states, view[key].tensors, strict=True)):

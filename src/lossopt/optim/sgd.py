@@ -110,6 +110,9 @@ class SGD(Optimizer):
     def _ready(self, state, options):
         return not options.momentum or "momentum_buffer" in state
 
+    def _stateless(self, options):
+        return not options.momentum
+
     @staticmethod
     def _update(param, grad, state, h, o, at):
         if o.maximize:
