@@ -71,3 +71,68 @@ def test_every_ignored_target_gives_zero_on_the_accelerator_path_without_a_read(
     assert counter.syncs == 0
     assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
     assert torch.isnan(F.cross_entropy(x, y))  # torch's answer, for contrast
+
+
+def _small_calls():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 10, generator=g)
+    y = torch.randint(0, 10, (64,), generator=g)
+    p = torch.softmax(torch.randn(64, 10, generator=g), dim=1)
+    h, w = torch.randn(64, 16, generator=g), torch.randn(10, 16, generator=g)
+    return {
+        "cross_entropy": (
+            (x,),
+            lambda x: losses.cross_entropy(x, y),
+            lambda x: F.cross_entropy(x, y),
+        ),
+        "cross_entropy/probs": (
+            (x,),
+            lambda x: losses.cross_entropy(x, p),
+            lambda x: F.cross_entropy(x, p),
+        ),
+        "nll_loss": ((x,), lambda x: losses.nll_loss(x, y), lambda x: F.nll_loss(x, y)),
+        "kl_div": (
+            (x,),
+            lambda x: losses.kl_div(x, p),
+            lambda x: F.kl_div(x, p, reduction="batchmean"),
+        ),
+        "kl_divergence": (
+            (x, h[:, :10]),
+            lambda a, b: losses.kl_divergence(a, b),
+            lambda a, b: F.kl_div(
+                F.log_softmax(b, -1), F.log_softmax(a, -1), reduction="batchmean", log_target=True
+            ),
+        ),
+        "linear_cross_entropy": (
+            (h, w),
+            lambda h, w: losses.linear_cross_entropy(h, w, y),
+            lambda h, w: F.cross_entropy(F.linear(h, w), y),
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_small_calls()))
+def test_a_small_cpu_call_dispatches_exactly_torchs_operations(name, monkeypatch):
+    """Below the crossovers a CPU call is torch's kernel and nothing else: the
+    same operations forward and backward, the same result, and no check of
+    lossopt's own (those run only when torch refuses the input)."""
+    # Small, as the sizes below every measured crossover (whatever the fixture forces).
+    small = {loss: {"cpu": float("inf")} for loss in _policy.LOSS_CROSSOVER}
+    monkeypatch.setattr(_policy, "LOSS_CROSSOVER", small)
+    leaves, ours, theirs = _small_calls()[name]
+    counted = []
+    for fn in (ours, theirs):
+        inputs = tuple(t.clone().requires_grad_() for t in leaves)
+
+        def step(fn=fn, inputs=inputs):
+            loss = fn(*inputs)
+            loss.backward()
+            return loss
+
+        loss, counter = count(step)
+        counted.append((counter.ops, loss, [t.grad for t in inputs]))
+    (mine, my_loss, my_grads), (control, loss, grads) = counted
+    assert mine == control
+    assert torch.equal(my_loss, loss)
+    for a, b in zip(my_grads, grads, strict=True):
+        assert torch.equal(a, b)

@@ -331,3 +331,18 @@ def _fused(module, name):
 @pytest.mark.parametrize("name", ALL)
 def test_fused_under_both_default_dtypes(name, form):
     _control(_fused, name)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgd_state_layout_is_torchs(momentum):
+    """Without momentum torch's SGD keeps no state at all (its state_dict holds
+    no entry per parameter); with momentum, one buffer per parameter."""
+    states = {}
+    for module in (torch.optim, optim):
+        model = _model()
+        opt = module.SGD(model.parameters(), lr=0.1, momentum=momentum)
+        _train(model, opt, 2)
+        states[module] = opt.state_dict()["state"]
+    assert states[optim].keys() == states[torch.optim].keys()
+    for key, slots in states[torch.optim].items():
+        assert slots.keys() == states[optim][key].keys()

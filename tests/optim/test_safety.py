@@ -116,6 +116,31 @@ def test_raise_names_the_parameter_and_changes_nothing(name):
     _assert_unchanged(before, opt, params)
 
 
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("count", [2, 200], ids=["2 params", "200 params"])
+def test_gradient_of_another_shape_is_refused_before_any_change(name, count):
+    """A parameter reshaped through .data after its gradient was made (torch's
+    grad setter cannot see it) is refused by name, and nothing changes, also in
+    the multi-tensor form of a group of many tensors."""
+    g = torch.Generator().manual_seed(0)
+    params = [torch.randn(3, 2, generator=g, dtype=D, requires_grad=True) for _ in range(count)]
+    opt = getattr(optim, name)(params, lr=0.1)
+    for p in params:
+        p.grad = torch.randn(3, 2, generator=g, dtype=D)
+    opt.step()
+    for p in params:
+        p.grad = torch.randn(3, 2, generator=g, dtype=D)
+    params[-1].data = params[-1].data.reshape(2, 3)
+    before = _snapshot(opt, params)
+    with pytest.raises(
+        ValueError,
+        match=rf"gradient of parameter at group 0, index {count - 1}, shape \(2, 3\) "
+        r"has shape \(3, 2\), expected \(2, 3\)",
+    ):
+        opt.step()
+    _assert_unchanged(before, opt, params)
+
+
 def test_raise_without_names_gives_the_position():
     params = _params()
     opt = optim.Adam(params, nonfinite="raise")
