@@ -116,6 +116,22 @@ def _no_transforms() -> bool:  # pragma: no cover - torch without functorch
 transforms_active = getattr(torch._C, "_are_functorch_transforms_active", _no_transforms)
 
 
+def apply_function(function: type[torch.autograd.Function], *args: Any) -> Any:
+    """``function.apply(*args)`` for a Function whose forward takes every
+    argument positionally. torch's ``apply`` binds the arguments with
+    ``inspect.signature`` on every call when ``setup_context`` is defined
+    (tens of microseconds, a tenth of a small loss); outside torch.func
+    transforms that binding changes nothing, so the call goes to the C
+    ``apply`` beneath it."""
+    if transforms_active():
+        return function.apply(*args)
+    try:
+        return super(torch.autograd.Function, function).apply(*args)
+    except AttributeError:  # pragma: no cover - another torch
+        _fallback("autograd.Function's C apply", "custom Functions bind their arguments per call")
+        return function.apply(*args)
+
+
 # -- DTensor (FSDP2) ------------------------------------------------------------
 _DTENSOR: Any = None  # the DTensor class, once torch's module for it is loaded
 

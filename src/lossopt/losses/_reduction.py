@@ -55,13 +55,19 @@ def reduce(
     reduction: str,
     *,
     denominator: torch.Tensor | None = None,
+    count: torch.Tensor | None = None,
     batch_size: int | None = None,
 ) -> torch.Tensor:
     """Reduce per-element losses by :func:`reduction_scale`'s rules; half
-    precision is summed in float32."""
+    precision is summed in float32. ``count``, an integer tensor of the items
+    a 'mean' averages over (mined triplets, valid anchors), divides the sum by
+    max(count, 1) in two operations: where the count is 0 every loss is 0, so
+    the mean is 0 with zero gradients, as :func:`reduction_scale` has it."""
     if reduction == "none":
         return loss
     total = loss.sum(dtype=compute_dtype(loss))
+    if count is not None and reduction == "mean":
+        return (total / count.clamp_min(1)).to(loss.dtype)
     factor = reduction_scale(
         reduction, loss.numel(), denominator=denominator, batch_size=batch_size
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from lossopt import _policy
+from lossopt import _compat, _policy
 from lossopt._checks import (
     check_choice,
     check_floating,
@@ -23,7 +23,7 @@ from lossopt._checks import (
     check_number,
     check_same_shape,
 )
-from lossopt.losses._reduction import check_reduction, compute_dtype, reduce
+from lossopt.losses._reduction import REDUCTIONS, check_reduction, compute_dtype, reduce
 from lossopt.losses._route import autocast_on, traced
 from lossopt.losses.reference import plain_norm
 
@@ -117,9 +117,9 @@ def _triplet_hinge(anchor, positive, negative, distance, margin, swap, reduction
 
 def _pairwise(x: torch.Tensor, p: float) -> torch.Tensor:
     """D_ij = ||x_i - x_j||_p for all pairs of rows (p = 2 by matrix product)."""
-    if p == 2:
+    if p == 2:  # ||x_i||^2 + ||x_j||^2 - 2 x_i . x_j, one matrix product
         sq = x.square().sum(dim=1)
-        dist = (sq[:, None] + sq[None, :] - 2.0 * (x @ x.T)).clamp_min_(0.0)
+        dist = torch.addmm(sq[:, None] + sq[None, :], x, x.T, alpha=-2.0).clamp_min_(0.0)
         return dist.fill_diagonal_(0.0).sqrt_()
     return torch.cdist(x[None], x[None], p=p)[0]
 
@@ -155,8 +155,8 @@ class _PairwiseDistances(torch.autograd.Function):
         # D is symmetric, so row i collects the gradient of D_ij and D_ji.
         both = grad + grad.T
         if p == 2:  # sum_j both_ij (x_i - x_j) / D_ij, as matrix products
-            coef = _norm_slope(both, dist, 2.0)
-            return coef.sum(dim=1)[:, None] * x - coef @ x, None
+            coef = both / dist.masked_fill(dist == 0, torch.inf)  # 0 at D = 0, as _norm_slope
+            return torch.addmm(x * coef.sum(dim=1, keepdim=True), coef, x, alpha=-1.0), None
         out = torch.empty_like(x)
         rows = max(1, (1 << 24) // max(1, x.shape[0] * x.shape[1]))
         for start in range(0, x.shape[0], rows):
@@ -192,14 +192,14 @@ def _row_distances(x: torch.Tensor, y: torch.Tensor, p: float) -> torch.Tensor:
     gradient at 0 is also 0."""
     if traced(x, y):
         return plain_norm(x - y, p)
-    return _RowDistances.apply(x, y, p)
+    return _compat.apply_function(_RowDistances, x, y, p)
 
 
 def _pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
     """D_ij = ||x_i - x_j||_p; under torch.func or a tracer, torch.cdist."""
     if traced(x):
         return plain_norm(x[:, None, :] - x[None, :, :], p)
-    return _PairwiseDistances.apply(x, p)
+    return _compat.apply_function(_PairwiseDistances, x, p)
 
 
 def _hardest(dist: torch.Tensor, labels: torch.Tensor):
@@ -311,19 +311,23 @@ def batch_triplet_loss(
     'none' returns each anchor's summed hinge losses, shape (B,). With no valid
     triplet the loss is 0 with zero gradients. Memory is O(B^2) for every mining.
     """
-    check_choice("mining", mining, MININGS)
-    check_reduction(reduction)
-    check_number("margin", margin, low=0.0)
-    check_number("p", p, low=1.0)
-    check_floating("embeddings", embeddings)
-    check_integer("labels", labels)
-    if embeddings.dim() != 2:
-        raise ValueError(f"embeddings must be (B, D), got shape {tuple(embeddings.shape)}")
-    if labels.shape != embeddings.shape[:1]:
-        raise ValueError(
-            f"labels must have shape ({embeddings.shape[0]},) to match embeddings, "
-            f"got {tuple(labels.shape)}"
-        )
+    if not (  # the common call, checked in one expression; else each check by name
+        type(mining) is str
+        and mining in MININGS
+        and type(reduction) is str
+        and reduction in REDUCTIONS
+        and type(margin) in _NUMBERS
+        and margin >= 0.0
+        and type(p) in _NUMBERS
+        and p >= 1.0
+        and isinstance(embeddings, torch.Tensor)
+        and isinstance(labels, torch.Tensor)
+        and embeddings.is_floating_point()
+        and labels.dtype in _INDEX_DTYPES
+        and embeddings.dim() == 2
+        and labels.shape == embeddings.shape[:1]
+    ):
+        _check_batch(embeddings, labels, mining, margin, p, reduction)
     if embeddings.shape[0] == 0:
         return reduce(embeddings.sum(dim=1), reduction, denominator=embeddings.new_zeros(()))
     if autocast_on(embeddings.device):
@@ -339,15 +343,16 @@ def batch_triplet_loss(
         # is small. max/min route each anchor's gradient to the one mined pair.
         dist = _pairwise_distances(x, float(p))
         with torch.no_grad():
-            same = labels[:, None] == labels[None, :]
-            pos = same.fill_diagonal_(False)
-            neg = labels[:, None] != labels[None, :]
-            valid = pos.any(dim=1) & neg.any(dim=1)
-        d_pos = torch.where(pos, dist, -torch.inf).max(dim=1).values
-        d_neg = torch.where(neg, dist, torch.inf).min(dim=1).values
-        per_anchor = torch.where(valid, torch.clamp_min(d_pos - d_neg + margin, 0), 0.0)
-        count = valid.sum().to(x.dtype)
-        return _result(reduce(per_anchor, reduction, denominator=count), embeddings)
+            not_neg = labels[:, None] == labels[None, :]  # the same label, or itself
+            not_pos = ~not_neg
+            not_pos.fill_diagonal_(True)
+            valid = ~(not_pos.all(dim=1) | not_neg.all(dim=1))
+        d_pos = dist.masked_fill(not_pos, -torch.inf).max(dim=1).values
+        d_neg = dist.masked_fill(not_neg, torch.inf).min(dim=1).values
+        # An anchor without a positive has d_pos = -inf, one without a negative
+        # d_neg = inf: its hinge is 0 (gradient 0) with no mask of its own.
+        per_anchor = torch.clamp_min(d_pos - d_neg + margin, 0)
+        return _result(reduce(per_anchor, reduction, count=valid.sum()), embeddings)
     if mining == "batch_hard":
         # Two pairs per anchor: mine on distances without a graph, then
         # differentiate only the 2B mined distances, in O(B D).
@@ -356,13 +361,33 @@ def batch_triplet_loss(
         d_pos = _row_distances(x, x[i_pos], float(p))
         d_neg = _row_distances(x, x[i_neg], float(p))
         per_anchor = torch.where(valid, torch.clamp_min(d_pos - d_neg + margin, 0), 0.0)
-        count = valid.sum().to(x.dtype)
-        return _result(reduce(per_anchor, reduction, denominator=count), embeddings)
+        return _result(reduce(per_anchor, reduction, count=valid.sum()), embeddings)
     dist = _pairwise_distances(x, float(p))
     with torch.no_grad():
         weights, offset, count = _mine(dist.detach(), labels, mining, float(margin))
     per_anchor = (weights * dist).sum(dim=1) + offset
-    return _result(reduce(per_anchor, reduction, denominator=count.to(dist.dtype)), embeddings)
+    return _result(reduce(per_anchor, reduction, count=count), embeddings)
+
+
+_NUMBERS = (float, int)
+_INDEX_DTYPES = (torch.int64, torch.int32)
+
+
+def _check_batch(embeddings, labels, mining, margin, p, reduction) -> None:
+    """batch_triplet_loss's checks, each naming its argument."""
+    check_choice("mining", mining, MININGS)
+    check_reduction(reduction)
+    check_number("margin", margin, low=0.0)
+    check_number("p", p, low=1.0)
+    check_floating("embeddings", embeddings)
+    check_integer("labels", labels)
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must be (B, D), got shape {tuple(embeddings.shape)}")
+    if labels.shape != embeddings.shape[:1]:
+        raise ValueError(
+            f"labels must have shape ({embeddings.shape[0]},) to match embeddings, "
+            f"got {tuple(labels.shape)}"
+        )
 
 
 def _result(loss: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
