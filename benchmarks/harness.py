@@ -101,10 +101,12 @@ def peak_growth(case: str, variant: str, size: str, device: str) -> int | None:
     return json.loads(done.stdout.strip().splitlines()[-1])["peak_bytes"]
 
 
-def profile(case: str, size: str, device: str, path: Path) -> None:
-    """Profile every variant of a case into ``path``, in a fresh process."""
+def profile(case: str, size: str, device: str, path: Path, *, sweep_row: tuple = ()) -> None:
+    """Profile every variant of a case into ``path``, in a fresh process; with
+    ``sweep_row`` (tier, shape), the sweep's row of that case."""
+    where = ["--sweep", case, *sweep_row] if sweep_row else [case, size]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.profile", case, size, device, str(path)],
+        [sys.executable, "-m", "benchmarks.profile", *where, device, str(path)],
         capture_output=True,
         text=True,
         timeout=3600,

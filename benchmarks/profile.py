@@ -1,6 +1,7 @@
 """`python -m benchmarks.profile CASE SIZE DEVICE FILE`: where each variant's
 time goes, the operators torch's profiler sees and the Python functions that
-cProfile sees, over the same warm calls.
+cProfile sees, over the same warm calls. `python -m benchmarks.profile --sweep
+CASE TIER SHAPE DEVICE FILE` profiles one row of the sweep the same way.
 
 `python -m benchmarks --profile` runs it once per case, in a fresh process
 after the case's timings: the profilers leave hooks behind that would slow
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks import sweep
 from benchmarks.cases import CASES
 
 ROWS = 12
@@ -66,11 +68,25 @@ def profile_variant(name: str, fn: Callable[[], object]) -> str:
 
 
 def main() -> None:
-    case, size, device, path = sys.argv[1:5]
-    bench = CASES[case](size, device)
-    bench.parity()
-    text = "\n".join(profile_variant(v, fn) for v, fn in bench.variants.items())
-    Path(path).write_text(f"# {case}\n\n{text}")
+    if sys.argv[1] == "--sweep":
+        case, tier, shape, device, path = sys.argv[2:7]
+        tiers = [tier] if tier in sweep.TIERS else []
+        (row,) = [
+            r
+            for r in sweep.rows(tiers, [case], device, False)
+            if (r.case, r.shape) == (case, shape)
+        ]
+        row.parity()
+        ours, references = row.variants()
+        variants = {**ours, **references}
+        title = f"{case} {shape}"
+    else:
+        case, size, device, path = sys.argv[1:5]
+        bench = CASES[case](size, device)
+        bench.parity()
+        variants, title = bench.variants, case
+    text = "\n".join(profile_variant(v, fn) for v, fn in variants.items())
+    Path(path).write_text(f"# {title}\n\n{text}")
 
 
 if __name__ == "__main__":

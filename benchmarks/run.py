@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="also write profile-<case>.txt: operator and Python-function profiles per variant",
+        help="also write profile-<case>.txt: operator and Python-function profiles per variant "
+        "(with --sweep: profile-sweep-<case>-<shape>.txt for each row above the bar)",
     )
     parser.add_argument(
         "--sweep",
@@ -246,6 +247,18 @@ def run_sweep(args: argparse.Namespace) -> int:
     )
     (out / f"sweep-{suffix}.md").write_text(text)
     print(text)
+    if args.profile:  # the rows above the bar, each in a fresh process
+        for r in results:
+            if sweep.ok(r) and not r.get("met", True):
+                name = f"profile-sweep-{r['case']}-{r['shape']}".replace("/", "-").replace(" ", "")
+                print(f"profile {r['case']} {r['shape']} ...", file=sys.stderr, flush=True)
+                profile(
+                    r["case"],
+                    "",
+                    args.device,
+                    out / f"{name}.txt",
+                    sweep_row=(r["tier"], r["shape"]),
+                )
     if failed:
         print(f"failed (parity or error), not timed: {'; '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

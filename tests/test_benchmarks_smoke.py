@@ -159,3 +159,15 @@ def test_sweep_row_whose_timing_raises_is_reported_and_the_rest_still_run(tmp_pa
     assert l1["parity"] == "passed" and l1["error"] == "RuntimeError: out of memory"
     assert "| l1_loss | 6x5 | - | - | - | - | error, see JSON |" in table
     assert "error" not in mse and mse["time_ratio"] == 1.0 and mse["met"]
+
+
+def test_a_sweep_row_is_profiled_in_a_fresh_process(tmp_path):
+    from benchmarks.harness import profile
+
+    path = tmp_path / "profile.txt"
+    profile("nll_loss", "", "cpu", path, sweep_row=("tiny", "64x10"))
+    text = path.read_text()
+    assert text.startswith("# nll_loss 64x10")
+    for variant in ("lossopt", "torch F.nll_loss"):
+        assert f"## {variant}: " in text
+    assert "nll_loss" in text.split("## torch F.nll_loss")[0]  # lossopt's operators, profiled

@@ -394,6 +394,9 @@ def cross_entropy(
     cache, and no N x C log-probabilities are kept; double backward recomputes
     it with autograd. bfloat16/float16 inputs are accumulated in float32
     (under autocast, torch's policy applies: float32 compute and result).
+    A small call on plain CPU tensors goes straight to torch's kernel, and
+    lossopt's checks run only if torch refuses the input (then they name the
+    culprit) or a mean comes out NaN (then the rule above applies).
     Class indices on an accelerator are checked by torch's kernel there, not
     by a host synchronisation; ``lossopt.sync_checks(True)`` (or the
     environment's LOSSOPT_SYNC_CHECKS=1) turns on lossopt's named checks.

@@ -204,11 +204,18 @@ def linear_cross_entropy(
         and weight is None
         and type(label_smoothing) is float
         and 0.0 <= label_smoothing <= 1.0
+        and direct(None, input, linear_weight)  # first: both are plain tensors after it
+        and type(target) is torch.Tensor
         and target.dtype == torch.long
         and input.dim() == 2  # (N, H) rows; others take the full path's reshape
         and linear_weight.dim() == 2
-        and (linear_bias is None or linear_bias.shape == linear_weight.shape[:1])
-        and direct(None, input, linear_weight)
+        and (
+            linear_bias is None
+            or (
+                type(linear_bias) in (torch.Tensor, torch.nn.Parameter)
+                and linear_bias.shape == linear_weight.shape[:1]
+            )
+        )
         and input.shape[0] * linear_weight.shape[0]
         < _policy.LOSS_CROSSOVER["linear_cross_entropy"]["cpu"]
     ):
