@@ -102,9 +102,24 @@ def _nll_wrapper(input, target, weight, reduction, ignore_index):
     )
 
 
+def _pointwise_wrapper(name: str, threshold: str | None = None) -> Callable[..., Any]:
+    def wrapper(input, target, reduction, *value):
+        options = {threshold: value[0]} if threshold else {}
+        loss = getattr(torch.nn.functional, name)
+        return loss(input, target, reduction=_REDUCTION_NAMES[reduction], **options)
+
+    return wrapper
+
+
 cross_entropy_loss = _binding("cross_entropy_loss", _cross_entropy_wrapper)
 nll_loss_nd = _binding("nll_loss_nd", _nll_wrapper)
 linear = _binding("linear", torch.nn.functional.linear)
+# The element-wise losses' kernels, for inputs of one shape (the functional
+# wrappers broadcast first: one more dispatched operation per call).
+l1_loss = _binding("l1_loss", _pointwise_wrapper("l1_loss"))
+mse_loss = _binding("mse_loss", _pointwise_wrapper("mse_loss"))
+huber_loss = _binding("huber_loss", _pointwise_wrapper("huber_loss", "delta"))
+smooth_l1_loss = _binding("smooth_l1_loss", _pointwise_wrapper("smooth_l1_loss", "beta"))
 
 
 def _no_transforms() -> bool:  # pragma: no cover - torch without functorch

@@ -65,6 +65,8 @@ def reduce(
     the mean is 0 with zero gradients, as :func:`reduction_scale` has it."""
     if reduction == "none":
         return loss
+    if reduction == "mean" and denominator is None and count is None and loss.numel():
+        return loss.mean(dtype=compute_dtype(loss)).to(loss.dtype)  # one operation, as torch
     total = loss.sum(dtype=compute_dtype(loss))
     if count is not None and reduction == "mean":
         return (total / count.clamp_min(1)).to(loss.dtype)

@@ -14,19 +14,22 @@ equal. The mean of no element is 0 (torch: NaN).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from lossopt import _compat
 from lossopt._checks import check_floating, check_number, check_same_shape
 from lossopt.losses import reference
-from lossopt.losses._reduction import REDUCTIONS, check_reduction
+from lossopt.losses._reduction import TORCH_REDUCTION, check_reduction
 
 
 def _check(input: torch.Tensor, target: torch.Tensor, reduction: str) -> bool:
     """Check the arguments; True when torch's kernel gives lossopt's answer
     (everything but the mean of an empty tensor). The common case is tested
-    in one expression: a small loss call cannot afford more."""
+    in one expression: a small loss call cannot afford more. The kernels are
+    then called without torch.nn.functional's wrappers, whose broadcast of
+    two same-shaped tensors is one more dispatched operation."""
     if not (
-        reduction in REDUCTIONS
+        type(reduction) is str
+        and reduction in TORCH_REDUCTION
         and isinstance(input, torch.Tensor)
         and isinstance(target, torch.Tensor)
         and input.is_floating_point()
@@ -47,7 +50,7 @@ def l1_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean") 
     have the same shape: torch broadcasts with a warning, lossopt raises.
     """
     if _check(input, target, reduction):
-        return F.l1_loss(input, target, reduction=reduction)
+        return _compat.l1_loss(input, target, TORCH_REDUCTION[reduction])
     return reference.l1_loss(input, target, reduction)
 
 
@@ -57,7 +60,7 @@ def mse_loss(input: torch.Tensor, target: torch.Tensor, reduction: str = "mean")
     Same as ``torch.nn.functional.mse_loss``, without silent broadcasting.
     """
     if _check(input, target, reduction):
-        return F.mse_loss(input, target, reduction=reduction)
+        return _compat.mse_loss(input, target, TORCH_REDUCTION[reduction])
     return reference.mse_loss(input, target, reduction)
 
 
@@ -70,9 +73,10 @@ def huber_loss(
 
     Same as ``torch.nn.functional.huber_loss``.
     """
-    check_number("delta", delta, low=0.0, low_open=True)
+    if type(delta) is not float or not delta > 0.0:
+        check_number("delta", delta, low=0.0, low_open=True)
     if _check(input, target, reduction):
-        return F.huber_loss(input, target, reduction=reduction, delta=float(delta))
+        return _compat.huber_loss(input, target, TORCH_REDUCTION[reduction], float(delta))
     return reference.huber_loss(input, target, reduction, delta)
 
 
@@ -86,7 +90,8 @@ def smooth_l1_loss(
     Same as ``torch.nn.functional.smooth_l1_loss``. It equals
     ``huber_loss(delta=beta) / beta`` for beta > 0.
     """
-    check_number("beta", beta, low=0.0)
+    if type(beta) is not float or not beta >= 0.0:
+        check_number("beta", beta, low=0.0)
     if _check(input, target, reduction):
-        return F.smooth_l1_loss(input, target, reduction=reduction, beta=float(beta))
+        return _compat.smooth_l1_loss(input, target, TORCH_REDUCTION[reduction], float(beta))
     return reference.smooth_l1_loss(input, target, reduction, beta)

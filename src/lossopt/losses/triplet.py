@@ -23,7 +23,13 @@ from lossopt._checks import (
     check_number,
     check_same_shape,
 )
-from lossopt.losses._reduction import REDUCTIONS, check_reduction, compute_dtype, reduce
+from lossopt.losses._reduction import (
+    REDUCTIONS,
+    TORCH_REDUCTION,
+    check_reduction,
+    compute_dtype,
+    reduce,
+)
 from lossopt.losses._route import autocast_on, traced
 from lossopt.losses.reference import plain_norm
 
@@ -35,9 +41,25 @@ def pairwise_distance(
 ) -> torch.Tensor:
     """d(x1, x2) = || x1 - x2 + eps ||_p along the last dimension, as torch.
 
-    The eps inside the norm keeps the gradient finite where x1 = x2.
+    The eps inside the norm keeps the gradient finite where x1 = x2. It is
+    torch's own ``pairwise_distance`` (the same three operations, in C++).
     """
-    return torch.linalg.vector_norm(x1 - x2 + eps, ord=p, dim=-1, keepdim=keepdim)
+    return torch.pairwise_distance(x1, x2, p, eps, keepdim)
+
+
+def _plain_triplet(anchor, positive, negative) -> bool:
+    """Whether three embeddings pass :func:`_check_triplet`, from metadata in
+    one expression."""
+    return (
+        isinstance(anchor, torch.Tensor)
+        and isinstance(positive, torch.Tensor)
+        and isinstance(negative, torch.Tensor)
+        and anchor.is_floating_point()
+        and positive.is_floating_point()
+        and negative.is_floating_point()
+        and 0 < anchor.dim() < 3
+        and anchor.shape == positive.shape == negative.shape
+    )
 
 
 def _check_triplet(anchor, positive, negative) -> None:
@@ -68,6 +90,22 @@ def triplet_margin_loss(
     al., 2016). Same as ``torch.nn.functional.triplet_margin_loss``, except that
     the three inputs must share one shape.
     """
+    if (  # the common call, checked in one expression
+        type(reduction) is str
+        and reduction in TORCH_REDUCTION
+        and type(margin) in _NUMBERS
+        and margin > 0.0
+        and type(p) in _NUMBERS
+        and p > 0.0
+        and type(eps) in _NUMBERS
+        and eps >= 0.0
+        and type(swap) is bool
+        and _plain_triplet(anchor, positive, negative)
+        and (anchor.numel() or reduction != "mean")
+    ):  # torch's kernel, without its functional wrapper
+        return torch.triplet_margin_loss(
+            anchor, positive, negative, margin, p, eps, swap, TORCH_REDUCTION[reduction]
+        )
     check_reduction(reduction)
     check_number("margin", margin)
     check_number("p", p, low=0.0, low_open=True)
@@ -96,13 +134,21 @@ def triplet_margin_with_distance_loss(
 ) -> torch.Tensor:
     """The triplet margin loss under any distance (default: :func:`pairwise_distance`),
     as ``torch.nn.functional.triplet_margin_with_distance_loss``; margin > 0."""
-    check_reduction(reduction)
-    check_number("margin", margin, low=0.0, low_open=True)
-    if distance_function is not None and not callable(distance_function):
-        raise TypeError(
-            f"distance_function must be callable, got {type(distance_function).__name__}"
-        )
-    _check_triplet(anchor, positive, negative)
+    if not (  # the common call, checked in one expression; else each check by name
+        type(reduction) is str
+        and reduction in TORCH_REDUCTION
+        and type(margin) in _NUMBERS
+        and margin > 0.0
+        and (distance_function is None or callable(distance_function))
+        and _plain_triplet(anchor, positive, negative)
+    ):
+        check_reduction(reduction)
+        check_number("margin", margin, low=0.0, low_open=True)
+        if distance_function is not None and not callable(distance_function):
+            raise TypeError(
+                f"distance_function must be callable, got {type(distance_function).__name__}"
+            )
+        _check_triplet(anchor, positive, negative)
     distance = distance_function if distance_function is not None else pairwise_distance
     return _triplet_hinge(anchor, positive, negative, distance, margin, swap, reduction)
 
