@@ -26,79 +26,107 @@ class TensorList:
     """A list of tensors that an update rule treats as one tensor: each method
     a rule uses is one ``torch._foreach_*`` call over the whole list. A number
     argument may be a Python number, a list of numbers (one per tensor) or
-    another TensorList."""
+    another TensorList.
 
-    __slots__ = ("tensors",)
+    ``number_dtype``, given for a list of CPU tensors of that one dtype
+    (float32 or float64), turns a Python number into a 0-d tensor of the dtype
+    once per call. On the CPU, foreach runs a loop over the tensors that would
+    otherwise wrap and cast the number anew for every tensor: 3-4x the time of
+    the arithmetic itself over 200 small tensors, with bitwise the same result.
+    """
+
+    __slots__ = ("tensors", "number_dtype")
     is_sparse = False
 
-    def __init__(self, tensors: Iterable[torch.Tensor]) -> None:
+    def __init__(
+        self, tensors: Iterable[torch.Tensor], number_dtype: torch.dtype | None = None
+    ) -> None:
         self.tensors = list(tensors)
+        self.number_dtype = number_dtype
 
     def __len__(self) -> int:
         return len(self.tensors)
 
+    def _like(self, tensors: list[torch.Tensor]) -> TensorList:
+        return TensorList(tensors, self.number_dtype)
+
+    def _scalar(self, other: Any) -> Any:
+        """A number as a foreach operation takes it fastest here."""
+        if isinstance(other, TensorList):
+            return other.tensors
+        if self.number_dtype is not None and type(other) in (float, int):
+            return torch.tensor(other, dtype=self.number_dtype)
+        return other
+
+    def _addend(self, other: Any) -> Any:
+        """``_scalar`` for the add family, whose 0-d Tensor overload is not the
+        fast one: the 0-d tensor repeated as a list."""
+        if self.number_dtype is not None and type(other) in (float, int):
+            return [torch.tensor(other, dtype=self.number_dtype)] * len(self.tensors)
+        return _args(other)
+
     # out of place
     def __neg__(self) -> TensorList:
-        return TensorList(torch._foreach_neg(self.tensors))
+        return self._like(torch._foreach_neg(self.tensors))
 
     def __add__(self, other: Any) -> TensorList:
-        return TensorList(torch._foreach_add(self.tensors, _args(other)))
+        return self._like(torch._foreach_add(self.tensors, self._addend(other)))
 
     __radd__ = __add__
 
     def __sub__(self, other: Any) -> TensorList:
-        return TensorList(torch._foreach_sub(self.tensors, _args(other)))
+        return self._like(torch._foreach_sub(self.tensors, _args(other)))
 
     def __rsub__(self, other: Any) -> TensorList:
         out = torch._foreach_neg(self.tensors)
-        torch._foreach_add_(out, other)
-        return TensorList(out)
+        torch._foreach_add_(out, self._addend(other))
+        return self._like(out)
 
     def __mul__(self, other: Any) -> TensorList:
-        return TensorList(torch._foreach_mul(self.tensors, _args(other)))
+        return self._like(torch._foreach_mul(self.tensors, self._scalar(other)))
 
     __rmul__ = __mul__
 
     def __truediv__(self, other: Any) -> TensorList:
-        return TensorList(torch._foreach_div(self.tensors, _args(other)))
+        return self._like(torch._foreach_div(self.tensors, self._scalar(other)))
 
     def __rtruediv__(self, other: Any) -> TensorList:
         out = torch._foreach_reciprocal(self.tensors)
-        torch._foreach_mul_(out, other)
-        return TensorList(out)
+        torch._foreach_mul_(out, self._scalar(other))
+        return self._like(out)
 
     def __pow__(self, exponent: Any) -> TensorList:
-        return TensorList(torch._foreach_pow(self.tensors, _args(exponent)))
+        return self._like(torch._foreach_pow(self.tensors, _args(exponent)))
 
     def __rpow__(self, base: Any) -> TensorList:
-        return TensorList(torch._foreach_pow(base, self.tensors))
+        return self._like(torch._foreach_pow(base, self.tensors))
 
     def add(self, other: Any, *, alpha: Any = 1) -> TensorList:
-        return TensorList(torch._foreach_add(self.tensors, _args(other), alpha=alpha))
+        return self._like(torch._foreach_add(self.tensors, _args(other), alpha=alpha))
 
     def addcmul(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
-        return TensorList(torch._foreach_addcmul(self.tensors, a.tensors, b.tensors, value))
+        return self._like(torch._foreach_addcmul(self.tensors, a.tensors, b.tensors, value))
 
     def sqrt(self) -> TensorList:
-        return TensorList(torch._foreach_sqrt(self.tensors))
+        return self._like(torch._foreach_sqrt(self.tensors))
 
     def clone(self) -> TensorList:
-        return TensorList([t.clone() for t in self.tensors])
+        return self._like([t.clone() for t in self.tensors])
 
     # in place
     def add_(self, other: Any, *, alpha: Any = 1) -> TensorList:
         if isinstance(other, TensorList):
             torch._foreach_add_(self.tensors, other.tensors, alpha=alpha)
         else:
-            torch._foreach_add_(self.tensors, other if alpha == 1 else other * alpha)
+            torch._foreach_add_(self.tensors, self._addend(other if alpha == 1 else other * alpha))
         return self
 
     def mul_(self, other: Any) -> TensorList:
-        torch._foreach_mul_(self.tensors, _args(other))
+        torch._foreach_mul_(self.tensors, self._scalar(other))
         return self
 
     def div_(self, other: Any) -> TensorList:
-        torch._foreach_div_(self.tensors, _args(other))
+        torch._foreach_div_(self.tensors, self._scalar(other))
         return self
 
     def sqrt_(self) -> TensorList:

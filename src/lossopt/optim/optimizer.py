@@ -49,6 +49,7 @@ _IS_SPARSE, _IS_CPU = attrgetter("is_sparse"), attrgetter("is_cpu")
 _STEP = itemgetter("step")
 _IS_NONE = partial(operator.is_, None)
 _ONE = torch.tensor(1.0)
+_NUMBER_DTYPES = (torch.float32, torch.float64)
 
 
 class _Work(NamedTuple):
@@ -441,7 +442,7 @@ class Optimizer(torch.optim.Optimizer):
             if form == FUSED:
                 self._run_fused(params, grads, states, hyper, options, steps)
             elif form == FOREACH:
-                self._run_foreach(params, grads, states, hyper, options, steps, on_device, complex_)
+                self._run_foreach(params, grads, states, hyper, options, steps, on_device, dtypes)
             else:
                 self._run_loop(params, grads, states, hyper, options, steps, on_device)
             if keep is not None:
@@ -528,9 +529,8 @@ class Optimizer(torch.optim.Optimizer):
             else:
                 self._update(p, grad, state, hyper, options, at)
 
-    def _run_foreach(
-        self, params, grads, states, hyper, options, steps, on_device, complex_
-    ) -> None:
+    def _run_foreach(self, params, grads, states, hyper, options, steps, on_device, dtypes) -> None:
+        complex_ = any(d.is_complex for d in dtypes)
         if steps is None:
             at = None
         elif on_device:
@@ -550,8 +550,20 @@ class Optimizer(torch.optim.Optimizer):
             kinds = [p.is_complex() for p in params]
             params, grads = [_real(p) for p in params], [_real(g) for g in grads]
             slots = {k: [_real(t) for t in v] for k, v in slots.items()}
-        view = {k: TensorList(v) for k, v in slots.items()}
-        self._update(TensorList(params), TensorList(grads), view, hyper, options, at)
+        # One dtype on the CPU: numbers become 0-d tensors once (see TensorList).
+        number_dtype = None
+        if not on_device and len(dtypes) == 1 and params[0].is_cpu and not _policy.forced():
+            number_dtype = next(iter(dtypes))
+            number_dtype = number_dtype if number_dtype in _NUMBER_DTYPES else None
+        view = {k: TensorList(v, number_dtype) for k, v in slots.items()}
+        self._update(
+            TensorList(params, number_dtype),
+            TensorList(grads, number_dtype),
+            view,
+            hyper,
+            options,
+            at,
+        )
         for key in view.keys() - states[0].keys():
             for i, (state, t) in enumerate(zip(states, view[key].tensors, strict=True)):
                 state[key] = torch.view_as_complex(t) if complex_ and kinds[i] else t
