@@ -11,6 +11,8 @@ and follows torch's autocast policy.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from lossopt import _policy
@@ -83,9 +85,9 @@ def direct(loss: str | None, input: torch.Tensor, other: torch.Tensor) -> bool:
     accelerator path not forced; where lossopt has a kernel of its own for
     ``loss`` (None: it has none), not empty and below its crossover. Such a
     call checks nothing of its own: it calls torch's kernel, which rejects bad
-    input, and only when torch raised (:data:`DIRECT_REFUSALS`) or a mean came
-    out NaN does it take the loss's full path, which names the culprit or
-    applies lossopt's rule. Everything else takes the full path at once.
+    input, and only when torch raised or a mean came out NaN
+    (:func:`direct_call`) does it take the loss's full path, which names the
+    culprit or applies lossopt's rule. Everything else takes the full path at once.
     """
     return (
         not _is_compiling()  # first: torch.compile traces nothing after it
@@ -106,3 +108,15 @@ _is_compiling = torch.compiler.is_compiling
 # What torch's kernels raise for input they refuse, caught on a direct call so
 # that the loss's full path can check the input again and name the culprit.
 DIRECT_REFUSALS = (RuntimeError, ValueError, IndexError, TypeError)
+
+
+def direct_call(kernel, mean: bool, *args) -> torch.Tensor | None:
+    """``kernel(*args)`` for a call :func:`direct` let through, or None for the
+    loss's full path: when torch refused the input, or when a mean came out
+    NaN (read once: free on the CPU), where lossopt's rule may differ from
+    torch's (a mean over nothing is 0; 0 log 0 = 0) or the input holds NaN."""
+    try:
+        loss = kernel(*args)
+    except DIRECT_REFUSALS:
+        return None
+    return None if mean and math.isnan(loss.tolist()) else loss

@@ -32,10 +32,10 @@ from lossopt.losses._reduction import (
 )
 from lossopt.losses._route import (
     DEVICE,
-    DIRECT_REFUSALS,
     OWN,
     autocast_on,
     direct,
+    direct_call,
     regrad,
     route,
     traced,
@@ -410,15 +410,18 @@ def cross_entropy(
         and 0.0 <= label_smoothing <= 1.0
         and direct("cross_entropy", input, target)
     ):
-        try:
-            loss = _compat.cross_entropy_loss(
-                input, target, weight, code, ignore_index, label_smoothing
-            )
-        except DIRECT_REFUSALS:
-            pass  # the full path below names what torch refused
-        else:
-            if code != MEAN or not math.isnan(loss.tolist()):
-                return loss
+        loss = direct_call(
+            _compat.cross_entropy_loss,
+            code == MEAN,
+            input,
+            target,
+            weight,
+            code,
+            ignore_index,
+            label_smoothing,
+        )
+        if loss is not None:
+            return loss
     if reduction not in REDUCTIONS:
         check_reduction(reduction)
     if type(label_smoothing) is not float or not 0.0 <= label_smoothing <= 1.0:
@@ -485,13 +488,11 @@ def nll_loss(
         and (weight is None or type(weight) is torch.Tensor)
         and direct(None, input, target)
     ):
-        try:
-            loss = _compat.nll_loss_nd(input, target, weight, code, ignore_index)
-        except DIRECT_REFUSALS:
-            pass  # the full path below names what torch refused
-        else:
-            if code != MEAN or not math.isnan(loss.tolist()):
-                return loss
+        loss = direct_call(
+            _compat.nll_loss_nd, code == MEAN, input, target, weight, code, ignore_index
+        )
+        if loss is not None:
+            return loss
     if reduction not in REDUCTIONS:
         check_reduction(reduction)
     class_dim, soft = _check_shapes(input, target, 1)

@@ -24,7 +24,7 @@ from lossopt.losses._reduction import (
     compute_dtype,
     reduction_scale,
 )
-from lossopt.losses._route import DEVICE, DIRECT_REFUSALS, OWN, autocast_on, direct, route, traced
+from lossopt.losses._route import DEVICE, OWN, autocast_on, direct, direct_call, route, traced
 
 
 def _pointwise(log_q: torch.Tensor, target: torch.Tensor, log_target: bool) -> torch.Tensor:
@@ -134,15 +134,10 @@ def kl_div(
         and input.shape == target.shape
         and (log_target or not target.requires_grad)
     ):
-        try:
-            loss = torch.kl_div(input, target, code, log_target=log_target)
-        except DIRECT_REFUSALS:
-            pass  # the full path below names what torch refused
-        else:
-            if reduction == "batchmean" and input.dim():
-                loss = loss / input.shape[0]  # as torch's batchmean
-            if not math.isnan(loss.tolist()):  # 0 log 0 and an empty batch: the full path
-                return loss
+        batch = input.shape[0] if reduction == "batchmean" and input.dim() else None
+        loss = direct_call(_kl_div_kernel, True, input, target, code, log_target, batch)
+        if loss is not None:  # NaN (0 log 0, an empty batch) takes the full path
+            return loss
     if reduction not in _REDUCTIONS:
         check_reduction(reduction, batchmean=True)
     check_floating("input", input)
@@ -166,6 +161,12 @@ _REDUCTIONS = ("batchmean", "mean", "sum", "none")
 # The scalar reductions as torch's kernel takes them: 'batchmean' is its sum
 # divided by the batch size.
 _SCALAR = {"batchmean": TORCH_REDUCTION["sum"], "mean": MEAN, "sum": TORCH_REDUCTION["sum"]}
+
+
+def _kl_div_kernel(input, target, code, log_target, batch):
+    """torch's kernel, and its batchmean's division by the batch size."""
+    loss = torch.kl_div(input, target, code, log_target=log_target)
+    return loss if batch is None else loss / batch
 
 
 def _kl_div_torch(input, target, reduction, log_target, scale, where):

@@ -12,8 +12,6 @@ formed chunk by chunk from the same one-pass softmax-minus-target as
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
@@ -26,7 +24,7 @@ from lossopt.losses._reduction import (
     compute_dtype,
     reduction_scale,
 )
-from lossopt.losses._route import DIRECT_REFUSALS, OWN, autocast_on, direct, regrad, route
+from lossopt.losses._route import OWN, autocast_on, direct, direct_call, regrad, route
 from lossopt.losses.classification import (
     _check_index_target,
     _check_weight,
@@ -168,6 +166,12 @@ class _Grads:
             self.b.add_(dz.sum(dim=0))
 
 
+def _linear_then_cross_entropy(input, weight, bias, target, code, ignore_index, smoothing):
+    """torch's two kernels, for a small call that goes straight to them."""
+    logits = _compat.linear(input, weight, bias)
+    return _compat.cross_entropy_loss(logits, target, None, code, ignore_index, smoothing)
+
+
 def linear_cross_entropy(
     input: torch.Tensor,
     linear_weight: torch.Tensor,
@@ -219,16 +223,19 @@ def linear_cross_entropy(
         and input.shape[0] * linear_weight.shape[0]
         < _policy.LOSS_CROSSOVER["linear_cross_entropy"]["cpu"]
     ):
-        try:
-            logits = _compat.linear(input, linear_weight, linear_bias)
-            loss = _compat.cross_entropy_loss(
-                logits, target, None, code, ignore_index, label_smoothing
-            )
-        except DIRECT_REFUSALS:
-            pass  # the full path below names what torch refused
-        else:
-            if code != MEAN or not math.isnan(loss.tolist()):
-                return loss
+        loss = direct_call(
+            _linear_then_cross_entropy,
+            code == MEAN,
+            input,
+            linear_weight,
+            linear_bias,
+            target,
+            code,
+            ignore_index,
+            label_smoothing,
+        )
+        if loss is not None:
+            return loss
     check_reduction(reduction)
     check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
     check_floating("input", input)
