@@ -40,6 +40,19 @@ def check_integer(name: str, value: Any) -> torch.Tensor:
     return value
 
 
+def floating_of_one_shape(a: Any, b: Any) -> bool:
+    """Whether a and b are floating-point tensors of one shape, from metadata
+    in one expression: the common call of a loss, which then skips the named
+    checks (:func:`check_floating`, :func:`check_same_shape`)."""
+    return (
+        isinstance(a, torch.Tensor)
+        and isinstance(b, torch.Tensor)
+        and a.is_floating_point()
+        and b.is_floating_point()
+        and a.shape == b.shape
+    )
+
+
 def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     if a.shape != b.shape:
         raise ValueError(

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from lossopt import _policy
-from lossopt._checks import check_floating, check_same_shape
+from lossopt._checks import check_floating, check_same_shape, floating_of_one_shape
 from lossopt.losses._reduction import (
     _HALF,
     MEAN,
@@ -211,11 +211,7 @@ def kl_divergence(
     if not (  # the common call, checked in one expression; else each check by name
         type(reduction) is str
         and reduction in _REDUCTIONS
-        and isinstance(p_logits, torch.Tensor)
-        and isinstance(q_logits, torch.Tensor)
-        and p_logits.is_floating_point()
-        and q_logits.is_floating_point()
-        and p_logits.shape == q_logits.shape
+        and floating_of_one_shape(p_logits, q_logits)
         and -p_logits.dim() <= dim < p_logits.dim()
     ):
         _check_logits(p_logits, q_logits, dim, reduction)

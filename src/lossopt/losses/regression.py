@@ -16,7 +16,12 @@ from __future__ import annotations
 import torch
 
 from lossopt import _compat
-from lossopt._checks import check_floating, check_number, check_same_shape
+from lossopt._checks import (
+    check_floating,
+    check_number,
+    check_same_shape,
+    floating_of_one_shape,
+)
 from lossopt.losses import reference
 from lossopt.losses._reduction import TORCH_REDUCTION, check_reduction
 
@@ -30,11 +35,7 @@ def _check(input: torch.Tensor, target: torch.Tensor, reduction: str) -> bool:
     if not (
         type(reduction) is str
         and reduction in TORCH_REDUCTION
-        and isinstance(input, torch.Tensor)
-        and isinstance(target, torch.Tensor)
-        and input.is_floating_point()
-        and target.is_floating_point()
-        and input.shape == target.shape
+        and floating_of_one_shape(input, target)
     ):
         check_reduction(reduction)
         check_floating("input", input)

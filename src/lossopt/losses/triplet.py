@@ -22,6 +22,7 @@ from lossopt._checks import (
     check_integer,
     check_number,
     check_same_shape,
+    floating_of_one_shape,
 )
 from lossopt.losses._reduction import (
     REDUCTIONS,
@@ -51,14 +52,9 @@ def _plain_triplet(anchor, positive, negative) -> bool:
     """Whether three embeddings pass :func:`_check_triplet`, from metadata in
     one expression."""
     return (
-        isinstance(anchor, torch.Tensor)
-        and isinstance(positive, torch.Tensor)
-        and isinstance(negative, torch.Tensor)
-        and anchor.is_floating_point()
-        and positive.is_floating_point()
-        and negative.is_floating_point()
+        floating_of_one_shape(anchor, positive)
+        and floating_of_one_shape(anchor, negative)
         and 0 < anchor.dim() < 3
-        and anchor.shape == positive.shape == negative.shape
     )
 
 
