@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Development and CI pin the CPU build of torch; users get pyproject's range.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test bench clean chromium
+.PHONY: lab test bench clean chromium catalogs
 
 # The report's browser test drives Debian's Chromium (never a downloaded one).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -36,6 +36,18 @@ test: $(VENV)/.dev-installed chromium
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m pip install -q $(TORCH) -e '.[dev,bench]'
 	$(BIN)/python -m benchmarks
+
+# The lab's message catalogs: every string the code wraps in _() (or ngettext, N_) is
+# extracted into locale/lossopt.pot and merged into each language's .po, new messages empty
+# and changed ones fuzzy; tests/lab/test_i18n.py fails until each is translated. The .po is
+# compiled when the lab loads it: there is no .mo to build. A new language:
+#   $(BIN)/pybabel init -i $(LOCALE)/lossopt.pot -d $(LOCALE) -D lossopt -l LANG
+LOCALE := src/lossopt/lab/locale
+catalogs: $(VENV)/.dev-installed
+	$(BIN)/pybabel extract -F babel.cfg -c Translators: --add-location=file --sort-by-file \
+	  --project=lossopt --copyright-holder='the lossopt authors' -w 100 \
+	  -o $(LOCALE)/lossopt.pot src/lossopt
+	$(BIN)/pybabel update -i $(LOCALE)/lossopt.pot -d $(LOCALE) -D lossopt -w 100 --previous
 
 # Reports are removed only when they hold nothing but what the lab wrote
 # (the files its .lossopt-report marker lists).

@@ -1,0 +1,170 @@
+"""The lab's language: every message from a gettext catalog, the language from --lang or the locale.
+
+Messages are written in English in the code and wrapped in `_()` (`ngettext` for a count,
+`N_` to mark a constant that is translated where it is shown). Numbers are filled in by the
+code, after translation, through named placeholders::
+
+    _("loss {loss:.3f} after {steps} steps").format(loss=loss, steps=steps)
+
+so a translation is a catalog and never a second copy of any logic. English is the source
+language and needs no catalog; every other language is
+``locale/<lang>/LC_MESSAGES/lossopt.po``, managed with Babel (``make catalogs`` extracts
+the wrapped strings into ``locale/lossopt.pot`` and merges them into each ``.po``). The
+``.po`` is compiled with Babel in memory the first time its language is used, so there is
+no ``.mo`` to build, ship or let go stale.
+
+The language is, in order: the innermost ``with language(...)`` (a context variable, so
+that a server can answer each request in its own language), the last ``set_language``
+(``--lang``), and the environment as gettext reads it (the first non-empty of LANGUAGE,
+LC_ALL, LC_MESSAGES and LANG; LANGUAGE may list several, ``ko:en``); English otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import io
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+
+DOMAIN = "lossopt"
+DEFAULT = "en"
+LOCALE_DIR = Path(__file__).with_name("locale")
+ENVIRONMENT = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")  # gettext's order
+
+_chosen: str | None = None  # set_language's; None: the environment's, read at each use
+_scoped: ContextVar[str | None] = ContextVar("lossopt_language", default=None)
+
+
+def catalog_path(lang: str) -> Path:
+    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@functools.cache
+def languages() -> tuple[str, ...]:
+    """The languages the lab speaks: English and every language with a catalog."""
+    found = {p.parent.parent.name for p in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
+    return (DEFAULT, *sorted(found - {DEFAULT}))
+
+
+def normalize(name: str) -> str:
+    """The language part of a locale name: 'ko_KR.UTF-8' -> 'ko', 'en-GB' -> 'en', 'C' -> ''."""
+    base = name.split(".")[0].split("@")[0].replace("-", "_").split("_")[0].strip().lower()
+    return "" if base in ("c", "posix") else base
+
+
+def check_language(lang: object) -> str:
+    """The supported language `lang` names, or a ValueError / TypeError naming it."""
+    if not isinstance(lang, str):
+        raise TypeError(f"lang must be a string, got {type(lang).__name__}")
+    code = normalize(lang)
+    if code not in languages():
+        raise ValueError(f"lang must be one of {', '.join(languages())}, got {lang!r}")
+    return code
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> str:
+    """The language the environment asks for, as gettext reads it; English if none is known.
+
+    As in Python's gettext, only the first non-empty variable counts, and LANGUAGE's
+    colon-separated list is tried in order.
+    """
+    environ = os.environ if environ is None else environ
+    for variable in ENVIRONMENT:
+        value = environ.get(variable)
+        if value:
+            for name in value.split(":"):
+                if normalize(name) in languages():
+                    return normalize(name)
+            break
+    return DEFAULT
+
+
+def set_language(lang: str | None) -> str:
+    """Use `lang` from now on (None: the environment's again); returns the language in use."""
+    global _chosen
+    _chosen = None if lang is None else check_language(lang)
+    return get_language()
+
+
+def get_language() -> str:
+    return _scoped.get() or _chosen or from_environment()
+
+
+@contextmanager
+def language(lang: str) -> Iterator[str]:
+    """Speak `lang` inside the block only (this thread or task; the rest keeps its own)."""
+    token = _scoped.set(check_language(lang))
+    try:
+        yield _scoped.get()
+    finally:
+        _scoped.reset(token)
+
+
+@functools.cache
+def translations(lang: str) -> gettext.NullTranslations:
+    """The compiled catalog of `lang`; English, the source language, translates to itself."""
+    lang = check_language(lang)
+    if lang == DEFAULT:
+        return gettext.NullTranslations()
+    # Babel only where a catalog is read: an English run never imports it
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with catalog_path(lang).open("rb") as po:
+        catalog = read_po(po, locale=lang, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)  # fuzzy entries are left out: they stay English until reviewed
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def _(message: str) -> str:
+    """`message` in the current language."""
+    return translations(get_language()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The form of `singular` / `plural` for the count `n`, in the current language."""
+    return translations(get_language()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the catalog without translating it (translate it where it is shown)."""
+    return message
+
+
+# The lecture's own words for its ideas: the Korean catalog gives each as the lecture does,
+# with the English name beside it where the lecture puts it there. Figures and prose take a
+# term from here (`term("learning_rate")`), so that one idea has one name on every page.
+TERMS = {
+    "loss": N_("loss"),
+    "entropy": N_("entropy"),
+    "cross_entropy": N_("cross-entropy"),
+    "kl_divergence": N_("KL divergence"),
+    "triplet_margin_loss": N_("triplet margin loss"),
+    "derivative": N_("derivative"),
+    "rate_of_change": N_("instantaneous rate of change"),
+    "gradient": N_("gradient"),
+    "learning_rate": N_("learning rate"),
+    "gradient_descent": N_("gradient descent"),
+    "momentum": N_("momentum"),
+    "moving_average": N_("exponential moving average"),
+    "optimizer": N_("optimizer"),
+    "minimum": N_("minimum"),
+    "diverge": N_("diverges"),
+    "parameter": N_("parameter"),
+    "distribution": N_("distribution"),
+    "uncertainty": N_("uncertainty"),
+    "step": N_("step"),
+}
+
+
+def term(key: str) -> str:
+    """The lecture's name for the idea `key` (a key of TERMS), in the current language."""
+    if key not in TERMS:
+        raise ValueError(f"term must be one of {', '.join(TERMS)}, got {key!r}")
+    return _(TERMS[key])

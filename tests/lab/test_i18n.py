@@ -1,0 +1,341 @@
+"""The lab's languages: complete catalogs in the lecture's words, the language chosen as gettext
+does, and Korean text drawn by matplotlib with a font the lab brings along."""
+
+import io
+import re
+import string
+import threading
+import warnings
+from pathlib import Path
+
+import matplotlib
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from lossopt.lab import fonts, i18n
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.ft2font import FT2Font  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+TRANSLATED = [lang for lang in i18n.languages() if lang != i18n.DEFAULT]
+
+# The lecture's word for each idea; a message that names the idea in English names it so.
+# Lower-case "momentum" only: "Momentum" alone is the method's name, kept as the lecture does.
+GLOSSARY = {
+    "ko": {
+        r"(?i:\bentropy\b)": "엔트로피",
+        r"(?i:\bcross-entropy\b)": "교차 엔트로피",
+        r"(?i:\blearning rates?\b)": "학습률",
+        r"\bmomentum\b": "모멘텀",
+        r"(?i:\bderivatives?\b)": "미분",
+        r"(?i:\binstantaneous rate of change\b)": "순간 변화율",
+        r"(?i:\bgradient descent\b)": "경사 하강법",
+        r"(?i:\bexponential moving average\b)": "지수 이동평균",
+    }
+}
+
+
+def _catalog(path):
+    with open(path, "rb") as file:
+        return read_po(file)
+
+
+def _messages(catalog):
+    return [message for message in catalog if message.id]
+
+
+def _forms(message):
+    """(msgid, msgstr) pairs: one, or for a plural each translated form against the plural."""
+    if isinstance(message.id, str):
+        return [(message.id, message.string)]
+    return [(message.id[-1], form) for form in message.string]
+
+
+_PERCENT = re.compile(r"%\((\w+)\)[#0\- +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
+
+
+def placeholders(text):
+    """The named fields `text` fills, with their format: ['{loss:.3f}', '%(name)s', ...]."""
+    fields = [
+        f"{{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}}"
+        for _, name, spec, conversion in string.Formatter().parse(text)
+        if name is not None
+    ]
+    return sorted(fields + [match.group(0) for match in _PERCENT.finditer(text)])
+
+
+def _extracted():
+    """Every message the code wraps, extracted as `make catalogs` does (from babel.cfg)."""
+    with open(ROOT / "babel.cfg") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    found = extract_from_dir(ROOT / "src" / "lossopt", method_map, options_map)
+    return {message if isinstance(message, str) else message[0] for _, _, message, *_ in found}
+
+
+# --- the catalogs -------------------------------------------------------------------------
+
+
+def test_korean_is_a_language():
+    assert i18n.languages() == ("en", "ko")
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_message_has_a_translation(lang):
+    catalog = _catalog(i18n.catalog_path(lang))
+    messages = _messages(catalog)
+    assert messages
+    missing = [m.id for m in messages if not all(s.strip() for _, s in _forms(m))]
+    fuzzy = [m.id for m in messages if m.fuzzy]  # left out when compiled: still English
+    assert not missing, f"{lang}: untranslated {missing}"
+    assert not fuzzy, f"{lang}: fuzzy (review, then drop the flag) {fuzzy}"
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_the_catalogs_hold_every_wrapped_message(lang):
+    """A message wrapped in the code but not in the template and every .po fails here: run
+    `make catalogs` and translate. The template holds nothing the code no longer says."""
+    extracted = _extracted()
+    template = {
+        m.id if isinstance(m.id, str) else m.id[0]
+        for m in _messages(_catalog(i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot"))
+    }
+    translated = {
+        m.id if isinstance(m.id, str) else m.id[0]
+        for m in _messages(_catalog(i18n.catalog_path(lang)))
+    }
+    assert extracted, "no wrapped message found: is babel.cfg's mapping right?"
+    assert sorted(extracted - template) == [], "not in lossopt.pot: run `make catalogs`"
+    assert sorted(template - extracted) == [], "no longer in the code: run `make catalogs`"
+    assert sorted(extracted - translated) == [], f"not in {lang}'s .po: run `make catalogs`"
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_translations_fill_the_same_placeholders(lang):
+    wrong = [
+        (source, text)
+        for message in _messages(_catalog(i18n.catalog_path(lang)))
+        for source, text in _forms(message)
+        if placeholders(source) != placeholders(text)
+    ]
+    assert not wrong
+
+
+def test_placeholders_are_compared_by_name_and_format():
+    assert placeholders("loss {loss:.3f} after {steps} steps") == ["{loss:.3f}", "{steps}"]
+    assert placeholders("{steps} 스텝 뒤 손실 {loss:.3f}") == ["{loss:.3f}", "{steps}"]
+    assert placeholders("loss {loss:.3f}") != placeholders("손실 {loss:.2f}")
+    assert placeholders("{name!r} and %(count)d") == ["%(count)d", "{name!r}"]
+    assert placeholders("braces {{kept}} as text") == []
+
+
+@pytest.mark.parametrize("lang", sorted(GLOSSARY))
+def test_translations_use_the_lecture_terms(lang):
+    unfaithful = [
+        (source, text, word)
+        for message in _messages(_catalog(i18n.catalog_path(lang)))
+        for source, text in _forms(message)
+        for pattern, word in GLOSSARY[lang].items()
+        if re.search(pattern, source) and word not in text
+    ]
+    assert not unfaithful
+
+
+def test_the_lecture_terms_in_korean():
+    with i18n.language("ko"):
+        assert i18n.term("learning_rate") == "학습률(learning rate)"
+        assert i18n.term("cross_entropy") == "교차 엔트로피(cross-entropy)"
+        assert i18n.term("rate_of_change") == "순간 변화율"
+        assert i18n.term("momentum").startswith("모멘텀")
+    with i18n.language("en"):
+        assert i18n.term("learning_rate") == "learning rate"
+    with pytest.raises(ValueError, match="'speed'"):
+        i18n.term("speed")
+
+
+def test_every_term_is_translated_in_korean():
+    with i18n.language("ko"):
+        for key, english in i18n.TERMS.items():
+            assert i18n.term(key) != english, key
+            assert re.search("[가-힣]", i18n.term(key)), key
+
+
+# --- choosing the language ----------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_language():
+    """No --lang chosen, before and after the test."""
+    i18n.set_language(None)
+    yield
+    i18n.set_language(None)
+
+
+@pytest.mark.parametrize(
+    "environ, expected",
+    [
+        ({}, "en"),
+        ({"LANG": "ko_KR.UTF-8"}, "ko"),
+        ({"LANG": "ko"}, "ko"),
+        ({"LC_MESSAGES": "ko_KR.UTF-8@dict", "LANG": "en_US.UTF-8"}, "ko"),
+        ({"LC_ALL": "ko_KR.UTF-8", "LANG": "en_US.UTF-8"}, "ko"),
+        ({"LC_ALL": "C.UTF-8", "LANG": "ko_KR.UTF-8"}, "en"),  # the first one set decides
+        ({"LANGUAGE": "fr:ko", "LANG": "en_US.UTF-8"}, "ko"),  # LANGUAGE's list, in order
+        ({"LANGUAGE": "en:ko"}, "en"),
+        ({"LANGUAGE": "fr", "LANG": "ko_KR.UTF-8"}, "en"),  # as Python's gettext
+        ({"LANGUAGE": "", "LANG": "ko-KR"}, "ko"),  # an empty one is skipped
+        ({"LANG": "POSIX"}, "en"),
+        ({"LANG": "ja_JP.UTF-8"}, "en"),  # no catalog: the source language
+    ],
+)
+def test_language_from_the_environment(environ, expected):
+    assert i18n.from_environment(environ) == expected
+
+
+def test_the_environment_decides_until_a_language_is_set(monkeypatch, fresh_language):
+    for variable in i18n.ENVIRONMENT:
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "ko_KR.UTF-8")
+    assert i18n.get_language() == "ko"
+    assert i18n._("learning rate") == "학습률(learning rate)"
+    assert i18n.set_language("en") == "en"
+    assert i18n._("learning rate") == "learning rate"
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    assert i18n.set_language("ko") == "ko"
+    assert i18n.set_language(None) == "en"
+
+
+@pytest.mark.parametrize("bad, error", [("xx", ValueError), ("", ValueError), (3, TypeError)])
+def test_an_unknown_language_is_refused_and_changes_nothing(bad, error, fresh_language):
+    i18n.set_language("ko")
+    with pytest.raises(error, match="lang must be"):
+        i18n.set_language(bad)
+    with pytest.raises(error, match="lang must be"):
+        with i18n.language(bad):
+            pass
+    assert i18n.get_language() == "ko"
+    if isinstance(bad, str) and bad:
+        with pytest.raises(ValueError, match=repr(bad)):
+            i18n.check_language(bad)
+
+
+def test_a_language_block_is_its_own(fresh_language, monkeypatch):
+    monkeypatch.setenv("LANGUAGE", "en")
+    seen = {}
+    with i18n.language("ko") as lang:
+        assert lang == "ko" and i18n.get_language() == "ko"
+        # another thread (a server's other request) keeps the process's language
+        worker = threading.Thread(target=lambda: seen.update(other=i18n.get_language()))
+        worker.start()
+        worker.join()
+        with i18n.language("en"):
+            assert i18n._("momentum") == "momentum"
+        assert i18n._("momentum") == "모멘텀(momentum)"
+    assert seen == {"other": "en"}
+    assert i18n.get_language() == "en"
+
+
+def test_english_needs_no_catalog_and_counts_in_english():
+    with i18n.language("en"):
+        assert i18n._("a message no catalog holds") == "a message no catalog holds"
+        assert i18n.ngettext("{n} step", "{n} steps", 1).format(n=1) == "1 step"
+        assert i18n.ngettext("{n} step", "{n} steps", 3).format(n=3) == "3 steps"
+    with i18n.language("ko"):  # not in the catalog: the English falls through, never an error
+        assert i18n.ngettext("{n} step", "{n} steps", 3).format(n=3) == "3 steps"
+
+
+def test_korean_is_compiled_from_the_po_itself():
+    """What the lab says is what the .po says: every translation, read through gettext."""
+    compiled = i18n.translations("ko")
+    for message in _messages(_catalog(i18n.catalog_path("ko"))):
+        if isinstance(message.id, str):
+            assert compiled.gettext(message.id) == message.string
+        else:
+            for n in (1, 2, 5):
+                assert compiled.ngettext(*message.id, n) == message.string[0]
+
+
+# --- Korean in figures and pages ----------------------------------------------------------
+
+_MISSING = "Glyph .* missing from font"
+
+
+def _draw(labels):
+    figure, axes = plt.subplots(figsize=(3, 2))
+    axes.plot([0, 1, 2], [2.0, -0.5, 0.25], label=labels[0])
+    axes.set_title(labels[1])
+    axes.set_xlabel(labels[2])
+    axes.set_ylabel(labels[3])
+    axes.text(0.5, 0.5, labels[4])
+    axes.legend()
+    figure.savefig(io.BytesIO(), format="png")
+    plt.close(figure)
+
+
+def _korean_labels():
+    with i18n.language("ko"):
+        return [
+            i18n.term("learning_rate"),
+            f"{i18n.term('cross_entropy')} −0.25",
+            i18n.term("step"),
+            i18n.term("loss"),
+            i18n.term("rate_of_change"),
+        ]
+
+
+def test_a_korean_figure_renders_without_missing_glyphs():
+    labels = _korean_labels()
+    with matplotlib.rc_context(fonts.rc()), warnings.catch_warnings():
+        warnings.filterwarnings("error", message=_MISSING)
+        _draw(labels)
+
+
+def test_without_the_font_the_same_figure_misses_glyphs():
+    """The check above can fail: with English fonts only, Hangul is reported missing."""
+    fonts.rc()  # registered, but not in the family list
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+        with pytest.warns(UserWarning, match=_MISSING):
+            _draw(_korean_labels())
+
+
+def test_the_font_comes_from_an_installed_package_and_matplotlib_finds_it():
+    path = fonts.font_path()
+    assert path.is_file() and path.name == fonts.FILE
+    assert "koreanize_matplotlib" in path.parts or path in fonts.SYSTEM_FILES
+    fonts.rc()
+    found = font_manager.fontManager.findfont(
+        font_manager.FontProperties(family=fonts.FAMILY), fallback_to_default=False
+    )
+    assert Path(found).resolve() == path.resolve()
+
+
+def test_every_korean_message_has_its_glyphs():
+    """Each character of every translation is in Nanum Gothic or the English font."""
+    covered = set(FT2Font(str(fonts.font_path())).get_charmap())
+    english = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"))
+    covered |= set(FT2Font(english).get_charmap())
+    text = "".join(s for m in _messages(_catalog(i18n.catalog_path("ko"))) for _, s in _forms(m))
+    assert re.search("[가-힣]", text)
+    assert sorted({c for c in text if ord(c) not in covered and not c.isspace()}) == []
+
+
+def test_register_puts_the_font_last_once():
+    with matplotlib.rc_context({"font.family": ["serif"]}):
+        assert fonts.register() == fonts.FAMILY
+        fonts.register()
+        assert matplotlib.rcParams["font.family"] == ["serif", fonts.FAMILY]
+    assert fonts.families("sans-serif") == ["sans-serif", fonts.FAMILY]
+
+
+def test_the_page_fonts():
+    assert fonts.CSS_FAMILY.startswith(f"'{fonts.FAMILY}'")
+    assert fonts.CSS_FAMILY.endswith("sans-serif")
+    rule = fonts.font_face_css("/static/NanumGothic.ttf")
+    assert rule.startswith("@font-face") and "url('/static/NanumGothic.ttf')" in rule
+    for bad in ("", "x') ; }", None):
+        with pytest.raises(ValueError, match="url must be"):
+            fonts.font_face_css(bad)
