@@ -261,7 +261,8 @@ def test_korean_is_compiled_from_the_po_itself():
 
 # --- Korean in figures and pages ----------------------------------------------------------
 
-_MISSING = "Glyph .* missing from font"
+_MISSING = "Glyph .* missing from font"  # a plain text's warning
+_MATH_MISSING = "does not have a glyph"  # mathtext's, logged
 
 
 def _draw(labels):
@@ -282,24 +283,33 @@ def _korean_labels():
             i18n.term("learning_rate"),
             f"{i18n.term('cross_entropy')} −0.25",
             i18n.term("step"),
-            i18n.term("loss"),
-            i18n.term("rate_of_change"),
+            i18n.term("loss") + r" $\ell_n = -w_{y_n} \log q$",  # prose and math, one label
+            i18n.term("rate_of_change") + r" $\frac{df(x)}{dx}$",
         ]
 
 
-def test_a_korean_figure_renders_without_missing_glyphs():
-    labels = _korean_labels()
-    with matplotlib.rc_context(fonts.rc()), warnings.catch_warnings():
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_a_korean_figure_renders_without_missing_glyphs(lang, caplog):
+    """Korean labels, some with an equation, in a Korean figure and (a user's Korean column
+    names, say) in an English one: no glyph missing, neither warned nor logged."""
+    labels = _korean_labels() if lang == "ko" else _korean_labels()[:3] + ["x", "y"]
+    with matplotlib.rc_context(fonts.rc(lang)), warnings.catch_warnings():
         warnings.filterwarnings("error", message=_MISSING)
         _draw(labels)
+    assert not [r.getMessage() for r in caplog.records if _MATH_MISSING in r.getMessage()]
 
 
-def test_without_the_font_the_same_figure_misses_glyphs():
-    """The check above can fail: with English fonts only, Hangul is reported missing."""
+def test_without_the_font_the_same_figure_misses_glyphs(caplog):
+    """The checks above can fail: with English fonts only, Hangul is reported missing, and
+    with Nanum Gothic only as the fallback, mathtext misses the prose beside an equation."""
     fonts.rc()  # registered, but not in the family list
     with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
         with pytest.warns(UserWarning, match=_MISSING):
             _draw(_korean_labels())
+    caplog.clear()
+    with matplotlib.rc_context(fonts.rc("en")):
+        _draw(_korean_labels())
+    assert [r for r in caplog.records if _MATH_MISSING in r.getMessage()]
 
 
 def test_the_font_comes_from_an_installed_package_and_matplotlib_finds_it():
@@ -323,19 +333,28 @@ def test_every_korean_message_has_its_glyphs():
     assert sorted({c for c in text if ord(c) not in covered and not c.isspace()}) == []
 
 
-def test_register_puts_the_font_last_once():
+def test_register_puts_the_font_first_in_korean_and_last_in_english():
     with matplotlib.rc_context({"font.family": ["serif"]}):
-        assert fonts.register() == fonts.FAMILY
-        fonts.register()
+        assert fonts.register("en") == fonts.FAMILY
+        fonts.register("en")
         assert matplotlib.rcParams["font.family"] == ["serif", fonts.FAMILY]
-    assert fonts.families("sans-serif") == ["sans-serif", fonts.FAMILY]
+        fonts.register("ko")
+        assert matplotlib.rcParams["font.family"] == [fonts.FAMILY, "serif"]
+    assert fonts.families("sans-serif", "en") == ["sans-serif", fonts.FAMILY]
+    with i18n.language("ko"):
+        assert fonts.rc()["font.family"][0] == fonts.FAMILY
+    with pytest.raises(ValueError, match="'xx'"):
+        fonts.families("serif", "xx")
 
 
 def test_the_page_fonts():
-    assert fonts.CSS_FAMILY.startswith(f"'{fonts.FAMILY}'")
-    assert fonts.CSS_FAMILY.endswith("sans-serif")
+    korean, english = fonts.css_family("ko"), fonts.css_family("en")
+    assert korean.startswith(f"'{fonts.FAMILY}'") and english.startswith("system-ui")
+    assert f"'{fonts.FAMILY}'" in english and "system-ui" in korean
+    assert korean.endswith(", sans-serif") and english.endswith(", sans-serif")
     rule = fonts.font_face_css("/static/NanumGothic.ttf")
     assert rule.startswith("@font-face") and "url('/static/NanumGothic.ttf')" in rule
+    assert f"font-family: '{fonts.FAMILY}'" in rule
     for bad in ("", "x') ; }", None):
         with pytest.raises(ValueError, match="url must be"):
             fonts.font_face_css(bad)

@@ -6,9 +6,11 @@ NanumGothic.ttf (SIL Open Font License). Only its file is used, found without im
 package, whose import would change matplotlib's settings as a side effect. Debian's
 fonts-nanum is the fallback where that package is absent.
 
-Matplotlib (3.6 and later) falls back glyph by glyph along the family list, so Nanum Gothic
-is appended after the families already set: English text keeps its font (DejaVu Sans, with
-its true minus sign) and only the glyphs it lacks come from Nanum Gothic.
+Matplotlib (3.6 and later) falls back glyph by glyph along the family list. In English,
+Nanum Gothic comes last: English text keeps its font (DejaVu Sans) and only the glyphs it
+lacks, a user's Korean column name say, come from Nanum Gothic. In Korean it comes first,
+because a label that mixes prose and math (``학습률 $η$``) goes through mathtext, which
+sets the prose in the first family's font only, with no fallback.
 """
 
 from __future__ import annotations
@@ -18,16 +20,29 @@ import importlib.util
 from pathlib import Path
 
 FAMILY = "NanumGothic"
+FIRST_IN = ("ko",)  # languages whose prose is set in Nanum Gothic first
 FILE = "NanumGothic.ttf"
 PACKAGE = "koreanize_matplotlib"  # ships fonts/NanumGothic.ttf
 SYSTEM_FILES = (Path("/usr/share/fonts/truetype/nanum") / FILE,)  # Debian's fonts-nanum
 
-# The page's font list: the packaged font where the page serves it (see font_face_css), else
-# a Korean font the reader's system has, else the browser's own sans-serif
-CSS_FAMILY = (
+# The page's Korean fonts: the packaged file where the page serves it (see font_face_css),
+# else one the reader's system has
+KOREAN_CSS = (
     f"'{FAMILY}', 'Nanum Gothic', 'Noto Sans KR', 'Noto Sans CJK KR', 'Apple SD Gothic Neo', "
-    "'Malgun Gothic', system-ui, sans-serif"
+    "'Malgun Gothic'"
 )
+ENGLISH_CSS = "system-ui, -apple-system, 'Segoe UI', Roboto"
+
+
+def css_family(lang: str | None = None) -> str:
+    """A CSS font-family list for a page in `lang` (the current language when None): the
+    language's own fonts first, the other's next (browsers fall back glyph by glyph), then
+    the browser's sans-serif."""
+    from lossopt.lab import i18n
+
+    lang = i18n.get_language() if lang is None else i18n.check_language(lang)
+    first, second = (KOREAN_CSS, ENGLISH_CSS) if lang in FIRST_IN else (ENGLISH_CSS, KOREAN_CSS)
+    return f"{first}, {second}, sans-serif"
 
 
 class FontError(RuntimeError):
@@ -57,30 +72,40 @@ def _added() -> str:
     return FAMILY
 
 
-def families(current: list[str] | str) -> list[str]:
-    """`current` (rcParams' font.family) with Nanum Gothic last, as the glyph fallback."""
+def families(current: list[str] | str, lang: str | None = None) -> list[str]:
+    """`current` (rcParams' font.family) with Nanum Gothic added: first for a language that
+    is written in it, else last, as the fallback for the glyphs the others lack.
+
+    `lang` is the lab's current language when None.
+    """
+    from lossopt.lab import i18n
+
     listed = [current] if isinstance(current, str) else list(current)
-    return [*(f for f in listed if f != FAMILY), FAMILY]
+    others = [f for f in listed if f != FAMILY]
+    lang = i18n.get_language() if lang is None else i18n.check_language(lang)
+    return [FAMILY, *others] if lang in FIRST_IN else [*others, FAMILY]
 
 
-def register() -> str:
-    """Make matplotlib draw Korean: add the font once, put it last in the family list.
+def register(lang: str | None = None) -> str:
+    """Make matplotlib draw Korean from now on: add the font once, put it in the family list.
 
-    Safe to call again (after a style or rcParams reset, say); returns the family name.
+    Safe to call again (after a style or rcParams reset, or another language); returns the
+    family name. Where figures are drawn in more than one language in one process (the live
+    lab), draw each under `matplotlib.rc_context(fonts.rc())` instead.
     """
     import matplotlib
 
     _added()
-    matplotlib.rcParams["font.family"] = families(matplotlib.rcParams["font.family"])
+    matplotlib.rcParams["font.family"] = families(matplotlib.rcParams["font.family"], lang)
     return FAMILY
 
 
-def rc() -> dict[str, list[str]]:
-    """The setting register() makes, for `matplotlib.rc_context(fonts.rc())` around a figure."""
+def rc(lang: str | None = None) -> dict[str, list[str]]:
+    """The setting register() makes, for `with matplotlib.rc_context(fonts.rc()):`."""
     import matplotlib
 
     _added()
-    return {"font.family": families(matplotlib.rcParams["font.family"])}
+    return {"font.family": families(matplotlib.rcParams["font.family"], lang)}
 
 
 def font_face_css(url: str) -> str:
