@@ -261,3 +261,41 @@ def test_failed_run_keeps_the_previous_report(tmp_path):
         == 2
     )
     assert (out / "results.json").read_text() == before
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running code."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.splitlines()[-1].split())
+
+
+def test_help_does_not_import_the_plotting_stack():
+    loaded = _modules_after(
+        "from lossopt.__main__ import main\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['lab', '--help']) == 0"
+    )
+    assert "lossopt.lab.cli" in loaded  # the help was built by the lab's parser...
+    assert not any(m == "matplotlib" or m.startswith("matplotlib.") for m in loaded)
+    assert "lossopt.lab.plots" not in loaded  # ...without the figures
+
+
+def test_imports_run_one_way():
+    lab = "lossopt.lab."
+    page = _modules_after("import lossopt.lab.page")
+    assert not any(m.startswith(lab) and m != "lossopt.lab.page" for m in page)
+    report = _modules_after("import lossopt.lab.report")
+    assert "lossopt.lab.compare_report" not in report  # the pages do not import each other
+    assert not any(m.startswith(lab + "experiments") for m in report)  # display only
+    assert "matplotlib" not in report
+    plots = _modules_after("import lossopt.lab.plots")
+    assert not any(m.startswith(lab + "experiments") for m in plots)
+    compare = _modules_after("import lossopt.lab.compare_report")
+    assert "lossopt.lab.report" not in compare

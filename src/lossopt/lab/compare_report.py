@@ -8,7 +8,7 @@ import math
 from collections import Counter
 
 from lossopt.lab import compare_plots
-from lossopt.lab.report import Section
+from lossopt.lab.page import Section
 
 # The shared stylesheet is the lab's; the compare page's two extra looks are inline.
 WARN = "background:#fff4e0;border-left:4px solid #e69500;padding:.4em .8em"

@@ -17,6 +17,15 @@ class OptimizerSpec:
     build: Callable[[Iterable[torch.Tensor], float], torch.optim.Optimizer]
     # Learning rates worth trying on a small network on standardized data.
     sweep: tuple[float, ...]
+    # Momentum's alpha (torch's mu); 0 for the others. On a steady gradient the
+    # velocity grows to 1/(1 - alpha) steps' worth: the effective rate is lr/(1 - alpha).
+    momentum: float = 0.0
+
+    def effective_lr(self, lr: float) -> float:
+        return lr / (1 - self.momentum)
+
+
+MOMENTUM = 0.9
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
@@ -26,8 +35,9 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
         OptimizerSpec(
             "momentum",
             "Momentum",
-            lambda p, lr: optim.SGD(p, lr=lr, momentum=0.9),
+            lambda p, lr: optim.SGD(p, lr=lr, momentum=MOMENTUM),
             (0.003, 0.01, 0.03),
+            MOMENTUM,
         ),
         OptimizerSpec(
             "adagrad", "AdaGrad", lambda p, lr: optim.Adagrad(p, lr=lr), (0.01, 0.03, 0.1)

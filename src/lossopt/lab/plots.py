@@ -11,19 +11,15 @@ matplotlib.use("Agg")  # no display, no interactive backend: the lab runs anywhe
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lossopt.lab import page  # noqa: E402
 from lossopt.lab.optimizers import OPTIMIZERS  # noqa: E402
+from lossopt.lab.page import COLORS  # noqa: E402
 
-COLORS = {
-    "sgd": "#444444",
-    "momentum": "#1f77b4",
-    "adagrad": "#2ca02c",
-    "rmsprop": "#ff7f0e",
-    "adam": "#d62728",
-}
+LABELS = {name: spec.label for name, spec in OPTIMIZERS.items()}
 
 
 def _label(name: str) -> str:
-    return OPTIMIZERS[name].label if name in OPTIMIZERS else name
+    return page.label(name, LABELS)
 
 
 def _figure(cols: int, width: float = 4.2, height: float = 3.4):
@@ -249,13 +245,18 @@ def gd_vs_sgd(r):
     return [("gd-vs-sgd.png", fig)]
 
 
-def _contours(ax, bounds):
-    from lossopt.lab.experiments.optimization import surface
-
+def _contours(ax, bounds, coefficients):
+    """The quadratic bowl a x² + b y² the result names, drawn from its coefficients."""
     x0, x1, y0, y1 = bounds
+    a, b = coefficients
     gx, gy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
     ax.contour(
-        gx, gy, surface(gx, gy), levels=np.geomspace(0.02, 30, 14), colors="#bbb", linewidths=0.6
+        gx,
+        gy,
+        a * gx**2 + b * gy**2,
+        levels=np.geomspace(0.02, 30, 14),
+        colors="#bbb",
+        linewidths=0.6,
     )
     ax.plot(0, 0, "k*", ms=10)
     ax.set_xlim(x0, x1)
@@ -280,7 +281,7 @@ def optimizer_paths(r):
     fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.3 * rows), squeeze=False)
     axes = axes.flatten()
     for ax, path in zip(axes, r.paths, strict=False):
-        _contours(ax, r.bounds)
+        _contours(ax, r.bounds, r.surface)
         _path(ax, path.points, COLORS.get(path.optimizer))
         ax.plot(*r.start, "o", color="black", ms=6)
         end = " (diverged)" if path.diverged else ""
@@ -310,7 +311,7 @@ def optimizer_paths(r):
 
 def learning_rate(r):
     fig, (a, b, c) = _figure(3, width=4.2)
-    _contours(a, (-10.0, 10.0, -5.0, 5.0))
+    _contours(a, (-10.0, 10.0, -5.0, 5.0), r.surface)
     for path, label in zip(r.paths, r.labels, strict=True):
         _path(a, path.points[:16], None, label=f"{label} (lr={path.lr:g})", ms=2)
         b.plot(
@@ -341,7 +342,7 @@ def learning_rate(r):
 def momentum_forms(r):
     fig, (a, b, c) = _figure(3, width=4.2)
     for ax, run in zip((a, b), r.runs, strict=True):
-        _contours(ax, (-8.0, 3.0, -2.5, 2.5))
+        _contours(ax, (-8.0, 3.0, -2.5, 2.5), r.surface)
         _path(ax, run.lecture, COLORS["momentum"], label="v ← αv − ηg; W ← W + v", ms=5, alpha=0.6)
         _path(ax, run.torch_form, "#d62728", label="b ← μb + g; W ← W − ηb", ms=2)
         ax.legend(fontsize=7, loc="lower right")

@@ -8,37 +8,23 @@ import dataclasses
 import html
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from lossopt.lab import plots
+from lossopt.lab import page
 from lossopt.lab.optimizers import OPTIMIZERS
+from lossopt.lab.page import Section
 
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    equation: str
-    describe: Callable[[Any], str]  # result -> HTML paragraphs and tables
-    draw: Callable[[Any], list]
+LABELS = {name: spec.label for name, spec in OPTIMIZERS.items()}
 
 
 def _label(name: str) -> str:
-    return OPTIMIZERS[name].label if name in OPTIMIZERS else name
+    return page.label(name, LABELS)
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _p(text: str) -> str:
-    return f"<p>{html.escape(text)}</p>"
+_table, _p = page.table, page.p
 
 
 def _num(value: float, digits: int = 3) -> str:
@@ -425,16 +411,15 @@ def _describe_adaptive(r) -> str:
 
 
 def _describe_training(r) -> str:
-    from lossopt.lab.experiments.optimization import default_lr
-
     if r.lr_source == "user":
         rates = f"every optimizer at the learning rate given by --lr, {r.ranking[0].lr:g}"
     else:
-        names = sorted({x.optimizer for x in r.ranking}, key=list(OPTIMIZERS).index)
+        used = {x.optimizer: x.lr for x in r.ranking}
+        names = sorted(used, key=list(OPTIMIZERS).index)
         rates = (
             "each optimizer at one fixed rate, the middle of the starting grid that 'lossopt lab "
             "compare' searches ("
-            + ", ".join(f"{_label(n)} {default_lr(n):g}" for n in names)
+            + ", ".join(f"{_label(n)} {used[n]:g}" for n in names)
             + "), not torch's defaults"
         )
     top = r.ranking[0]
@@ -484,98 +469,151 @@ def _ranking_table(ranking, metric) -> str:
     return _table(["rank", "optimizer", "lr", metric, "time per run (this machine)"], rows)
 
 
+def _drawn_by(name: str) -> Callable[[Any], list]:
+    """plots.<name>, imported only when a figure is drawn: the prose, the section
+    titles and `lossopt lab --help` never load the plotting stack."""
+
+    def draw(result: Any) -> list:
+        from lossopt.lab import plots
+
+        return getattr(plots, name)(result)
+
+    return draw
+
+
+# The lecture's order; each section's number is its place here, never typed.
 SECTIONS: dict[str, Section] = {
     "l1-vs-l2": Section(
-        "1. L1 against L2",
-        "l<sub>n</sub> = |x<sub>n</sub> − y<sub>n</sub>| &nbsp;·&nbsp; l<sub>n</sub> = (x<sub>n</sub> − y<sub>n</sub>)²",
+        "L1 against L2",
+        (
+            "l<sub>n</sub> = |x<sub>n</sub> − y<sub>n</sub>| (L1)",
+            "l<sub>n</sub> = (x<sub>n</sub> − y<sub>n</sub>)² (L2)",
+        ),
         _describe_l1,
-        plots.l1_vs_l2,
+        _drawn_by("l1_vs_l2"),
     ),
     "entropy": Section(
-        "2. Entropy and cross-entropy",
-        "H(P) = −Σ P log P &nbsp;·&nbsp; H(p, q) = −Σ<sub>c</sub> p(y<sub>c</sub>) log q(y<sub>c</sub>)",
+        "Entropy, softmax and cross-entropy",
+        (
+            "H(P) = −Σ<sub>x</sub> P(x) log P(x)",
+            "softmax(x)<sub>c</sub> = e<sup>x<sub>c</sub></sup> / Σ<sub>k</sub> e<sup>x<sub>k</sub></sup>",
+            "H(p, q) = −Σ<sub>c</sub> p(y<sub>c</sub>) log q(y<sub>c</sub>)",
+        ),
         _describe_entropy,
-        plots.entropy,
+        _drawn_by("entropy"),
     ),
     "class-weights": Section(
-        "3. Class weights and ignore_index in cross-entropy",
-        "l<sub>n</sub> = −w<sub>y<sub>n</sub></sub> log softmax(x<sub>n</sub>)<sub>y<sub>n</sub></sub> · 1{y<sub>n</sub> ≠ ignore_index}",
+        "Class weights and ignore_index in cross-entropy",
+        (
+            "l<sub>n</sub> = −w<sub>y<sub>n</sub></sub> log softmax(x<sub>n</sub>)<sub>y<sub>n</sub></sub>",
+            "mean = Σ<sub>n kept</sub> l<sub>n</sub> / Σ<sub>n kept</sub> w<sub>y<sub>n</sub></sub>,"
+            " kept: y<sub>n</sub> ≠ ignore_index",
+        ),
         _describe_class_weights,
-        plots.class_weights,
+        _drawn_by("class_weights"),
     ),
     "kl": Section(
-        "4. KL divergence: H(P, Q) ≥ H(P), and it is not symmetric",
-        "D<sub>KL</sub>(P‖Q) = Σ P(x) log(P(x)/Q(x)) = H(P, Q) − H(P) ≥ 0",
+        "KL divergence: H(P, Q) ≥ H(P), and it is not symmetric",
+        (
+            "D<sub>KL</sub>(P‖Q) = Σ P(x) log(P(x)/Q(x))",
+            "D<sub>KL</sub>(P‖Q) = H(P, Q) − H(P) ≥ 0",
+        ),
         _describe_kl,
-        plots.kl_asymmetry,
+        _drawn_by("kl_asymmetry"),
     ),
     "triplet": Section(
-        "5. Triplet margin loss",
-        "l = max(d(a, p) − d(a, n) + margin, 0)",
+        "Triplet margin loss",
+        ("l = max(d(a, p) − d(a, n) + margin, 0)",),
         _describe_triplet,
-        plots.triplet,
+        _drawn_by("triplet"),
     ),
     "derivative": Section(
-        "6. The derivative is a slope",
-        "df/dx = lim<sub>h→0</sub> (f(x + h) − f(x)) / h",
+        "The derivative is a slope",
+        ("df/dx = lim<sub>h→0</sub> (f(x + h) − f(x)) / h",),
         _describe_derivative,
-        plots.derivative,
+        _drawn_by("derivative"),
     ),
     "gd-vs-sgd": Section(
-        "7. Gradient descent against mini-batch SGD",
-        "W ← W − η ∂L/∂W, the gradient over all examples or over a mini-batch",
+        "Gradient descent against mini-batch SGD",
+        ("W ← W − η ∂L/∂W, the gradient over all examples or over a mini-batch",),
         _describe_gd_vs_sgd,
-        plots.gd_vs_sgd,
+        _drawn_by("gd_vs_sgd"),
     ),
     "learning-rate": Section(
-        "8. The learning rate",
-        "W ← W − η ∂L/∂W: η decides how far",
+        "The learning rate",
+        ("W ← W − η ∂L/∂W: η decides how far",),
         _describe_lr,
-        plots.learning_rate,
+        _drawn_by("learning_rate"),
     ),
     "paths": Section(
-        "9. Optimizer paths on the lecture's surface",
-        "SGD · Momentum · AdaGrad · RMSProp · Adam on f(x, y) = x²/20 + y²",
+        "Optimizer paths on the lecture's surface",
+        (
+            "f(x, y) = x²/20 + y²",
+            "Momentum's step on a steady slope: η/(1 − α) times the gradient",
+        ),
         _describe_paths,
-        plots.optimizer_paths,
+        _drawn_by("optimizer_paths"),
     ),
     "momentum": Section(
-        "10. Momentum: the lecture's form and torch's",
-        "v ← αv − η ∂L/∂W, W ← W + v &nbsp;·&nbsp; b ← μb + g, W ← W − ηb",
+        "Momentum: the lecture's form and torch's",
+        (
+            "v ← αv − η ∂L/∂W, W ← W + v (the lecture)",
+            "b ← μb + g, W ← W − ηb (torch)",
+        ),
         _describe_momentum,
-        plots.momentum_forms,
+        _drawn_by("momentum_forms"),
     ),
     "adaptive": Section(
-        "11. Adaptive step sizes",
-        "h ← h + g² (AdaGrad) &nbsp;·&nbsp; G ← γG + (1 − γ)g² (RMSProp) &nbsp;·&nbsp; m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ) (Adam)",
+        "Adaptive step sizes",
+        (
+            "h ← h + g², W ← W − η g / √h (AdaGrad)",
+            "G ← γG + (1 − γ)g², W ← W − η g / √(G + ε) (RMSProp)",
+            "m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g² (Adam)",
+            "m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), W ← W − η m̂/(√v̂ + ε)",
+        ),
         _describe_adaptive,
-        plots.adaptive_steps,
+        _drawn_by("adaptive_steps"),
     ),
     "training": Section(
-        "12. Training a real model",
-        "try several optimizers: Adam or RMSProp usually does well",
+        "Training a real model",
+        ("try several optimizers: Adam or RMSProp usually does well",),
         _describe_training,
-        plots.training,
+        _drawn_by("training"),
     ),
 }
 
-
-def _compare_section() -> Section:
-    # The compare page's section lives with the compare code (lab/compare_report.py).
-    from lossopt.lab.compare_report import SECTION
-
-    return SECTION
+LIVE = "http://127.0.0.1:8000/"
 
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-h1{margin-bottom:.2em}section{border-top:1px solid #ddd;padding:1em 0}
-.eq{font-family:Georgia,serif;font-size:1.1em;background:#f6f6f6;padding:.4em .8em;display:inline-block;border-radius:4px}
-img{max-width:100%;height:auto;display:block;margin:.6em 0}
-table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
-th{background:#f0f0f0}.recommend{font-size:1.15em;font-weight:600;background:#eef6ee;padding:.5em .8em;border-radius:4px}
-.meta{color:#666;font-size:.9em}
-"""
+def live_url(explorable: str, settings: Mapping[str, Any]) -> str:
+    """The live lab's address of an explorable with these settings (knob name ->
+    value; the names are the CLI flags'): the one place that spells its query."""
+    query = "&".join(f"{quote(k)}={quote(str(v), safe=',')}" for k, v in settings.items())
+    return f"{LIVE}#{explorable}" + (f"?{query}" if query else "")
+
+
+def _settings(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's own settings, by flag name: the seed, and whatever the user narrowed."""
+    settings: dict[str, Any] = {"seed": meta.get("seed", 0)}
+    if meta.get("optimizers") and meta["optimizers"] != ",".join(OPTIMIZERS):
+        settings["optimizers"] = meta["optimizers"]
+    for key in ("lr", "steps"):
+        if meta.get(key) is not None:
+            settings[key] = meta[key]
+    return settings
+
+
+def try_it(name: str, meta: Mapping[str, Any]) -> str:
+    """The line under a figure: the same settings in the live lab, and on the command line."""
+    settings = _settings(meta)
+    url = live_url(name, settings)
+    flags = "".join(f" --{k} {v}" for k, v in settings.items())
+    command = f"lossopt lab {name}{flags}" + (" --quick" if meta.get("quick") else "")
+    return (
+        "<p class='try'>Try it: run <code>lossopt lab serve</code> and open "
+        f"<a class='live' href='{html.escape(url, quote=True)}'>{html.escape(url)}</a>, "
+        f"or redraw this section with <code class='cli'>{html.escape(command)}</code>.</p>"
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -619,37 +657,58 @@ def write(
     folder: Path,
     meta: dict[str, Any],
     *,
+    sections: Mapping[str, Section] = SECTIONS,
+    numbered: bool = True,
+    try_lines: bool = True,
     title: str = "lossopt lab",
     intro: str = "Every idea of the lecture on losses and optimizers, shown on real runs of "
     "lossopt's own losses and optimizers.",
 ) -> Path:
-    """Write the report of results (section name -> experiment result) into folder."""
+    """Write the report of results (section name -> experiment result) into folder.
+
+    Each result is shown by sections[name]; with numbered, a section's number is
+    its place in sections (the lecture's order, whichever sections ran). A page of
+    more than one section opens with a table of contents."""
+    from lossopt.lab import plots
+
     folder.mkdir(parents=True, exist_ok=True)
     plain, timings = split_timings(_plain(results))
     (folder / "results.json").write_text(
         json.dumps({"meta": meta, "results": plain}, indent=1, sort_keys=True)
     )
     (folder / "timings.json").write_text(json.dumps(timings, indent=1, sort_keys=True))
+    order = list(sections)
+    headings = {
+        name: f"{order.index(name) + 1}. {sections[name].title}"
+        if numbered
+        else sections[name].title
+        for name in results
+    }
     parts = []
     for name, result in results.items():
-        section = _compare_section() if name == "compare" else SECTIONS[name]
+        section = sections[name]
         images = plots.save(section.draw(result), folder)
         figures = "".join(
             f'<img src="{html.escape(img)}" alt="{html.escape(section.title)}">' for img in images
         )
         parts.append(
-            f'<section id="{name}"><h2>{section.title}</h2><div class="eq">{section.equation}</div>'
-            f"{figures}{section.describe(result)}</section>"
+            f'<section id="{html.escape(name, quote=True)}"><h2>{html.escape(headings[name])}</h2>'
+            f"{page.equations(section.equations)}{figures}"
+            f"{try_it(name, meta) if try_lines else ''}{section.describe(result)}</section>"
         )
+    contents = page.contents(list(headings.items())) if len(results) > 1 else ""
     options = ", ".join(f"{k}={v}" for k, v in meta.items())
-    page = (
+    text = (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"<title>{html.escape(title)}</title><style>{page.STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
         f"<p class='meta'>{html.escape(options)}. Every number on this page is in results.json; times, "
-        "which depend on the machine, are in timings.json.</p>" + "".join(parts) + "</body></html>"
+        "which depend on the machine, are in timings.json.</p>"
+        + contents
+        + "".join(parts)
+        + "</body></html>"
     )
     index = folder / "index.html"
-    index.write_text(page, encoding="utf-8")
+    index.write_text(text, encoding="utf-8")
     return index

@@ -17,7 +17,7 @@ from torch import nn
 from lossopt import losses, optim
 from lossopt.lab.config import Config
 from lossopt.lab.data import digits
-from lossopt.lab.experiments.optimization import START, surface
+from lossopt.lab.experiments.optimization import START, SURFACE, surface
 
 
 # -- the derivative as a slope ---------------------------------------------------------
@@ -166,6 +166,7 @@ class MomentumRun:
 
 @dataclass
 class MomentumForms:
+    surface: tuple[float, float]  # (a, b) of f = a x² + b y²
     momentum: float
     drop_step: int  # the first step at the lowered rate in the 'drop' run
     runs: list[MomentumRun]
@@ -229,4 +230,4 @@ def momentum_forms(config: Config) -> MomentumForms:
                 max_relative_difference=relative,
             )
         )
-    return MomentumForms(momentum=momentum, drop_step=drop + 1, runs=runs)
+    return MomentumForms(surface=SURFACE, momentum=momentum, drop_step=drop + 1, runs=runs)

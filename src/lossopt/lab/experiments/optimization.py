@@ -20,13 +20,15 @@ from lossopt.lab.training import Run, mlp, train
 
 # -- the lecture's surface ----------------------------------------------------------
 FORMULA = "f(x, y) = x²/20 + y²"
+SURFACE = (1 / 20, 1.0)  # f = a x² + b y²: the results carry (a, b) for the figures
 START = (-7.0, 2.0)
 BOUNDS = (-10.0, 10.0, -5.0, 5.0)  # x0, x1, y0, y1 of the contour plots
 
 
 def surface(x, y):
     """The lecture's elongated bowl: 20 times flatter along x than along y."""
-    return x**2 / 20 + y**2
+    a, b = SURFACE
+    return a * x**2 + b * y**2
 
 
 # The rates of the classic textbook figure (SGD 0.95, Momentum 0.1 with momentum
@@ -77,6 +79,7 @@ def descend(optimizer: str, lr: float, steps: int, f=surface, start=START) -> Pa
 @dataclass
 class OptimizerPaths:
     formula: str
+    surface: tuple[float, float]  # (a, b) of f = a x² + b y²
     start: tuple[float, float]
     minimum: tuple[float, float]
     bounds: tuple[float, float, float, float]
@@ -88,7 +91,13 @@ def optimizer_paths(config: Config) -> OptimizerPaths:
     steps = config.steps_or(PATH_STEPS)
     paths = [descend(name, config.lr_or(PATH_LRS[name]), steps) for name in config.optimizers]
     return OptimizerPaths(
-        formula=FORMULA, start=START, minimum=(0.0, 0.0), bounds=BOUNDS, steps=steps, paths=paths
+        formula=FORMULA,
+        surface=SURFACE,
+        start=START,
+        minimum=(0.0, 0.0),
+        bounds=BOUNDS,
+        steps=steps,
+        paths=paths,
     )
 
 
@@ -103,6 +112,7 @@ class RangeTest:
 
 @dataclass
 class LearningRate:
+    surface: tuple[float, float]  # (a, b) of f = a x² + b y²
     curvature: float  # largest second derivative of the surface: SGD diverges above 2 / it
     paths: list[Path]  # plain SGD: too small, right, too large
     labels: list[str]
@@ -143,6 +153,7 @@ def learning_rate(config: Config) -> LearningRate:
         best = min(best, value)
     at_min = lrs[smoothed.index(min(smoothed))]
     return LearningRate(
+        surface=SURFACE,
         curvature=curvature,
         paths=paths,
         labels=[label for label, _ in LR_CHOICES],
