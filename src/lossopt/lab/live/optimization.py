@@ -1,0 +1,531 @@
+"""The optimizer explorables: paths on a surface, the learning rate against the
+stability limit, and adaptive step sizes. Every step is taken by lossopt.optim."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from lossopt import optim
+from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab.knobs import Knob
+from lossopt.lab.live.explorable import Explorable, View
+
+NAMES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+LABELS = {"sgd": "SGD", "momentum": "Momentum", "adagrad": "AdaGrad", "rmsprop": "RMSProp"}
+LABELS["adam"] = "Adam"
+COLORS = {
+    "sgd": "#444444",
+    "momentum": "#1f77b4",
+    "adagrad": "#2ca02c",
+    "rmsprop": "#ff7f0e",
+    "adam": "#d62728",
+}
+# The classic textbook figure's rates (SGD 0.95, Momentum 0.1, AdaGrad 1.5, Adam 0.3);
+# RMSProp's first step is lr / sqrt(1 - γ) = 10 lr long at γ = 0.99, so 0.1.
+PATH_LRS = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "rmsprop": 0.1, "adam": 0.3}
+BOUNDS = (-10.0, 10.0, -5.0, 5.0)  # the window every surface is drawn in
+ESCAPE = 1e6  # a path whose coordinate leaves [-1e6, 1e6] has diverged
+
+
+def build(name: str, params, *, lr, momentum, gamma, beta1, beta2, eps) -> torch.optim.Optimizer:
+    """One of the lecture's optimizers with the explorable's hyperparameters.
+    AdaGrad, RMSProp and Adam share one ε (torch adds it outside the root)."""
+    if name == "sgd":
+        return optim.SGD(params, lr=lr)
+    if name == "momentum":
+        return optim.SGD(params, lr=lr, momentum=momentum)
+    if name == "adagrad":
+        return optim.Adagrad(params, lr=lr, eps=eps)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, alpha=gamma, eps=eps)
+    return optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=eps)
+
+
+# -- surfaces --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Surface:
+    formula: str
+    f: Callable  # (x, y, condition) -> value, on numbers or tensors
+    minimum: tuple[float, float]
+    least: float  # f at the minimum: the loss figure draws f - least on a log axis
+
+
+def _bowl(x, y, condition):
+    return x**2 / condition + y**2
+
+
+def _rosenbrock(x, y, condition):
+    u, v = x / 5, y / 2.5  # Rosenbrock's valley (a = 1, b = 10) stretched over the window
+    return (1 - u) ** 2 + 10 * (v - u**2) ** 2
+
+
+def _saddle(x, y, condition):
+    return x**2 / 20 - y**2 / 20 + y**4 / 400
+
+
+SURFACES = {
+    "bowl": Surface("x²/κ + y²", _bowl, (0.0, 0.0), 0.0),
+    "rosenbrock": Surface("(1 − x/5)² + 10 (y/2.5 − (x/5)²)²", _rosenbrock, (5.0, 2.5), 0.0),
+    "saddle": Surface("x²/20 − y²/20 + y⁴/400", _saddle, (0.0, math.sqrt(10)), -0.25),
+}
+
+
+@functools.lru_cache(maxsize=32)
+def _contour(surface: str, condition: float) -> Series:
+    x0, x1, y0, y1 = BOUNDS
+    xs = torch.linspace(x0, x1, 81, dtype=torch.float64)
+    ys = torch.linspace(y0, y1, 41, dtype=torch.float64)
+    least = SURFACES[surface].least
+    # √(f − f*) at evenly spaced levels: on a bowl, rings evenly spaced in distance.
+    z = (SURFACES[surface].f(xs[None, :], ys[:, None], condition) - least).clamp_min(0).sqrt()
+    step = z.max().item() / 16
+    levels = [step * i for i in range(1, 16)]
+    return Series("contour", "√(f − f*)", x=xs.tolist(), y=ys.tolist(), z=z.tolist(), levels=levels)
+
+
+def curvature(surface: str, condition: float, at: tuple[float, float]) -> float:
+    """The largest eigenvalue of the Hessian at `at` (constant on the bowl)."""
+    point = torch.tensor(at, dtype=torch.float64)
+    hessian = torch.autograd.functional.hessian(
+        lambda p: SURFACES[surface].f(p[0], p[1], condition), point
+    )
+    return torch.linalg.eigvalsh(hessian).max().item()
+
+
+@dataclass
+class Path:
+    points: list[tuple[float, float]]  # the start, then one point per step
+    values: list[float]
+    diverged: bool
+
+
+def descend(opt_name: str, surface: str, condition: float, start, steps: int, **hyper) -> Path:
+    f = SURFACES[surface].f
+    xy = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    opt = build(opt_name, [xy], **hyper)
+    points, values, diverged = [tuple(start)], [float(f(*start, condition))], False
+    for _ in range(steps):
+        opt.zero_grad()
+        f(xy[0], xy[1], condition).backward()
+        opt.step()
+        x, y = xy.tolist()
+        if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > ESCAPE:
+            diverged = True
+            break
+        points.append((x, y))
+        values.append(float(f(x, y, condition)))
+    return Path(points, values, diverged)
+
+
+def _crossings(points) -> int:
+    ys = [y for _, y in points]
+    return sum(1 for a, b in zip(ys, ys[1:], strict=False) if a * b < 0)
+
+
+def _gap(values: list[float], least: float) -> list[float]:
+    # f - f*, floored at 1e-16 so that a path that reaches the minimum stays on a log axis
+    return [max(v - least, 1e-16) for v in values]
+
+
+def _surface_figure(surface: str, condition: float, title: str, name: str) -> Figure:
+    x0, x1, y0, y1 = BOUNDS
+    return Figure(
+        title=title,
+        x=Axis("x", range=(x0, x1)),
+        y=Axis("y", range=(y0, y1)),
+        series=[_contour(surface, condition)],
+        equal_aspect=True,
+        name=name,
+    )
+
+
+def _markers(start, minimum) -> list[Series]:
+    return [
+        Series(
+            "scatter",
+            "start",
+            x=[start[0]],
+            y=[start[1]],
+            color="#000000",
+            symbol="x",
+            size=10,
+            legend=False,
+            text=["start"],
+        ),  # fmt: skip
+        Series(
+            "scatter",
+            "minimum",
+            x=[minimum[0]],
+            y=[minimum[1]],
+            color="#000000",
+            symbol="star",
+            size=12,
+            legend=False,
+            text=["minimum"],
+        ),  # fmt: skip
+    ]
+
+
+# -- optimizer paths ----------------------------------------------------------------------
+HYPER_KNOBS = (
+    Knob("momentum", "Momentum's α: v ← αv − η∇f", 0.9, lo=0.0, hi=0.99, step=0.01, label="α"),
+    Knob(
+        "gamma",
+        "RMSProp's decay γ: G ← γG + (1 − γ)g²",
+        0.99,
+        lo=0.0,
+        hi=0.999,
+        step=0.001,
+        label="γ",
+    ),  # fmt: skip
+    Knob(
+        "beta1", "Adam's β₁ (the gradient's average)", 0.9, lo=0.0, hi=0.999, step=0.001, label="β₁"
+    ),  # fmt: skip
+    Knob(
+        "beta2",
+        "Adam's β₂ (the squared gradient's average)",
+        0.999,
+        lo=0.0,
+        hi=0.9999,
+        step=0.0001,
+        label="β₂",
+    ),  # fmt: skip
+    Knob(
+        "eps",
+        "ε of AdaGrad, RMSProp and Adam (outside the root, as torch)",
+        1e-8,
+        lo=1e-12,
+        hi=1.0,
+        scale="log",
+        label="ε",
+    ),  # fmt: skip
+)
+START_KNOBS = (
+    Knob("x0", "start x (or click on the surface)", -7.0, lo=-10.0, hi=10.0, step=0.1),
+    Knob("y0", "start y (or click on the surface)", 2.0, lo=-5.0, hi=5.0, step=0.1),
+)
+CONDITION = Knob(
+    "condition", "κ of the bowl x²/κ + y²: how much flatter along x (20: the lecture's)", 20.0,
+    lo=1.0, hi=1000.0, scale="log", label="κ",
+)  # fmt: skip
+LR_KNOBS = tuple(
+    Knob(
+        f"lr-{name}",
+        f"{LABELS[name]}'s learning rate η",
+        PATH_LRS[name],
+        lo=1e-4,
+        hi=10.0,
+        scale="log",
+        label=f"η {LABELS[name]}",
+    )  # fmt: skip
+    for name in NAMES
+)
+PATHS_KNOBS = (
+    Knob(
+        "optimizers",
+        "the optimizers to overlay",
+        ",".join(NAMES),
+        kind="subset",
+        choices=NAMES,
+        labels=LABELS,
+    ),  # fmt: skip
+    Knob(
+        "surface",
+        "the surface",
+        "bowl",
+        kind="choice",
+        choices=tuple(SURFACES),
+        labels={"bowl": "bowl x²/κ + y²", "rosenbrock": "Rosenbrock", "saddle": "saddle"},
+    ),  # fmt: skip
+    CONDITION,
+    *LR_KNOBS,
+    *HYPER_KNOBS,
+    *START_KNOBS,
+    Knob("steps", "steps of every optimizer", 30, kind="int", lo=1, hi=500),
+)
+
+
+def paths(
+    *, optimizers, surface, condition, momentum, gamma, beta1, beta2, eps, x0, y0, steps, **lrs
+) -> View:
+    shape = SURFACES[surface]
+    start = (x0, y0)
+    hyper = dict(momentum=momentum, gamma=gamma, beta1=beta1, beta2=beta2, eps=eps)
+    lam = curvature(surface, condition, start)
+    board = _surface_figure(surface, condition, f"f(x, y) = {shape.formula}", "paths")
+    progress = Figure(
+        title="f − f* at each step", x=Axis("step"), y=Axis("f − f*", scale="log"), series=[],
+        name="loss",
+    )  # fmt: skip
+    numbers = {"curvature": lam, "surface": surface, "minimum": list(shape.minimum)}
+    numbers["stability_limit"] = 2 / lam if lam > 0 else math.inf
+    numbers["momentum_stability_limit"] = 2 * (1 + momentum) / lam if lam > 0 else math.inf
+    runs = {}
+    for name in optimizers:
+        lr = lrs[f"lr_{name}"]
+        path = descend(name, surface, condition, start, steps, lr=lr, **hyper)
+        xs, ys = [p[0] for p in path.points], [p[1] for p in path.points]
+        board.series.append(Series("line", LABELS[name], x=xs, y=ys, color=COLORS[name], width=1.5))
+        gap = _gap(path.values, shape.least)
+        progress.series.append(
+            Series("line", LABELS[name], x=list(range(len(gap))), y=gap, color=COLORS[name])
+        )
+        runs[name] = {
+            "lr": lr,
+            "effective_lr": lr / (1 - momentum) if name == "momentum" else lr,
+            "points": path.points,
+            "values": path.values,
+            "final": path.values[-1],
+            "diverged": path.diverged,
+            "crossings": _crossings(path.points),
+        }
+    board.series += _markers(start, shape.minimum)
+    numbers["runs"] = runs
+    notes = [f"Largest curvature at the start λ = {lam:.4g}."]
+    if lam > 0:
+        notes.append(
+            f"Plain SGD is stable on a quadratic below η = 2/λ = {2 / lam:.4g}; "
+            f"with momentum α = {momentum:g}, below 2(1 + α)/λ = {2 * (1 + momentum) / lam:.4g}."
+        )
+    if "momentum" in runs:
+        eff = runs["momentum"]["effective_lr"]
+        notes.append(
+            f"Momentum's effective step η/(1 − α) = {runs['momentum']['lr']:g}/(1 − {momentum:g})"
+            f" = {eff:.4g}"
+            + (f" against SGD's η = {runs['sgd']['lr']:g}." if "sgd" in runs else ".")
+        )
+    for name, run in runs.items():
+        state = "diverged" if run["diverged"] else f"f = {run['final']:.4g}"
+        notes.append(f"{LABELS[name]}: {state} after {len(run['values']) - 1} steps, "
+                     f"{run['crossings']} crossings of y = 0.")  # fmt: skip
+    numbers["play"] = {"figure": "paths", "steps": steps}
+    return View([board, progress], numbers, notes)
+
+
+# -- the learning rate -------------------------------------------------------------------
+RATE_KNOBS = (
+    CONDITION,
+    Knob("lr-small", "a rate too small", 0.02, lo=1e-4, hi=10.0, scale="log", label="η small"),
+    Knob("lr-right", "a rate about right", 0.5, lo=1e-4, hi=10.0, scale="log", label="η right"),
+    Knob("lr-large", "a rate too large", 1.05, lo=1e-4, hi=10.0, scale="log", label="η large"),
+    *START_KNOBS,
+    Knob("steps", "steps of every run", 60, kind="int", lo=1, hi=500),
+)
+RATE_COLORS = ("#2ca02c", "#1f77b4", "#d62728")
+
+
+def _final_gaps(condition: float, start, steps: int, lrs: list[float]) -> list[float]:
+    """f - f* after `steps` SGD steps at each rate: one lossopt SGD, one group per rate."""
+    points = [torch.tensor(start, dtype=torch.float64, requires_grad=True) for _ in lrs]
+    opt = optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(points, lrs, strict=True)], lr=1)
+    for _ in range(steps):
+        opt.zero_grad()
+        stacked = torch.stack(points)
+        _bowl(stacked[:, 0], stacked[:, 1], condition).sum().backward()
+        opt.step()
+        with torch.no_grad():  # park what escaped where it cannot overflow further
+            for p in points:
+                p.clamp_(-ESCAPE, ESCAPE)
+    final = torch.stack(points).detach()
+    return [max(v, 1e-16) for v in _bowl(final[:, 0], final[:, 1], condition).tolist()]
+
+
+def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> View:
+    start = (x0, y0)
+    lam = curvature("bowl", condition, start)
+    limit = 2 / lam
+    board = _surface_figure("bowl", condition, f"SGD on x²/{condition:g} + y²", "paths")
+    progress = Figure(title="f − f* at each step", x=Axis("step"), y=Axis("f − f*", scale="log"),
+                      series=[], name="loss")  # fmt: skip
+    runs = []
+    zero = dict(momentum=0.0, gamma=0.99, beta1=0.9, beta2=0.999, eps=1e-8)
+    for label, lr, color in zip(("too small", "right", "too large"), (lr_small, lr_right, lr_large),
+                                RATE_COLORS, strict=True):  # fmt: skip
+        path = descend("sgd", "bowl", condition, start, steps, lr=lr, **zero)
+        name = f"{label}: η = {lr:g}"
+        xs, ys = [p[0] for p in path.points], [p[1] for p in path.points]
+        board.series.append(Series("line", name, x=xs, y=ys, color=color, width=1.5))
+        gap = _gap(path.values, 0.0)
+        progress.series.append(Series("line", name, x=list(range(len(gap))), y=gap, color=color))
+        runs.append({"label": label, "lr": lr, "points": path.points, "values": path.values,
+                     "final": path.values[-1], "diverged": path.diverged,
+                     "stable": lr < limit})  # fmt: skip
+    board.series += _markers(start, (0.0, 0.0))
+    scan_lrs = torch.logspace(math.log10(limit) - 3, math.log10(limit * 1.3), 25,
+                              dtype=torch.float64).tolist()  # fmt: skip
+    scan = _final_gaps(condition, start, steps, scan_lrs)
+    sweep = Figure(
+        title=f"f − f* after {steps} steps, by learning rate",
+        x=Axis("learning rate η", scale="log"),
+        y=Axis("f − f*", scale="log"),
+        series=[
+            Series("line", "SGD", x=scan_lrs, y=scan, color="#444444"),
+            Series("vline", f"2/λ = {limit:.4g}", x=[limit], color="#d62728", dash=True),
+            *[
+                Series(
+                    "scatter",
+                    run["label"],
+                    x=[run["lr"]],
+                    y=[_gap([run["values"][-1]], 0)[0]],
+                    color=color,
+                    size=10,
+                )  # fmt: skip
+                for run, color in zip(runs, RATE_COLORS, strict=True)
+            ],
+        ],
+        name="sweep",
+    )
+    notes = [
+        f"The largest curvature is λ = {lam:.4g} (along y), so SGD diverges above η = 2/λ = "
+        f"{limit:.4g}; the flat x direction (curvature {2 / condition:.4g}) is what a small rate "
+        f"leaves unfinished."
+    ]
+    for run in runs:
+        state = "diverged" if run["diverged"] else f"ends at f = {run['final']:.3g}"
+        side = "below" if run["stable"] else "above"
+        notes.append(f"η = {run['lr']:g} ({run['label']}, {side} 2/λ) {state}.")
+    numbers = {"curvature": lam, "stability_limit": limit, "runs": runs,
+               "sweep": {"lrs": scan_lrs, "final": scan}}  # fmt: skip
+    return View([board, progress, sweep], numbers, notes)
+
+
+# -- adaptive step sizes -----------------------------------------------------------------
+ADAPTIVE_KNOBS = (
+    Knob("lr", "the learning rate η of all three", 0.01, lo=1e-4, hi=1.0, scale="log", label="η"),
+    HYPER_KNOBS[1],
+    HYPER_KNOBS[2],
+    HYPER_KNOBS[3],
+    HYPER_KNOBS[4],
+    Knob(
+        "bias-correction",
+        "Adam's bias correction m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)",
+        True,
+        kind="bool",
+    ),  # fmt: skip
+    Knob("noise", "spread of the gradient stream around 1", 0.5, lo=0.0, hi=3.0, step=0.05),
+    Knob("steps", "steps", 200, kind="int", lo=2, hi=2000, scale="log"),
+    Knob("seed", "seed of the gradient stream", 0, kind="int", lo=0, hi=10_000),
+)
+
+
+def _stream_steps(name: str, stream: list[float], **hyper) -> tuple[list[float], list[dict]]:
+    """|Δθ| at each step of a lossopt optimizer fed `stream`, and its state after each."""
+    theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = build(name, [theta], momentum=0.0, **hyper)
+    sizes, states = [], []
+    for g in stream:
+        before = theta.item()
+        theta.grad = torch.tensor([g], dtype=torch.float64)
+        opt.step()
+        sizes.append(abs(theta.item() - before))
+        states.append({k: v.item() for k, v in opt.state[theta].items()})
+    return sizes, states
+
+
+def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, seed) -> View:
+    g = torch.Generator().manual_seed(seed)
+    stream = (1.0 + noise * torch.randn(steps, generator=g, dtype=torch.float64)).tolist()
+    hyper = dict(lr=lr, gamma=gamma, beta1=beta1, beta2=beta2, eps=eps)
+    adagrad, _ = _stream_steps("adagrad", stream, **hyper)
+    rmsprop, _ = _stream_steps("rmsprop", stream, **hyper)
+    adam, states = _stream_steps("adam", stream, **hyper)
+    if not bias_correction:
+        # Adam without correction keeps the same m and v (they do not depend on θ here);
+        # its step would be η m / (√v + ε): read from lossopt's Adam state.
+        adam = [lr * abs(s["exp_avg"]) / (math.sqrt(s["exp_avg_sq"]) + eps) for s in states]
+    t = list(range(1, steps + 1))
+    adam_name = "Adam" + ("" if bias_correction else " (no bias correction)")
+    stream_fig = Figure(
+        title="step length |Δθ| on a noisy gradient stream around 1",
+        x=Axis("step t", scale="log"),
+        y=Axis("|Δθ|", scale="log"),
+        series=[
+            Series("line", "AdaGrad", x=t, y=adagrad, color=COLORS["adagrad"]),
+            Series("line", "RMSProp", x=t, y=rmsprop, color=COLORS["rmsprop"]),
+            Series("line", adam_name, x=t, y=adam, color=COLORS["adam"]),
+            Series("hline", f"η = {lr:g}", y=[lr], color="#888888", dash=True),
+        ],
+        name="stream",
+    )
+    # AdaGrad's per-element steps on the lecture's bowl: x's gradient is 20 times smaller,
+    # so its sum of squares grows slower and its step stays larger.
+    xy = torch.tensor((-7.0, 2.0), dtype=torch.float64, requires_grad=True)
+    opt = optim.Adagrad([xy], lr=1.5, eps=eps)
+    per_x, per_y = [], []
+    count = min(steps, 100)
+    for _ in range(count):
+        opt.zero_grad()
+        _bowl(xy[0], xy[1], 20.0).backward()
+        opt.step()
+        h = opt.state[xy]["sum"]
+        per_x.append(1.5 / (math.sqrt(h[0].item()) + eps))
+        per_y.append(1.5 / (math.sqrt(h[1].item()) + eps))
+    elements = Figure(
+        title="AdaGrad's per-element step η/(√h + ε) on x²/20 + y² (η = 1.5)",
+        x=Axis("step t"),
+        y=Axis("η/(√h + ε)", scale="log"),
+        series=[
+            Series(
+                "line", "x (flat direction)", x=list(range(1, count + 1)), y=per_x, color="#1f77b4"
+            ),  # fmt: skip
+            Series(
+                "line", "y (steep direction)", x=list(range(1, count + 1)), y=per_y, color="#d62728"
+            ),  # fmt: skip
+        ],
+        name="elements",
+    )
+    notes = [
+        f"RMSProp's first step is η/√(1 − γ) = {lr / math.sqrt(1 - gamma):.4g} long (measured "
+        f"{rmsprop[0]:.4g}), {1 / math.sqrt(1 - gamma):.3g} times η: G starts at 0 and nothing "
+        f"corrects it. That spike is what Adam's bias correction removes.",
+        f"Adam = Momentum + RMSProp: m averages g (β₁ = {beta1:g}), v averages g² (β₂ = "
+        f"{beta2:g}). Its first step is {adam[0]:.4g} long"
+        + (
+            " (corrected: η)."
+            if bias_correction
+            else f"; uncorrected, η(1 − β₁)/√(1 − β₂) = "
+            f"{lr * (1 - beta1) / math.sqrt(1 - beta2):.4g}."
+        ),
+        f"AdaGrad's step falls as 1/√t: {adagrad[0]:.3g} at t = 1, {adagrad[-1]:.3g} at "
+        f"t = {steps}.",
+        f"Per element, AdaGrad ends with a step {per_x[-1] / per_y[-1]:.3g} times larger along "
+        f"the flat x than along the steep y.",
+    ]
+    numbers = {"adagrad": adagrad, "rmsprop": rmsprop, "adam": adam, "stream": stream,
+               "per_element": {"x": per_x, "y": per_y}}  # fmt: skip
+    return View([stream_fig, elements], numbers, notes)
+
+
+EXPLORABLES = (
+    Explorable(
+        "paths",
+        "Optimizer paths",
+        "Overlay SGD, Momentum, AdaGrad, RMSProp and Adam on one surface. Change each rate, α, "
+        "γ, β₁, β₂ and ε; click the surface to start elsewhere; play the path step by step. "
+        "Compare Momentum's effective step η/(1 − α) with SGD's η before comparing their paths.",
+        PATHS_KNOBS,
+        paths,
+    ),
+    Explorable(
+        "learning-rate",
+        "The learning rate",
+        "Too small, about right, too large: three SGD runs on the same bowl, and the final "
+        "loss over a sweep of rates with the stability limit 2/λ marked.",
+        RATE_KNOBS,
+        learning_rate,
+    ),
+    Explorable(
+        "adaptive",
+        "Adaptive step sizes",
+        "AdaGrad's step shrinks as 1/√t; RMSProp forgets (γ) but spikes on its first step; Adam "
+        "adds momentum (β₁) and corrects both averages' start at zero. Turn the correction off "
+        "to see what it fixes; below, AdaGrad's per-element steps on the elongated bowl.",
+        ADAPTIVE_KNOBS,
+        adaptive,
+    ),
+)

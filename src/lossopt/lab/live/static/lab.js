@@ -1,0 +1,341 @@
+// The live lab's page: controls made from each explorable's knobs (GET /api), a
+// request per change (GET /api/<explorable>?knob=value), and the figure specs of
+// the answer drawn with plotly.js. Nothing here computes a loss or a step: the
+// numbers drawn are the server's, as lossopt computed them.
+"use strict";
+
+const lab = {
+  explorables: {},
+  current: null,
+  values: {},
+  answer: null,
+  controller: null,
+  seq: 0,
+  drawn: 0,          // answers drawn so far (the browser tests wait on it)
+  errors: 0,         // error messages shown so far
+  tab: Math.random().toString(36).slice(2),
+  playAt: null,
+  timer: null,
+};
+window.lab = lab;
+
+const $ = (id) => document.getElementById(id);
+
+// -- the figure spec, drawn with plotly ------------------------------------------------
+const SYMBOLS = { circle: "circle", x: "x", star: "star", square: "square", diamond: "diamond" };
+
+function trace(s, upTo) {
+  const cut = (a) => (upTo == null ? a : a.slice(0, upTo + 1));
+  const legend = s.legend && !!s.name;
+  if (s.kind === "line") {
+    return { type: "scatter", mode: "lines", name: s.name, x: cut(s.x), y: cut(s.y), showlegend: legend,
+             line: { color: s.color || undefined, width: s.width, dash: s.dash ? "dash" : "solid" } };
+  }
+  if (s.kind === "scatter") {
+    return { type: "scatter", mode: s.text ? "markers+text" : "markers", name: s.name, x: s.x, y: s.y,
+             text: s.text || undefined, textposition: "top right", showlegend: legend,
+             marker: { color: s.color || undefined, size: s.size, symbol: SYMBOLS[s.symbol] || "circle" } };
+  }
+  if (s.kind === "bar") {
+    return { type: "bar", name: s.name, x: s.x.map(String), y: s.y, showlegend: legend,
+             marker: { color: s.color || undefined } };
+  }
+  if (s.kind === "contour") {
+    const lv = s.levels || [];
+    const contours = lv.length > 1
+      ? { coloring: "lines", start: lv[0], end: lv[lv.length - 1], size: lv[1] - lv[0] }
+      : { coloring: "lines" };
+    return { type: "contour", name: s.name, x: s.x, y: s.y, z: s.z, contours, showscale: false,
+             autocontour: lv.length <= 1, colorscale: [[0, "#bbbbbb"], [1, "#bbbbbb"]],
+             line: { width: 1 }, hoverinfo: "x+y", showlegend: false };
+  }
+  return null; // vline / hline are shapes
+}
+
+function axis(a) {
+  const out = { title: { text: a.label }, type: a.scale === "log" ? "log" : "linear" };
+  if (a.range) out.range = a.scale === "log" ? a.range.map(Math.log10) : a.range;
+  return out;
+}
+
+function draw(div, spec, upTo) {
+  const traces = spec.series.map((s) => trace(s, spec.name === "paths" ? upTo : null)).filter(Boolean);
+  const shapes = [], annotations = [];
+  for (const s of spec.series) {
+    if (s.kind !== "vline" && s.kind !== "hline") continue;
+    const v = s.kind === "vline";
+    const at = v ? s.x[0] : s.y[0];
+    if (at == null) continue;
+    shapes.push({ type: "line", xref: v ? "x" : "paper", yref: v ? "paper" : "y",
+                  x0: v ? at : 0, x1: v ? at : 1, y0: v ? 0 : at, y1: v ? 1 : at, name: s.name,
+                  line: { color: s.color || "#888", dash: s.dash ? "dash" : "solid", width: 1.5 } });
+    annotations.push({ xref: v ? "x" : "paper", yref: v ? "paper" : "y", x: v ? at : 1, y: v ? 1 : at,
+                       text: s.name, showarrow: false, xanchor: v ? "left" : "right",
+                       yanchor: "bottom", font: { size: 11, color: s.color || "#555" } });
+  }
+  const layout = { title: { text: spec.title, font: { size: 14 } }, xaxis: axis(spec.x), yaxis: axis(spec.y),
+                   shapes, annotations, margin: { l: 60, r: 20, t: 40, b: 45 },
+                   legend: { font: { size: 11 } }, uirevision: spec.name, barmode: "group" };
+  if (spec.equal_aspect) layout.yaxis.scaleanchor = "x";
+  return Plotly.react(div, traces, layout, { displayModeBar: false, responsive: true });
+}
+
+function drawAll() {
+  const figures = lab.answer.figures;
+  const holder = $("figures");
+  while (holder.children.length > figures.length) holder.lastChild.remove();
+  figures.forEach((spec, i) => {
+    let div = holder.children[i];
+    if (!div) {
+      div = document.createElement("div");
+      div.className = "figure";
+      holder.appendChild(div);
+    }
+    div.id = `fig-${spec.name || i}`;
+    div.dataset.figure = spec.name;
+    draw(div, spec, lab.playAt);
+    if (spec.name === "paths" && "x0" in lab.values && !div.dataset.clicks) {
+      div.dataset.clicks = "1";
+      div.on("plotly_click", (event) => {
+        const point = event.points[0];
+        setValue("x0", Math.round(point.x * 10) / 10);
+        setValue("y0", Math.round(point.y * 10) / 10);
+        update();
+      });
+    }
+  });
+  const notes = $("notes");
+  notes.replaceChildren(...lab.answer.notes.map((text) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    return li;
+  }));
+}
+
+// -- controls made from the knobs ------------------------------------------------------
+function format(knob, value) {
+  if (knob.kind === "subset") return value.join(",");
+  if (knob.kind === "bool") return value ? "true" : "false";
+  if (typeof value !== "number") return String(value);
+  if (knob.kind === "float") return String(Number(value.toPrecision(6)));
+  return String(value);
+}
+
+function query() {
+  const ex = lab.explorables[lab.current];
+  return ex.knobs.map((k) => `${k.name}=${encodeURIComponent(format(k, lab.values[k.name])).replace(/%2C/g, ",")}`).join("&");
+}
+
+function setValue(name, value) {
+  lab.values[name] = value;
+  const knob = lab.explorables[lab.current].knobs.find((k) => k.name === name);
+  const box = $(`knob-${name}`);
+  if (!box) return;
+  if (knob.kind === "float" || knob.kind === "int") {
+    box.querySelector("input[type=number]").value = value;
+    const slider = box.querySelector("input[type=range]");
+    slider.value = knob.scale === "log" ? Math.log10(value) : value;
+  } else if (knob.kind === "choice") {
+    box.querySelector("select").value = value;
+  } else if (knob.kind === "bool") {
+    box.querySelector("input").checked = value;
+  } else if (knob.kind === "subset") {
+    box.querySelectorAll("input").forEach((c) => { c.checked = value.includes(c.value); });
+  }
+}
+
+function control(knob) {
+  const box = document.createElement("div");
+  box.className = "knob";
+  box.id = `knob-${knob.name}`;
+  box.title = knob.help;
+  const label = document.createElement("label");
+  label.textContent = `${knob.label} — ${knob.help}`;
+  box.appendChild(label);
+  const row = document.createElement("div");
+  row.className = "row";
+  box.appendChild(row);
+  const changed = (value) => { lab.values[knob.name] = value; update(); };
+  if (knob.kind === "float" || knob.kind === "int") {
+    const log = knob.scale === "log";
+    const slider = document.createElement("input");
+    slider.type = "range";
+    slider.min = log ? Math.log10(knob.lo) : knob.lo;
+    slider.max = log ? Math.log10(knob.hi) : knob.hi;
+    slider.step = knob.kind === "int" && !log ? 1 : (log ? (slider.max - slider.min) / 400 : (knob.step || (knob.hi - knob.lo) / 400));
+    const number = document.createElement("input");
+    number.type = "number";
+    number.step = "any";
+    number.name = knob.name;
+    slider.addEventListener("input", () => {
+      let v = log ? 10 ** Number(slider.value) : Number(slider.value);
+      v = knob.kind === "int" ? Math.round(v) : Number(v.toPrecision(4));
+      number.value = v;
+      changed(v);
+    });
+    number.addEventListener("change", () => {
+      // sent as typed: the server says what is wrong with it
+      lab.values[knob.name] = number.value === "" ? number.value : Number(number.value);
+      if (number.value !== "" && Number.isFinite(Number(number.value))) {
+        slider.value = log ? Math.log10(Math.max(Number(number.value), 1e-300)) : number.value;
+      }
+      update();
+    });
+    row.append(slider, number);
+  } else if (knob.kind === "choice") {
+    const select = document.createElement("select");
+    select.name = knob.name;
+    for (const c of knob.choices) select.add(new Option(knob.labels[c] || c, c));
+    select.addEventListener("change", () => changed(select.value));
+    row.appendChild(select);
+  } else if (knob.kind === "bool") {
+    const box2 = document.createElement("input");
+    box2.type = "checkbox";
+    box2.name = knob.name;
+    box2.addEventListener("change", () => changed(box2.checked));
+    row.appendChild(box2);
+  } else if (knob.kind === "subset") {
+    const group = document.createElement("span");
+    group.className = "subset";
+    for (const c of knob.choices) {
+      const l = document.createElement("label");
+      const check = document.createElement("input");
+      check.type = "checkbox";
+      check.value = c;
+      check.addEventListener("change", () => {
+        changed(Array.from(group.querySelectorAll("input:checked")).map((i) => i.value));
+      });
+      l.append(check, ` ${knob.labels[c] || c}`);
+      group.appendChild(l);
+    }
+    row.appendChild(group);
+  }
+  return box;
+}
+
+function parseValue(knob, text) {
+  if (knob.kind === "subset") return text.split(",").filter(Boolean);
+  if (knob.kind === "bool") return text === "true";
+  if (knob.kind === "choice") return text;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : text;
+}
+
+// -- one request per change; a newer one aborts the older ------------------------------
+async function update() {
+  if (lab.controller) lab.controller.abort();
+  const controller = new AbortController();
+  lab.controller = controller;
+  const seq = ++lab.seq;
+  const name = lab.current;
+  const q = query();
+  history.replaceState(null, "", `#${name}?${q}`);
+  let response;
+  try {
+    response = await fetch(`/api/${name}?${q}`, {
+      signal: controller.signal, headers: { "X-Lab-Tab": lab.tab, "X-Lab-Seq": String(seq) },
+    });
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    return showError(String(error));
+  }
+  if (response.status === 409 || seq !== lab.seq) return; // overtaken
+  const body = await response.json();
+  if (seq !== lab.seq) return;
+  if (!response.ok) return showError(body.error);
+  $("error").hidden = true;
+  lab.answer = body;
+  setupPlay();
+  drawAll();
+  lab.drawn += 1;
+  document.body.dataset.drawn = String(lab.drawn);
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = false;
+  lab.errors += 1;
+  document.body.dataset.errors = String(lab.errors);
+}
+
+// -- play a path step by step: only which of the computed points are drawn ---------------
+function setupPlay() {
+  const play = lab.answer.numbers.play;
+  $("play").hidden = !play;
+  if (!play) { lab.playAt = null; return; }
+  const slider = $("play-step");
+  slider.max = play.steps;
+  if (lab.playAt == null || lab.playAt > play.steps) lab.playAt = null;
+  slider.value = lab.playAt == null ? play.steps : lab.playAt;
+  $("play-at").textContent = `${slider.value} / ${play.steps}`;
+}
+
+function playTo(t) {
+  const steps = lab.answer.numbers.play.steps;
+  lab.playAt = t >= steps ? null : t;
+  $("play-step").value = t;
+  $("play-at").textContent = `${t} / ${steps}`;
+  drawAll();
+}
+
+function togglePlay() {
+  if (lab.timer) { clearInterval(lab.timer); lab.timer = null; return; }
+  let t = 0;
+  lab.timer = setInterval(() => {
+    playTo(t);
+    t += 1;
+    if (t > lab.answer.numbers.play.steps) { clearInterval(lab.timer); lab.timer = null; }
+  }, 120);
+}
+
+// -- routing: #<explorable>?<knob>=<value>&... ----------------------------------------
+function route() {
+  const hash = decodeURIComponent(location.hash.slice(1));
+  const [name, q] = hash.split("?");
+  const chosen = lab.explorables[name] ? name : Object.keys(lab.explorables)[0];
+  const given = new URLSearchParams(q || "");
+  const ex = lab.explorables[chosen];
+  if (chosen !== lab.current) {
+    lab.current = chosen;
+    lab.playAt = null;
+    $("figures").replaceChildren();
+    $("title").textContent = ex.title;
+    $("intro").textContent = ex.intro;
+    $("controls").replaceChildren(...ex.knobs.map(control));
+    document.querySelectorAll("#explorables a").forEach((a) => a.classList.toggle("current", a.dataset.name === chosen));
+    if (window.liveTraining) window.liveTraining.leave();
+  }
+  lab.values = {};
+  for (const knob of ex.knobs) {
+    lab.values[knob.name] = given.has(knob.name) ? parseValue(knob, given.get(knob.name)) : knob.default;
+    setValue(knob.name, lab.values[knob.name]);
+  }
+  if (ex.stream && window.liveTraining) return window.liveTraining.enter(ex);
+  update();
+}
+
+async function init() {
+  const response = await fetch("/api");
+  const { explorables } = await response.json();
+  const list = $("explorables");
+  for (const ex of explorables) {
+    lab.explorables[ex.name] = ex;
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = `#${ex.name}`;
+    a.textContent = ex.title;
+    a.dataset.name = ex.name;
+    li.appendChild(a);
+    list.appendChild(li);
+  }
+  $("play-button").addEventListener("click", togglePlay);
+  $("play-step").addEventListener("input", () => playTo(Number($("play-step").value)));
+  window.addEventListener("hashchange", () => {
+    const name = decodeURIComponent(location.hash.slice(1)).split("?")[0];
+    if (name !== lab.current) route();
+  });
+  route();
+}
+
+init();
