@@ -358,3 +358,62 @@ def test_the_page_fonts():
     for bad in ("", "x') ; }", None):
         with pytest.raises(ValueError, match="url must be"):
             fonts.font_face_css(bad)
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_locale(monkeypatch, fresh_language):
+    for variable in i18n.ENVIRONMENT:
+        monkeypatch.delenv(variable, raising=False)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["lab", "--lang", "ko"], "ko"),
+        (["lab", "--lang=ko", "paths"], "ko"),
+        (["lab", "--lang", "ko", "compare", "--lang", "en"], "en"),  # the last, as argparse
+        (["lab", "--lang", "xx"], None),  # the parser says what is wrong
+        (["lab", "--lang"], None),
+        (["lab", "--", "--lang", "ko"], None),
+        (["lab"], None),
+    ],
+)
+def test_the_language_a_command_line_asks_for(argv, expected):
+    assert i18n.requested(argv) == expected
+
+
+@pytest.mark.parametrize("command", [["lab"], ["lab", "compare"], ["lab", "paths"]])
+def test_lang_is_an_option_of_every_command(command, no_locale, capsys):
+    from lossopt.lab.cli import main
+
+    assert main([*command, "--lang", "ko", "--help"]) == 0
+    korean = capsys.readouterr().out
+    assert "--lang {en,ko}" in korean and "보고서와 메시지의 언어" in korean
+    assert main([*command, "--lang", "en", "--help"]) == 0
+    english = capsys.readouterr().out
+    assert "language of the report and the messages" in english
+
+
+def test_the_command_line_speaks_the_locale_unless_told(monkeypatch, no_locale, capsys):
+    from lossopt.lab.cli import main
+
+    monkeypatch.setenv("LANG", "ko_KR.UTF-8")
+    assert main([]) == 2
+    assert "lossopt: 오류: 명령을 지정하세요" in capsys.readouterr().err
+    assert main(["lab", "--lang", "en", "--seed", "x"]) == 2
+    assert "lossopt: error: " in capsys.readouterr().err
+    assert main(["lab", "--lang", "ko", "--seed", "x"]) == 2
+    assert "lossopt: 오류: " in capsys.readouterr().err
+
+
+def test_an_unknown_lang_is_refused_by_name(no_locale, capsys, tmp_path):
+    from lossopt.lab.cli import main
+
+    out = tmp_path / "report"
+    assert main(["lab", "paths", "--lang", "xx", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "--lang" in error and "'xx'" in error
+    assert not out.exists()

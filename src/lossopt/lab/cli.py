@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 from lossopt import __version__
+from lossopt.lab import i18n
 from lossopt.lab.experiments import EXPERIMENTS
+from lossopt.lab.i18n import _
 from lossopt.lab.optimizers import OPTIMIZERS, parse_optimizers
 
 LAB_OUT = "lab-report"
@@ -72,6 +74,16 @@ given as a mean with a 95% interval over the splits, against a majority-class
 The report goes to {COMPARE_OUT}/ unless --out says otherwise."""
 
 
+def add_language(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """--lang, for every command that speaks (main() reads it before parsing, for the help)."""
+    parser.add_argument(
+        "--lang",
+        choices=i18n.languages(),
+        default=None if defaults else argparse.SUPPRESS,
+        help=_("language of the report and the messages (default: from the locale, else en)"),
+    )
+
+
 def _add_options(parser: argparse.ArgumentParser, out: str, *, defaults: bool) -> None:
     """The options every run takes; on sub-commands without defaults, so that
     `lossopt lab --quick paths` and `lossopt lab paths --quick` mean the same."""
@@ -116,6 +128,7 @@ def _add_options(parser: argparse.ArgumentParser, out: str, *, defaults: bool) -
     parser.add_argument(
         "--quiet", action="store_true", default=default(False), help="no progress output"
     )
+    add_language(parser, defaults=defaults)
 
 
 def _summary(name: str, function) -> str:
@@ -281,12 +294,15 @@ def _run(args) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    i18n.set_language(i18n.requested(argv))  # None: the locale's
     top = parser()
     try:
         args = top.parse_args(argv)
+        i18n.set_language(getattr(args, "lang", None))
         if args.command is None:
             print(top.format_usage().rstrip(), file=sys.stderr)
-            _say("error: name a command, e.g. `lossopt lab`; `lossopt --help` for more")
+            _say(_("error: name a command, e.g. `lossopt lab`; `lossopt --help` for more"))
             return 2
         if getattr(args, "experiment", None) == "serve":
             from lossopt.lab.live import command
@@ -297,12 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as done:  # --help and --version
         return done.code if isinstance(done.code, int) else 0
     except UsageError as error:
-        _say(f"error: {error}")
+        _say(_("error: {error}").format(error=error))
         return 2
     except KeyboardInterrupt:
-        _say("interrupted")
+        _say(_("interrupted"))
         return 130
     if not args.quiet:
-        print(f"report written in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+        seconds = time.perf_counter() - start
+        print(_("report written in {seconds:.1f} s").format(seconds=seconds), file=sys.stderr)
     print(index)
     return 0

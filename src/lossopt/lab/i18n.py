@@ -90,6 +90,22 @@ def set_language(lang: str | None) -> str:
     return get_language()
 
 
+def requested(argv: list[str]) -> str | None:
+    """The language a command line's --lang asks for, read before it is parsed, so that its
+    help and its errors are in that language too; None if absent or unknown (the parser then
+    says what is wrong)."""
+    asked = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(argv):
+            asked = argv[i + 1]
+        elif arg.startswith("--lang="):
+            asked = arg.partition("=")[2]
+    # the last one counts, as for the parser
+    return normalize(asked) if asked is not None and normalize(asked) in languages() else None
+
+
 def get_language() -> str:
     return _scoped.get() or _chosen or from_environment()
 
