@@ -224,6 +224,46 @@ def test_optimizer_paths_teach_the_lecture():
     assert f"each of its {len(lengths) - 1} later steps is shorter" in text
 
 
+def test_paths_compare_momentum_and_sgd_fairly():
+    r = _run("paths")
+    paths = {p.optimizer: p for p in r.paths}
+    sgd, momentum, matched = paths["sgd"], paths["momentum"], r.matched
+    assert r.curvatures == pytest.approx((0.1, 2.0))
+    # Momentum's effective step lr / (1 - alpha), and Momentum run at SGD's.
+    assert momentum.momentum == 0.9 and sgd.momentum == 0.0
+    assert momentum.effective_lr == pytest.approx(momentum.lr / (1 - 0.9))
+    assert sgd.effective_lr == sgd.lr
+    assert matched.optimizer == "momentum"
+    assert matched.effective_lr == pytest.approx(sgd.effective_lr)
+    assert matched.lr == pytest.approx(sgd.lr * (1 - 0.9))
+    # The factors: |1 - lr curvature| for SGD; the heavy ball's sqrt(alpha) when it swings.
+    assert sgd.contraction == pytest.approx(tuple(abs(1 - sgd.lr * c) for c in r.curvatures))
+    assert momentum.contraction == pytest.approx((math.sqrt(0.9), math.sqrt(0.9)))
+    # ...which the runs follow: along x, the distance shrinks at about that factor.
+    for p in (sgd, momentum):
+        xs = np.abs([x for x, _ in p.points])
+        measured = (xs[-1] / xs[0]) ** (1 / r.steps)
+        assert measured <= p.contraction[0] * 1.05
+    assert sgd.values[-1] < momentum.values[-1] and sgd.values[-1] < matched.values[-1]
+    text = _prose(report._describe_paths, r)
+    assert "Yet SGD ends lower" in text
+    assert f"its effective step is η/(1 − α) = {momentum.effective_lr:.3g}" in text
+    assert f"against SGD's {sgd.effective_lr:.3g}" in text
+    assert f"Momentum ends at f {matched.values[-1]:.3g}, still above SGD's" in text
+    assert "a smooth path, not a faster one" in text
+
+
+def test_paths_prose_when_momentum_is_faster():
+    # A small rate for both: Momentum's velocity then outruns SGD along the flat x.
+    r = _run("paths", Config(quick=True, optimizers=("sgd", "momentum"), lr=0.05))
+    sgd, momentum = r.paths
+    assert max(momentum.contraction) < max(sgd.contraction)
+    assert momentum.values[-1] < sgd.values[-1]
+    text = _prose(report._describe_paths, r)
+    assert "Momentum ends lower" in text and "it also converges faster" in text
+    assert "Yet SGD" not in text
+
+
 def test_paths_prose_with_a_rate_that_diverges():
     r = _run("paths", Config(quick=True, lr=100.0))
     assert all(p.lr == 100.0 for p in r.paths)
@@ -279,6 +319,13 @@ def test_training():
     text = _prose(report._describe_training, r)
     assert "the middle of the starting grid" in text and "default learning rate" not in text
     assert "SGD 0.1, Momentum 0.01" in text  # the rates the runs used
+    # Momentum at 0.01 with alpha 0.9 takes SGD's effective step 0.1: said, with the gap.
+    assert r.effective_lrs["momentum"] == pytest.approx(0.01 / (1 - r.momentum["momentum"]))
+    assert r.effective_lrs["sgd"] == 0.1
+    assert "= 0.1, the same as SGD's 0.1" in text
+    found = {x.optimizer: x for x in r.ranking}
+    gap = abs(found["sgd"].metric_mean - found["momentum"].metric_mean)
+    assert f"differ by {gap:.4f}" in text
 
 
 def test_training_with_one_user_rate_says_so():

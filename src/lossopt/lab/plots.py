@@ -299,6 +299,14 @@ def optimizer_paths(r):
             color=COLORS.get(path.optimizer),
             label=_label(path.optimizer),
         )
+    if r.matched is not None:
+        values.plot(
+            np.arange(len(r.matched.values)),
+            _positive(r.matched.values),
+            "--",
+            color=COLORS["momentum"],
+            label=f"Momentum, lr={r.matched.lr:.3g} (SGD's effective step)",
+        )
     values.set_yscale("log")
     values.set_xlabel("step")
     values.set_ylabel("f(x, y)  (minimum 0)")

@@ -302,25 +302,71 @@ def _describe_lr(r) -> str:
     )
 
 
+def _momentum_against_sgd(r, s, m) -> str:
+    """SGD against Momentum, fairly: crossings, where each ends, the effective steps,
+    Momentum at SGD's effective step, and the factor each shrinks the error by."""
+    out = f"SGD crosses the valley floor y = 0 {s.crossings} times, Momentum {m.crossings} times"
+    if m.crossings < s.crossings:
+        out += (
+            ": its velocity averages out the alternating y-gradient and keeps the steady "
+            f"x-gradient, and its path is {sum(m.step_lengths):.3g} long against SGD's "
+            f"{sum(s.step_lengths):.3g}. "
+        )
+    else:
+        out += ": at these rates momentum does not smooth the path. "
+    ends = "SGD ends lower" if s.values[-1] < m.values[-1] else "Momentum ends lower"
+    out += (
+        f"{'Yet ' if s.values[-1] < m.values[-1] and m.crossings < s.crossings else ''}{ends} "
+        f"(f {_num(s.values[-1])} against {_num(m.values[-1])}), and the two do not take the "
+        f"same step: on a steady slope Momentum's velocity builds up to 1/(1 − α) steps' "
+        f"worth, so at η = {m.lr:g} and α = {m.momentum:g} its effective step is "
+        f"η/(1 − α) = {m.effective_lr:.3g}, against SGD's {s.effective_lr:.3g}."
+    )
+    if r.matched is not None and not r.matched.diverged and not s.diverged:
+        q = r.matched
+        lower = "still above" if q.values[-1] > s.values[-1] else "below"
+        out += (
+            f" At SGD's effective step (η = {q.lr:.3g}, η/(1 − α) = {q.effective_lr:.3g}) "
+            f"Momentum ends at f {_num(q.values[-1])}, {lower} SGD's, crossing y = 0 "
+            f"{q.crossings} times."
+        )
+    if s.contraction and m.contraction and not s.diverged and not m.diverged:
+        (sx, sy), (mx, my) = s.contraction, m.contraction
+        slow_s, slow_m = max(sx, sy), max(mx, my)
+        low, high = r.curvatures
+        heavy = (
+            " (= √α: the heavy ball overshoots and swings back)"
+            if math.isclose(slow_m, math.sqrt(m.momentum), rel_tol=1e-9)
+            else ""
+        )
+        out += (
+            f" Per step, SGD shrinks the distance to the minimum by a factor {sx:.3g} along x "
+            f"(curvature {low:g}) and {sy:.3g} along y (curvature {high:g}); Momentum by "
+            f"{mx:.3g} and {my:.3g}{heavy}."
+        )
+        if slow_s < slow_m:
+            out += (
+                f" Over {r.steps} steps the slower factor decides ({slow_s:.3g}^{r.steps} = "
+                f"{slow_s**r.steps:.2g} against {slow_m:.3g}^{r.steps} = {slow_m**r.steps:.2g}): "
+                f"at α = {m.momentum:g} Momentum buys a smooth path, not a faster one here."
+            )
+        else:
+            out += " Momentum's slower factor is the smaller: it also converges faster."
+    return _p(out)
+
+
 def _describe_paths(r) -> str:
     paths = {p.optimizer: p for p in r.paths}
     start = ", ".join(f"{v:g}" for v in r.start)
+    low, high = r.curvatures
     out = _p(
         f"Each optimizer starts at ({start}) and takes {r.steps} steps on {r.formula} at one "
-        f"fixed learning rate (in each panel's title). The surface is "
-        "20 times flatter along x than along y, so the gradient points mostly across the valley."
+        f"fixed learning rate (in each panel's title). The curvature is {low:g} along x and "
+        f"{high:g} along y: the surface is {high / low:.3g} times flatter along x, so the "
+        "gradient points mostly across the valley."
     )
-    facts = []
     if "sgd" in paths and "momentum" in paths:
-        s, m = paths["sgd"], paths["momentum"]
-        if m.crossings < s.crossings:
-            how = "its velocity averages out the alternating y-gradient and keeps the steady x-gradient"
-        else:
-            how = "at these rates momentum does not smooth the path"
-        facts.append(
-            f"SGD crosses the valley floor y = 0 {s.crossings} times, Momentum "
-            f"{m.crossings} times: {how}"
-        )
+        out += _momentum_against_sgd(r, paths["sgd"], paths["momentum"])
     if "adagrad" in paths and paths["adagrad"].step_lengths:
         lengths = paths["adagrad"].step_lengths
         shrinking = sum(1 for a, b in zip(lengths, lengths[1:], strict=False) if b < a)
@@ -330,25 +376,34 @@ def _describe_paths(r) -> str:
             if shrinking == later
             else f"{shrinking} of its {later} later steps are shorter than the one before"
         )
-        facts.append(
+        out += _p(
             f"AdaGrad's steps go from {lengths[0]:.3g} to {lengths[-1]:.3g} ({which}): its "
-            "accumulator h only grows"
+            "accumulator h only grows."
         )
-    if facts:
-        out += _p(". ".join(facts) + ".")
+    shown = list(r.paths) + ([r.matched] if r.matched is not None else [])
     rows = [
         [
-            _label(p.optimizer),
-            f"{p.lr:g}",
+            _label(p.optimizer) + (" at SGD's effective step" if p is r.matched else ""),
+            f"{p.lr:.3g}",
+            f"{p.effective_lr:.3g}" if p.optimizer in ("sgd", "momentum") else "adaptive",
             p.crossings,
             f"{sum(p.step_lengths):.3g}",
             f"({p.points[-1][0]:.3g}, {p.points[-1][1]:.3g})",
             f"{p.values[-1]:.3g}" + (" (diverged)" if p.diverged else ""),
         ]
-        for p in r.paths
+        for p in shown
     ]
     return out + _table(
-        ["optimizer", "lr", "crossings of y = 0", "path length", "last point", "last f"], rows
+        [
+            "optimizer",
+            "lr η",
+            "effective step η/(1 − α)",
+            "crossings of y = 0",
+            "path length",
+            "last point",
+            "last f",
+        ],
+        rows,
     )
 
 
@@ -436,11 +491,46 @@ def _describe_training(r) -> str:
         if close
         else ""
     )
-    return _p(
-        f"A 64-64-10 network on scikit-learn's digits for {r.epochs} epochs, {rates}, with "
-        f"seeds {_join([str(s) for s in r.seeds])}. Ranked by {r.metric} (equal means share a "
-        f"place).{spread}"
-    ) + _ranking_table(r.ranking, r.metric)
+    return (
+        _p(
+            f"A 64-64-10 network on scikit-learn's digits for {r.epochs} epochs, {rates}, with "
+            f"seeds {_join([str(s) for s in r.seeds])}. Ranked by {r.metric} (equal means share a "
+            f"place).{spread}"
+        )
+        + _same_step(r)
+        + _ranking_table(r.ranking, r.metric)
+    )
+
+
+def _same_step(r) -> str:
+    """Momentum against SGD on the network: the same effective step or not, and what
+    their scores then say."""
+    found = {x.optimizer: x for x in r.ranking}
+    if "sgd" not in found or "momentum" not in found:
+        return ""
+    s, m = found["sgd"], found["momentum"]
+    alpha, effective = r.momentum["momentum"], r.effective_lrs["momentum"]
+    same = math.isclose(effective, r.effective_lrs["sgd"], rel_tol=1e-9)
+    gap = abs(s.metric_mean - m.metric_mean)
+    within = gap <= s.metric_std + m.metric_std
+    text = (
+        f"Momentum at lr {m.lr:g} with α = {alpha:g} takes an effective step "
+        f"η/(1 − α) = {m.lr:g}/(1 − {alpha:g}) = {effective:.3g}, "
+        + (
+            f"the same as SGD's {s.lr:g}: the two move equally far on a steady slope and differ "
+            "only in how the step is spread over time. "
+            if same
+            else f"against SGD's {r.effective_lrs['sgd']:.3g}. "
+        )
+        + f"Their means of {r.metric} differ by {gap:.4f}, "
+        + (
+            "within the seeds' spread"
+            + (": no surprise at the same effective step." if same else ".")
+            if within
+            else f"more than the seeds' spread ({s.metric_std:.4f} and {m.metric_std:.4f})."
+        )
+    )
+    return _p(text)
 
 
 def places(values: list[str]) -> list[int]:

@@ -6,6 +6,7 @@ Each function takes a Config and returns plain data; nothing here draws.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass
@@ -47,6 +48,31 @@ class Path:
     diverged: bool  # stopped early: a coordinate left [-1e6, 1e6] or stopped being finite
     step_lengths: list[float]  # |point_t - point_t-1|
     crossings: int  # how often the path crosses the valley floor y = 0: its zig-zag
+    momentum: float  # alpha (0 but for Momentum)
+    effective_lr: float  # lr / (1 - alpha): the step per unit gradient on a steady slope
+    # Per step, the factor by which the distance to the minimum shrinks along x and
+    # along y (the spectral radius of the linear iteration; None for adaptive rules).
+    contraction: tuple[float, float] | None = None
+
+
+def contraction(lr: float, momentum: float, curvature: float) -> float:
+    """How much one step of SGD with momentum shrinks the error along a direction of
+    the given curvature, in the long run: on a quadratic w_t+1 = w_t - lr curvature w_t
+    + momentum (w_t - w_t-1), whose factor is the larger |root| of
+    z² - (1 + momentum - lr curvature) z + momentum (|1 - lr curvature| without momentum)."""
+    step = torch.tensor(
+        [[1 + momentum - lr * curvature, -momentum], [1.0, 0.0]], dtype=torch.float64
+    )
+    return torch.linalg.eigvals(step).abs().max().item()
+
+
+def curvatures(f=surface, at=START) -> tuple[float, float]:
+    """The Hessian's eigenvalues at a point, smallest first (one value for a quadratic)."""
+    hessian = torch.autograd.functional.hessian(
+        lambda xy: f(xy[0], xy[1]), torch.tensor(at, dtype=torch.float64)
+    )
+    low, high = torch.linalg.eigvalsh(hessian).tolist()
+    return low, high
 
 
 def descend(optimizer: str, lr: float, steps: int, f=surface, start=START) -> Path:
@@ -65,9 +91,12 @@ def descend(optimizer: str, lr: float, steps: int, f=surface, start=START) -> Pa
         points.append((x, y))
         values.append(f(x, y))
     ys = [y for _, y in points]
+    spec = OPTIMIZERS[optimizer]
     return Path(
         optimizer=optimizer,
         lr=lr,
+        momentum=spec.momentum,
+        effective_lr=spec.effective_lr(lr),
         points=points,
         values=values,
         diverged=diverged,
@@ -84,12 +113,32 @@ class OptimizerPaths:
     minimum: tuple[float, float]
     bounds: tuple[float, float, float, float]
     steps: int
+    curvatures: tuple[float, float]  # along x and along y
     paths: list[Path]
+    # Momentum at SGD's effective step, lr_sgd (1 - alpha): the fair comparison with
+    # SGD (None unless both ran).
+    matched: Path | None
+
+
+def _with_contraction(path: Path, bends: tuple[float, float]) -> Path:
+    if path.optimizer not in ("sgd", "momentum"):
+        return path
+    factors = tuple(contraction(path.lr, path.momentum, c) for c in bends)
+    return dataclasses.replace(path, contraction=factors)
 
 
 def optimizer_paths(config: Config) -> OptimizerPaths:
     steps = config.steps_or(PATH_STEPS)
-    paths = [descend(name, config.lr_or(PATH_LRS[name]), steps) for name in config.optimizers]
+    bends = curvatures()
+    paths = [
+        _with_contraction(descend(name, config.lr_or(PATH_LRS[name]), steps), bends)
+        for name in config.optimizers
+    ]
+    named = {p.optimizer: p for p in paths}
+    matched = None
+    if "sgd" in named and "momentum" in named:
+        lr = named["sgd"].effective_lr * (1 - named["momentum"].momentum)
+        matched = _with_contraction(descend("momentum", lr, steps), bends)
     return OptimizerPaths(
         formula=FORMULA,
         surface=SURFACE,
@@ -97,7 +146,9 @@ def optimizer_paths(config: Config) -> OptimizerPaths:
         minimum=(0.0, 0.0),
         bounds=BOUNDS,
         steps=steps,
+        curvatures=bends,
         paths=paths,
+        matched=matched,
     )
 
 
@@ -250,6 +301,8 @@ class Training:
     seeds: list[int]
     runs: list[Run]
     ranking: list[Ranked]
+    momentum: dict[str, float]  # alpha per optimizer (0 but for Momentum)
+    effective_lrs: dict[str, float]  # lr / (1 - alpha) of the rate each ran at
 
 
 def rank(runs: list[Run], higher_is_better: bool) -> list[Ranked]:
@@ -286,8 +339,9 @@ def training(config: Config) -> Training:
     data = digits(config.seed)
     seeds = list(range(config.seed, config.seed + (2 if config.quick else 3)))
     epochs = config.steps_or(3 if config.quick else 15)
+    rates = {name: config.lr_or(default_lr(name)) for name in config.optimizers}
     runs = [
-        train(data, name, config.lr_or(default_lr(name)), epochs=epochs, seed=seed)
+        train(data, name, rates[name], epochs=epochs, seed=seed)
         for name in config.optimizers
         for seed in seeds
     ]
@@ -299,4 +353,6 @@ def training(config: Config) -> Training:
         seeds=seeds,
         runs=runs,
         ranking=rank(runs, higher_is_better=True),
+        momentum={name: OPTIMIZERS[name].momentum for name in config.optimizers},
+        effective_lrs={name: OPTIMIZERS[name].effective_lr(lr) for name, lr in rates.items()},
     )
