@@ -385,7 +385,9 @@ def test_the_language_a_command_line_asks_for(argv, expected):
     assert i18n.requested(argv) == expected
 
 
-@pytest.mark.parametrize("command", [["lab"], ["lab", "compare"], ["lab", "paths"]])
+@pytest.mark.parametrize(
+    "command", [["lab"], ["lab", "compare"], ["lab", "paths"], ["lab", "serve"]]
+)
 def test_lang_is_an_option_of_every_command(command, no_locale, capsys):
     from lossopt.lab.cli import main
 

@@ -186,6 +186,7 @@ def parser() -> _Parser:
     from lossopt.lab.live.command import add_serve
 
     add_serve(runs, _Parser)
+    add_language(runs.choices["serve"], defaults=False)  # the live page's first language
     return top
 
 
