@@ -135,16 +135,21 @@ def create_app() -> Starlette:
     return Starlette(routes=routes, lifespan=lifespan)
 
 
+def make_server(host: str, port: int):
+    """A uvicorn server for the app (port 0: any free port), not yet started."""
+    import uvicorn
+
+    config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning")
+    return uvicorn.Server(config)
+
+
 def serve(host: str, port: int, open_browser: bool, path: str = "") -> None:
     """Serve until Ctrl-C; open the page in the browser once the server listens."""
     import threading
     import webbrowser
 
-    import uvicorn
-
     url = f"http://{host}:{port}/{path}"
-    config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = make_server(host, port)
 
     def announce() -> None:
         while not server.started and not server.should_exit:
