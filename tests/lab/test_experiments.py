@@ -154,6 +154,35 @@ def test_triplet():
         assert t.d_an == pytest.approx(math.dist(emb[a], emb[n]), rel=1e-5)
         assert t.loss == pytest.approx(max(t.d_ap - t.d_an + r.margin, 0), abs=1e-4)
     assert r.triplet_before.loss > 0  # the hard triplet violates the margin before training
+    # The embedding's spread, from numpy; the prose measures the distances against it.
+    for spread, emb in ((r.spread_before, r.before), (r.spread_after, r.after)):
+        e = np.array(emb)
+        assert spread == pytest.approx(np.sqrt(((e - e.mean(0)) ** 2).sum(1).mean()), rel=1e-5)
+    tb, ta = r.triplet_before, r.triplet_after
+    assert r.spread_after > 2 * r.spread_before  # the whole embedding grew
+    assert ta.d_an / ta.d_ap > tb.d_an / tb.d_ap  # and the triplet improved relative to itself
+    text = _prose(report._describe_triplet, r)
+    assert f"({tb.d_ap:.3g} → {ta.d_ap:.3g})" in text
+    assert f"from {r.spread_before:.3g} to {r.spread_after:.3g}" in text
+    assert f"d(a, n)/d(a, p) from {tb.d_an / tb.d_ap:.3g} to {ta.d_an / ta.d_ap:.3g}" in text
+    assert f"d(a, p) went from {tb.d_ap / r.spread_before:.3g} to" in text
+
+
+def test_triplet_figure_shows_the_anchor_over_a_close_negative():
+    from lossopt.lab import plots
+
+    r = _run("triplet")
+    assert r.triplet_before.d_an < 0.1 * r.triplet_before.d_ap  # the negative sits on the anchor
+    [(_, fig)] = plots.triplet(r)
+    before = fig.axes[0]
+    lines = {line.get_label(): line for line in before.get_lines()}
+    anchor, negative = lines["anchor"], lines["negative (other digit)"]
+    # Drawn on top, as an open ring larger than the negative's mark: both stay visible.
+    assert anchor.get_zorder() > negative.get_zorder()
+    assert anchor.get_markerfacecolor() == "none"
+    assert anchor.get_markersize() > 2 * negative.get_markersize()
+    assert {t.get_text() for t in before.texts} >= {"a", "p", "n"}
+    plots.plt.close(fig)
 
 
 def test_derivative():

@@ -135,16 +135,35 @@ def _triplet_geometry(ax, t, margin, title):
         (t.d_ap + margin, "--", "d(a, p) + margin"),
     ):
         ax.add_patch(plt.Circle(a, radius, fill=False, ls=style, color="#888", label=label))
-    ax.plot(*a, "o", color="black", ms=8, label="anchor")
-    ax.plot(*p, "o", color="#2ca02c", ms=8, label="positive (same digit)")
-    ax.plot(*n, "s", color="#d62728", ms=8, label="negative (other digit)")
     ax.plot(*zip(a, p, strict=True), color="#2ca02c", lw=1)
     ax.plot(*zip(a, n, strict=True), color="#d62728", lw=1)
+    # The negative and the positive first, small and filled; the anchor last, a large
+    # open ring: a negative right on the anchor (the hard case) stays visible inside it.
+    ax.plot(*p, "o", color="#2ca02c", ms=6, label="positive (same digit)", zorder=3)
+    ax.plot(*n, "s", color="#d62728", ms=5, label="negative (other digit)", zorder=3)
+    ax.plot(*a, "o", mfc="none", mec="black", mew=1.8, ms=13, label="anchor", zorder=4)
     reach = 1.15 * max(t.d_ap + margin, t.d_an)
+    # Each point named beside it, nudged apart so that two close points stay readable.
+    for point, name, color, (dx, dy) in (
+        (a, "a", "black", (-0.09, 0.07)),
+        (p, "p", "#2ca02c", (0.06, 0.05)),
+        (n, "n", "#d62728", (0.07, -0.09)),
+    ):
+        ax.annotate(
+            name,
+            point,
+            xytext=(point[0] + dx * reach, point[1] + dy * reach),
+            color=color,
+            fontsize=10,
+            fontweight="bold",
+            arrowprops={"arrowstyle": "-", "color": color, "lw": 0.6},
+        )
     ax.set_xlim(a[0] - reach, a[0] + reach)
     ax.set_ylim(a[1] - reach, a[1] + reach)
     ax.set_aspect("equal")
-    ax.set_title(f"{title}: loss {t.loss:.2f}")
+    ax.set_title(
+        f"{title}: loss {t.loss:.2f}\nd(a, p) = {t.d_ap:.2g}, d(a, n) = {t.d_an:.2g}", fontsize=10
+    )
 
 
 def triplet(r):
@@ -152,6 +171,7 @@ def triplet(r):
     (g0, g1, c), (e0, e1, key) = axes
     _triplet_geometry(g0, r.triplet_before, r.margin, "Before training")
     _triplet_geometry(g1, r.triplet_after, r.margin, "After training")
+    g0.legend(fontsize=7, loc="lower left")
     g1.legend(fontsize=7, loc="lower left")
     c.plot(np.arange(1, len(r.loss) + 1), r.loss)
     c.set_xlabel("Adam step")

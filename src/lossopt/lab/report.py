@@ -186,19 +186,36 @@ def _triplet_sentence(t, margin: float) -> str:
 
 
 def _describe_triplet(r) -> str:
-    return _p(
-        "The top panels show the loss's geometry on one triplet of validation digits: the "
-        "anchor, a positive (the same digit, the farthest one before training) and a negative "
-        "(another digit, the nearest one before training). The solid circle has radius d(a, p); "
-        "the negative must lie outside the dashed one, d(a, p) + margin. Before training "
-        f"{_triplet_sentence(r.triplet_before, r.margin)}; after, "
-        f"{_triplet_sentence(r.triplet_after, r.margin)}."
-    ) + _p(
-        f"A small network maps each 8×8 digit to 2-D and is trained with batch_triplet_loss "
-        f"(mining '{r.mining}', margin {r.margin:g}) for {len(r.loss)} steps; the loss goes "
-        f"from {r.loss[0]:.3f} to {r.loss[-1]:.3f}. On one scale, the bottom panels show the "
-        f"embedding before and after: 1-nearest-neighbour validation accuracy goes from "
-        f"{r.knn_before:.1%} to {r.knn_after:.1%}."
+    tb, ta = r.triplet_before, r.triplet_after
+    grew = r.spread_after / r.spread_before
+    ratio = [t.d_an / t.d_ap if t.d_ap > 0 else math.inf for t in (tb, ta)]
+    moved = "away from" if ta.d_ap > tb.d_ap else "toward"
+    return (
+        _p(
+            "The top panels show the loss's geometry on one triplet of validation digits: the "
+            "anchor, a positive (the same digit, the farthest one before training) and a negative "
+            "(another digit, the nearest one before training). The solid circle has radius d(a, p); "
+            "the negative must lie outside the dashed one, d(a, p) + margin. Before training "
+            f"{_triplet_sentence(tb, r.margin)}; after, {_triplet_sentence(ta, r.margin)}."
+        )
+        + _p(
+            f"The positive moved {moved} the anchor ({tb.d_ap:.3g} → {ta.d_ap:.3g}), yet the "
+            "triplet got better: the loss compares d(a, p) with d(a, n), not with a fixed ruler, "
+            f"and the whole embedding grew. Its points' root-mean-square distance from their "
+            f"centre went from {r.spread_before:.3g} to {r.spread_after:.3g}, {grew:.3g} times, "
+            "since the margin is a fixed length and spreading everything out is one way to meet "
+            f"it. Measured in that spread, d(a, p) went from {tb.d_ap / r.spread_before:.3g} to "
+            f"{ta.d_ap / r.spread_after:.3g} and d(a, n) from {tb.d_an / r.spread_before:.3g} to "
+            f"{ta.d_an / r.spread_after:.3g}; the ratio d(a, n)/d(a, p) from {_num(ratio[0])} to "
+            f"{_num(ratio[1])}."
+        )
+        + _p(
+            f"A small network maps each 8×8 digit to 2-D and is trained with batch_triplet_loss "
+            f"(mining '{r.mining}', margin {r.margin:g}) for {len(r.loss)} steps; the loss goes "
+            f"from {r.loss[0]:.3f} to {r.loss[-1]:.3f}. On one scale, the bottom panels show the "
+            f"embedding before and after: 1-nearest-neighbour validation accuracy goes from "
+            f"{r.knn_before:.1%} to {r.knn_after:.1%}."
+        )
     )
 
 

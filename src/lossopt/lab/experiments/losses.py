@@ -379,6 +379,11 @@ class TripletEmbedding:
     indices: tuple[int, int, int]  # validation rows of the example triplet (a, p, n)
     triplet_before: Triplet
     triplet_after: Triplet
+    # The embedding's size: root mean square distance of the validation points from
+    # their mean. The margin is a fixed length, so the network may meet it by growing
+    # the whole embedding: distances are compared against this, not only in absolute terms.
+    spread_before: float
+    spread_after: float
 
 
 def _knn_accuracy(train_emb, train_y, val_emb, val_y) -> float:
@@ -396,6 +401,10 @@ def _triplet(emb: torch.Tensor, a: int, p: int, n: int, margin: float) -> Triple
         d_an=(emb[a] - emb[n]).norm().item(),
         loss=loss.item(),
     )
+
+
+def _spread(emb: torch.Tensor) -> float:
+    return (emb - emb.mean(dim=0)).pow(2).sum(dim=1).mean().sqrt().item()
 
 
 def triplet(config: Config) -> TripletEmbedding:
@@ -445,4 +454,6 @@ def triplet(config: Config) -> TripletEmbedding:
         indices=(a, p, n),
         triplet_before=_triplet(before, a, p, n, margin),
         triplet_after=_triplet(after, a, p, n, margin),
+        spread_before=_spread(before),
+        spread_after=_spread(after),
     )
