@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Development and CI pin the CPU build of torch; users get pyproject's range.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test bench clean chromium catalogs
+.PHONY: lab test test-torch-range bench clean chromium catalogs
 
 # The report's browser test drives Debian's Chromium (never a downloaded one).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -31,6 +31,13 @@ chromium:
 test: $(VENV)/.dev-installed chromium
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest
+
+# The library tests on both ends of the torch range that pyproject.toml states
+# (noxfile.py). The registry's torch builds are several GB each: their
+# environments are kept in $LOSSOPT_TORCH_ENVS (~/.cache/lossopt/torch-envs),
+# outside the clone, and reused by every later run.
+test-torch-range: $(VENV)/.dev-installed
+	$(BIN)/nox
 
 # The side-by-side benchmarks (minutes; pytorch-metric-learning as a peer).
 bench: $(VENV)/.dev-installed
