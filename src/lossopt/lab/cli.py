@@ -11,7 +11,7 @@ from pathlib import Path
 from lossopt import __version__
 from lossopt.lab import i18n
 from lossopt.lab.experiments import EXPERIMENTS
-from lossopt.lab.i18n import _
+from lossopt.lab.i18n import N_, _
 from lossopt.lab.optimizers import OPTIMIZERS, parse_optimizers
 
 LAB_OUT = "lab-report"
@@ -33,9 +33,13 @@ def _lr(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--lr must be a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            _("--lr must be a number, got {text!r}").format(text=text)
+        ) from None
     if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"--lr must be positive and finite, got {text}")
+        raise argparse.ArgumentTypeError(
+            _("--lr must be positive and finite, got {text}").format(text=text)
+        )
     return value
 
 
@@ -45,23 +49,26 @@ def _whole(flag: str, low: int, high: int):
         digits = stripped[1:] if stripped[:1] in "+-" else stripped
         if not digits.isdigit() or not low <= int(stripped) <= high:
             raise argparse.ArgumentTypeError(
-                f"{flag} must be a whole number from {low} to {high}, got {text!r}"
+                _("{flag} must be a whole number from {low} to {high}, got {text!r}").format(
+                    flag=flag, low=low, high=high, text=text
+                )
             )
         return int(stripped)
 
     return parse
 
 
-LAB_EXAMPLES = f"""examples:
-  lossopt lab                                   every experiment, report in {LAB_OUT}/
+# Translated where the parser is built, once the language is known
+LAB_EXAMPLES = N_("""examples:
+  lossopt lab                                   every experiment, report in {out}/
   lossopt lab paths --optimizers sgd,adam --lr 0.1 --steps 200
   lossopt lab --quick --out /tmp/lab            a small, fast version of every run
   lossopt lab compare --data my.csv --target label
 
 The report folder must be new, or hold only an earlier lossopt report, which
-is then replaced; anything else is refused and nothing is written."""
+is then replaced; anything else is refused and nothing is written.""")
 
-COMPARE_EXAMPLES = f"""examples:
+COMPARE_EXAMPLES = N_("""examples:
   lossopt lab compare --data wine.csv --target class
   lossopt lab compare --data houses.csv --target price --task regression --optimizers sgd,adam
   lossopt lab compare --data my.csv --target y --lr 0.001      one rate: no search
@@ -71,7 +78,7 @@ chosen on a validation part of the training rows (with early stopping on its
 loss) and the chosen model is scored on the test rows it never saw. Scores are
 given as a mean with a 95% interval over the splits, against a majority-class
 (or mean) baseline and scikit-learn's LogisticRegression (or Ridge).
-The report goes to {COMPARE_OUT}/ unless --out says otherwise."""
+The report goes to {out}/ unless --out says otherwise.""")
 
 
 def add_language(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -94,39 +101,44 @@ def _add_options(parser: argparse.ArgumentParser, out: str, *, defaults: bool) -
     # None until parsed: `lossopt lab --out X compare` and `lossopt lab compare --out X`
     # agree, and compare's own default applies when neither says
     parser.add_argument(
-        "--out", default=default(None), metavar="DIR", help=f"report folder (default: {out})"
+        "--out",
+        default=default(None),
+        metavar="DIR",
+        help=_("report folder (default: {out})").format(out=out),
     )
     parser.add_argument(
         "--seed",
         type=_whole("--seed", 0, MAX_SEED),
         default=default(0),
         metavar="N",
-        help="random seed, 0 or more (default: 0)",
+        help=_("random seed, 0 or more (default: 0)"),
     )
     parser.add_argument(
-        "--quick", action="store_true", default=default(False), help="small, fast version"
+        "--quick", action="store_true", default=default(False), help=_("small, fast version")
     )
     parser.add_argument(
         "--optimizers",
         default=default(None),
         metavar="LIST",
-        help=f"comma-separated subset of {','.join(OPTIMIZERS)} (default: all)",
+        help=_("comma-separated subset of {names} (default: all)").format(
+            names=",".join(OPTIMIZERS)
+        ),
     )
     parser.add_argument(
         "--lr",
         type=_lr,
         default=default(None),
-        help="one learning rate for every optimizer (default: each its own)",
+        help=_("one learning rate for every optimizer (default: each its own)"),
     )
     parser.add_argument(
         "--steps",
         type=_whole("--steps", 1, MAX_STEPS),
         default=default(None),
         metavar="N",
-        help="steps (or epochs) for each run",
+        help=_("steps (or epochs) for each run"),
     )
     parser.add_argument(
-        "--quiet", action="store_true", default=default(False), help="no progress output"
+        "--quiet", action="store_true", default=default(False), help=_("no progress output")
     )
     add_language(parser, defaults=defaults)
 
@@ -139,29 +151,31 @@ def _summary(name: str, function) -> str:
     title = getattr(section, "title", "")
     doc = (function.__doc__ or "").strip().splitlines()
     text = title or (doc[0] if doc else "")
-    return text or "run this experiment only"
+    return text or _("run this experiment only")
 
 
 def parser() -> _Parser:
     top = _Parser(
         prog="lossopt",
-        description="Losses and optimizers of the lecture, shown on real runs.",
-        epilog="Run `lossopt lab --help` or `lossopt lab compare --help` for details.",
+        description=_("Losses and optimizers of the lecture, shown on real runs."),
+        epilog=_("Run `lossopt lab --help` or `lossopt lab compare --help` for details."),
     )
     top.add_argument("--version", action="version", version=f"lossopt {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     lab = commands.add_parser(
         "lab",
-        help="run the lab's experiments, or compare optimizers on a CSV table",
-        description="Run every experiment of the lecture (or one) and write an HTML report; "
-        "or compare the optimizers on your own CSV table with `lossopt lab compare`.",
-        epilog=LAB_EXAMPLES,
+        help=_("run the lab's experiments, or compare optimizers on a CSV table"),
+        description=_(
+            "Run every experiment of the lecture (or one) and write an HTML report; "
+            "or compare the optimizers on your own CSV table with `lossopt lab compare`."
+        ),
+        epilog=_(LAB_EXAMPLES).format(out=LAB_OUT),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_options(lab, LAB_OUT, defaults=True)
     lab.set_defaults(experiment=None)
     runs = lab.add_subparsers(
-        dest="experiment", metavar="EXPERIMENT", parser_class=_Parser, title="experiments"
+        dest="experiment", metavar="EXPERIMENT", parser_class=_Parser, title=_("experiments")
     )
     for name, function in EXPERIMENTS.items():
         summary = _summary(name, function)
@@ -169,18 +183,22 @@ def parser() -> _Parser:
         _add_options(one, LAB_OUT, defaults=False)
     compare = runs.add_parser(
         "compare",
-        help="which optimizer and learning rate for my CSV table?",
-        description="Compare the optimizers on your CSV table: which one, at which learning "
-        "rate, and is the difference real?",
-        epilog=COMPARE_EXAMPLES,
+        help=_("which optimizer and learning rate for my CSV table?"),
+        description=_(
+            "Compare the optimizers on your CSV table: which one, at which learning "
+            "rate, and is the difference real?"
+        ),
+        epilog=_(COMPARE_EXAMPLES).format(out=COMPARE_OUT),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    compare.add_argument("--data", required=True, metavar="FILE", help="the CSV table")
-    compare.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    compare.add_argument("--data", required=True, metavar="FILE", help=_("the CSV table"))
+    compare.add_argument(
+        "--target", required=True, metavar="COLUMN", help=_("the column to predict")
+    )
     compare.add_argument(
         "--task",
         choices=("classification", "regression"),
-        help="default: classification for text or at most 20 whole-number values",
+        help=_("default: classification for text or at most 20 whole-number values"),
     )
     _add_options(compare, COMPARE_OUT, defaults=False)
     from lossopt.lab.live.command import add_serve
@@ -257,11 +275,11 @@ def _run(args) -> Path:
         except DataError as error:
             raise UsageError(str(error)) from None
         for warning in table.warnings:
-            _say(f"warning: {warning}")
+            _say(_("warning: {warning}").format(warning=warning))
         progress = Progress(count_units(config) + 1, args.quiet)
         results["compare"] = compare(table, config, progress)
         for warning in results["compare"].warnings:
-            _say(f"warning: {warning}")
+            _say(_("warning: {warning}").format(warning=warning))
         meta.update(data=args.data, target=args.target)
         from lossopt.lab.compare_report import SECTION
 
