@@ -1,6 +1,7 @@
 """Each experiment in quick mode: the data it returns shows what the lecture says,
 and what the report's prose states about it holds."""
 
+import dataclasses
 import functools
 import html
 import json
@@ -102,15 +103,46 @@ def test_class_weights_and_ignore_index():
     assert r.train_counts[m] < min(c for k, c in enumerate(r.train_counts) if k != m) / 10
     counts, weights = np.array(r.train_counts), np.array(r.weights)
     assert weights == pytest.approx(counts.sum() / (len(counts) * counts))
-    assert r.recall_weighted[m] > r.recall_plain[m]  # what the prose reports here
+    # Several seeds, and the change of the rare digit's recall stated over them.
+    assert r.seeds == [0, 1, 2] and len(r.minority_plain) == len(r.accuracy_weighted) == 3
+    changes = np.array(r.minority_weighted) - np.array(r.minority_plain)
+    assert r.minority_change == pytest.approx((changes.mean(), changes.std(ddof=1)))
+    assert r.recall_plain[m] == pytest.approx(np.mean(r.minority_plain))
+    text = _prose(report._describe_class_weights, r)
+    mean, std = r.minority_change
+    assert f"by {100 * mean:+.1f} ± {100 * std:.1f} percentage points" in text
+    assert ("a rise larger than its spread" in text) == (mean - std > 0)
+    assert "seeds 0, 1 and 2" in text
+    # ignore_index: lossopt's mean over the kept rows, against the naive one over all rows.
     assert r.ignored == sum(r.row_ignored) and r.kept == len(r.row_ignored) - r.ignored
     assert r.loss_with_ignored == pytest.approx(r.loss_kept_only, rel=1e-6)
+    assert r.loss_all_rows == pytest.approx(r.loss_with_ignored * r.kept / (r.kept + r.ignored))
+    assert r.loss_all_rows < r.loss_with_ignored
     assert r.ignored_grad_max == 0.0 and r.kept_grad_mean > 0
     norms = np.array(r.row_grad_norms)
     assert (norms[np.array(r.row_ignored)] == 0).all()
+    assert f"is {r.loss_all_rows:.4g}, 0.667 times as much (32/48 = 0.667)" in text
+    assert f"averages over the {r.kept} kept rows only: {r.loss_with_ignored:.4g}" in text
+
+
+def test_class_weight_claim_follows_its_spread():
+    # A change smaller than its spread over the seeds is not claimed either way.
+    r = dataclasses.replace(
+        _run("class-weights"),
+        minority_plain=[0.4, 0.5, 0.3],
+        minority_weighted=[0.5, 0.4, 0.35],
+        minority_change=(0.05 / 3, float(np.std([0.1, -0.1, 0.05], ddof=1))),
+    )
     text = _prose(report._describe_class_weights, r)
-    assert f"raise digit {m}'s validation recall" in text
-    assert "the same, since ignored rows leave both sum and divisor" in text
+    assert "no reliable effect" in text and "a rise larger" not in text
+    assert "up on 2 seeds, down on 1" in text
+    # Another seed makes its own claim from its own runs.
+    other = _run("class-weights", Config(quick=True, seed=2))
+    assert other.seeds == [2, 3, 4]
+    mean, std = other.minority_change
+    text = _prose(report._describe_class_weights, other)
+    assert ("a rise larger" in text) == (mean - std > 0)
+    assert ("a fall larger" in text) == (mean + std < 0)
 
 
 def test_cross_entropy_bound_and_kl_fits():

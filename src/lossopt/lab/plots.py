@@ -83,13 +83,29 @@ def class_weights(r):
     a.set_ylim(0, 1.35 * max(r.train_counts))
     a.set_title(f"Digit {r.minority} kept rare; weights n/(C·n_c)")
     width = 0.4
-    b.bar(classes - width / 2, r.recall_plain, width, label="no weights", color="#888")
-    b.bar(classes + width / 2, r.recall_weighted, width, label="class weights", color="#1f77b4")
+    b.bar(
+        classes - width / 2,
+        r.recall_plain,
+        width,
+        yerr=r.recall_plain_std,
+        label="no weights",
+        color="#888",
+        capsize=2,
+    )
+    b.bar(
+        classes + width / 2,
+        r.recall_weighted,
+        width,
+        yerr=r.recall_weighted_std,
+        label="class weights",
+        color="#1f77b4",
+        capsize=2,
+    )
     b.set_xticks(classes)
     b.set_xlabel("digit")
     b.set_ylabel("validation recall")
     b.set_ylim(0, 1.3)
-    b.set_title("Recall per digit")
+    b.set_title(f"Recall per digit, mean ± std over {len(r.seeds)} seeds", fontsize=10)
     b.legend(fontsize=8, loc="upper center", ncols=2)
     rows = np.arange(len(r.row_grad_norms))
     ignored = np.array(r.row_ignored)

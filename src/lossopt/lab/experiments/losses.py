@@ -158,17 +158,24 @@ def entropy(config: Config) -> Entropy:
 @dataclass
 class ClassWeights:
     minority: int  # the digit kept rare in training
-    train_counts: list[int]  # training examples per class
+    seeds: list[int]  # one split and one initialisation per seed
+    train_counts: list[int]  # training examples per class (the first seed's split)
     weights: list[float]  # n / (C n_c): inverse frequency, mean 1 over the examples
-    recall_plain: list[float]  # validation recall per class, no weights
+    recall_plain: list[float]  # validation recall per class, no weights, mean over the seeds
     recall_weighted: list[float]
-    accuracy_plain: float
-    accuracy_weighted: float
+    recall_plain_std: list[float]  # its standard deviation over the seeds
+    recall_weighted_std: list[float]
+    minority_plain: list[float]  # the rare digit's recall, one per seed
+    minority_weighted: list[float]
+    minority_change: tuple[float, float]  # weighted minus plain: mean and std over the seeds
+    accuracy_plain: list[float]  # validation accuracy, one per seed
+    accuracy_weighted: list[float]
     ignore_index: int
     ignored: int  # rows of the batch whose label is ignore_index
     kept: int
-    loss_with_ignored: float  # weighted mean over the whole batch, ignored rows included
-    loss_kept_only: float  # the same loss over only the kept rows
+    loss_with_ignored: float  # lossopt's mean over the batch, ignored rows included
+    loss_kept_only: float  # the same loss over only the kept rows, computed apart
+    loss_all_rows: float  # the naive mean: every row's loss (0 if ignored) over all rows
     ignored_grad_max: float  # largest |dL/dlogits| on an ignored row
     kept_grad_mean: float  # mean |dL/dlogits| row norm on a kept row
     row_grad_norms: list[float]  # |dL/dlogits| per row of the batch, in order
@@ -184,42 +191,77 @@ def _recall(model: nn.Module, x: torch.Tensor, y: torch.Tensor, classes: int) ->
     ]
 
 
-def class_weights(config: Config) -> ClassWeights:
-    data, classes, minority, rare = digits(config.seed), 10, 8, 5
-    others = (data.y_train != minority).nonzero().flatten()
-    keep = torch.cat([others, (data.y_train == minority).nonzero().flatten()[:rare]])
-    x, y = data.x_train[keep], data.y_train[keep]
-    counts = torch.bincount(y, minlength=classes)
-    weight = len(y) / (classes * counts.float())
-    recalls, accuracy = {}, {}
-    for name, w in (("plain", None), ("weighted", weight)):
-        torch.manual_seed(config.seed)
-        model = nn.Linear(64, classes)
-        opt = optim.Adam(model.parameters(), lr=config.lr_or(0.05))
-        for _ in range(config.steps_or(60 if config.quick else 150)):
-            opt.zero_grad()
-            losses.cross_entropy(model(x), y, weight=w).backward()
-            opt.step()
-        recalls[name] = _recall(model, data.x_val, data.y_val, classes)
-        with torch.no_grad():
-            accuracy[name] = (model(data.x_val).argmax(1) == data.y_val).float().mean().item()
+def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
+    values = torch.tensor(rows, dtype=torch.float64)
+    spread = values.std(dim=0) if len(rows) > 1 else torch.zeros(values.shape[1])
+    return values.mean(dim=0).tolist(), spread.tolist()
 
-    # ignore_index: a batch where every third label is unknown.
+
+def class_weights(config: Config) -> ClassWeights:
+    classes, minority, rare = 10, 8, 5
+    # One seed's recall is not a finding (with another seed the change can flip):
+    # every number below is over several splits and initialisations.
+    seeds = list(range(config.seed, config.seed + (3 if config.quick else 5)))
+    recalls: dict[str, list[list[float]]] = {"plain": [], "weighted": []}
+    accuracy: dict[str, list[float]] = {"plain": [], "weighted": []}
+    first = None
+    for seed in seeds:
+        data = digits(seed)
+        others = (data.y_train != minority).nonzero().flatten()
+        keep = torch.cat([others, (data.y_train == minority).nonzero().flatten()[:rare]])
+        x, y = data.x_train[keep], data.y_train[keep]
+        counts = torch.bincount(y, minlength=classes)
+        weight = len(y) / (classes * counts.float())
+        for name, w in (("plain", None), ("weighted", weight)):
+            torch.manual_seed(seed)
+            model = nn.Linear(64, classes)
+            opt = optim.Adam(model.parameters(), lr=config.lr_or(0.05))
+            for _ in range(config.steps_or(60 if config.quick else 150)):
+                opt.zero_grad()
+                losses.cross_entropy(model(x), y, weight=w).backward()
+                opt.step()
+            recalls[name].append(_recall(model, data.x_val, data.y_val, classes))
+            with torch.no_grad():
+                hits = model(data.x_val).argmax(1) == data.y_val
+            accuracy[name].append(hits.float().mean().item())
+        if first is None:
+            first = (data, counts, weight, model)
+    data, counts, weight, model = first  # the ignore_index batch: the first seed's
+
+    # ignore_index: a batch where every third label is unknown. No class weights
+    # here, so that the divisor is a count of rows.
     ignore_index, rows = -100, 48
-    logits = model(data.x_train[:rows]).detach().requires_grad_(True)
-    target = data.y_train[:rows].clone()
+    logits = model(data.x_val[:rows]).detach().requires_grad_(True)
+    target = data.y_val[:rows].clone()
     ignored = torch.arange(rows) % 3 == 2
     target[ignored] = ignore_index
-    loss = losses.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index)
+    loss = losses.cross_entropy(logits, target, ignore_index=ignore_index)
     loss.backward()
-    kept_only = losses.cross_entropy(logits[~ignored], target[~ignored], weight=weight)
+    with torch.no_grad():
+        kept_only = losses.cross_entropy(logits[~ignored], target[~ignored])
+        each = losses.cross_entropy(logits, target, ignore_index=ignore_index, reduction="none")
     norms = logits.grad.norm(dim=1)
+    minority_plain = [r[minority] for r in recalls["plain"]]
+    minority_weighted = [r[minority] for r in recalls["weighted"]]
+    plain, plain_std = _mean_std(recalls["plain"])
+    weighted, weighted_std = _mean_std(recalls["weighted"])
     return ClassWeights(
         minority=minority,
+        seeds=seeds,
         train_counts=counts.tolist(),
         weights=weight.tolist(),
-        recall_plain=recalls["plain"],
-        recall_weighted=recalls["weighted"],
+        recall_plain=plain,
+        recall_weighted=weighted,
+        recall_plain_std=plain_std,
+        recall_weighted_std=weighted_std,
+        minority_plain=minority_plain,
+        minority_weighted=minority_weighted,
+        minority_change=tuple(
+            v[0]
+            for v in _mean_std(
+                [[w - p] for p, w in zip(minority_plain, minority_weighted, strict=True)]
+            )
+        ),
         accuracy_plain=accuracy["plain"],
         accuracy_weighted=accuracy["weighted"],
         ignore_index=ignore_index,
@@ -227,6 +269,7 @@ def class_weights(config: Config) -> ClassWeights:
         kept=int((~ignored).sum()),
         loss_with_ignored=loss.item(),
         loss_kept_only=kept_only.item(),
+        loss_all_rows=each.mean().item(),
         ignored_grad_max=norms[ignored].max().item(),
         kept_grad_mean=norms[~ignored].mean().item(),
         row_grad_norms=norms.tolist(),
