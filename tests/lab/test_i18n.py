@@ -56,7 +56,8 @@ def _forms(message):
     return [(message.id[-1], form) for form in message.string]
 
 
-_PERCENT = re.compile(r"%\((\w+)\)[#0\- +]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
+# %(name)s or %s; no space flag, so that prose such as "a 95% interval" is no placeholder
+_PERCENT = re.compile(r"%(?:\(\w+\))?[#0+-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]")
 
 
 def placeholders(text):
@@ -66,7 +67,8 @@ def placeholders(text):
         for _, name, spec, conversion in string.Formatter().parse(text)
         if name is not None
     ]
-    return sorted(fields + [match.group(0) for match in _PERCENT.finditer(text)])
+    percents = _PERCENT.findall(text.replace("%%", ""))
+    return sorted(fields + percents)
 
 
 def _extracted():
@@ -131,6 +133,7 @@ def test_placeholders_are_compared_by_name_and_format():
     assert placeholders("loss {loss:.3f}") != placeholders("손실 {loss:.2f}")
     assert placeholders("{name!r} and %(count)d") == ["%(count)d", "{name!r}"]
     assert placeholders("braces {{kept}} as text") == []
+    assert placeholders("required: %s; 100%% sure, a 95% interval") == ["%s"]
 
 
 @pytest.mark.parametrize("lang", sorted(GLOSSARY))
@@ -419,3 +422,29 @@ def test_an_unknown_lang_is_refused_by_name(no_locale, capsys, tmp_path):
     error = capsys.readouterr().err
     assert "--lang" in error and "'xx'" in error
     assert not out.exists()
+
+
+def test_argparse_speaks_the_language_too(no_locale, capsys):
+    import argparse
+    import gettext
+
+    from lossopt.lab.cli import main
+
+    assert main(["lab", "--lang", "ko", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("사용법: lossopt lab") and "\n옵션:\n" in text
+    assert main(["lab", "--lang", "ko", "--seed"]) == 2
+    assert "오류: 인자 --seed: 인자 하나가 필요합니다" in capsys.readouterr().err
+    assert main(["lab", "nope", "--lang", "ko"]) == 2
+    assert "잘못된 선택: 'nope'" in capsys.readouterr().err
+    assert main(["lab", "compare", "--lang", "ko"]) == 2
+    assert "다음 인자가 필요합니다: --data, --target" in capsys.readouterr().err
+    assert main(["lab", "--lang", "en", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: lossopt lab")
+    assert argparse._ is gettext.gettext  # only while the lab parses
+
+
+def test_argparse_messages_keep_their_placeholders():
+    for message in i18n.ARGPARSE:
+        with i18n.language("ko"):
+            assert placeholders(i18n._(message)) == placeholders(message)

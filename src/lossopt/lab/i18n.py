@@ -153,6 +153,42 @@ def N_(message: str) -> str:
     return message
 
 
+# argparse's own words (the usage line, the headings of the option list, its errors), as
+# Python's argparse writes them, so that they are in the catalog beside the lab's own; a
+# version of Python that words one differently gets it in English, never an error.
+ARGPARSE = (
+    N_("usage: "),
+    N_("options"),
+    N_("positional arguments"),
+    N_("show this help message and exit"),
+    N_("argument %(argument_name)s: %(message)s"),
+    N_("invalid choice: %(value)r (choose from %(choices)s)"),
+    N_("unknown parser %(parser_name)r (choices: %(choices)s)"),
+    N_("invalid %(type)s value: %(value)r"),
+    N_("the following arguments are required: %s"),
+    N_("unrecognized arguments: %s"),
+    N_("expected one argument"),
+    N_("ambiguous option: %(option)s could match %(matches)s"),
+)
+
+
+@contextmanager
+def argparse_speaking() -> Iterator[None]:
+    """argparse's own messages in the current language, inside the block only.
+
+    argparse looks its messages up through the name `_` in its module (Python's gettext, with
+    no catalog of ours), so for the block that name is this module's `_`.
+    """
+    import argparse
+
+    original = argparse._
+    argparse._ = _
+    try:
+        yield
+    finally:
+        argparse._ = original
+
+
 # The lecture's own words for its ideas: the Korean catalog gives each as the lecture does,
 # with the English name beside it where the lecture puts it there. Figures and prose take a
 # term from here (`term("learning_rate")`), so that one idea has one name on every page.
