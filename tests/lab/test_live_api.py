@@ -215,3 +215,115 @@ def test_ten_concurrent_clients_all_get_their_answer():
     responses = asyncio.run(main())
     assert [r.status_code for r in responses] == [200] * 10
     assert time.perf_counter() - start < 60
+
+
+def test_regression_fits_minimise_their_losses(client):
+    query = {"outliers": 6, "offset": -20, "noise": 0.8, "delta": 2.0, "seed": 4}
+    numbers = client.get("/api/regression", params=query).json()["numbers"]
+    x = torch.tensor(numbers["x"], dtype=torch.float64)
+    y = torch.tensor(numbers["y"], dtype=torch.float64)
+    design = torch.stack([x, torch.ones_like(x)], dim=1)
+    slope, intercept = torch.linalg.lstsq(design, y[:, None]).solution.flatten().tolist()
+    fits = numbers["fits"]
+    assert math.isclose(fits["L2 (MSE)"]["slope"], slope, abs_tol=1e-4)
+    assert math.isclose(fits["L2 (MSE)"]["intercept"], intercept, abs_tol=1e-4)
+    F = torch.nn.functional
+    for name, loss in (("L1", F.l1_loss), ("Huber", lambda p, t: F.huber_loss(p, t, delta=2.0))):
+        s, b = fits[name]["slope"], fits[name]["intercept"]
+        best = loss(s * x + b, y).item()
+        assert math.isclose(fits[name]["l1" if name == "L1" else "huber"], best, rel_tol=1e-12)
+        for ds in (-0.01, 0.0, 0.01):  # no nearby line does better, beyond rounding of the fit
+            for db in (-0.01, 0.0, 0.01):
+                assert best <= loss((s + ds) * x + b + db, y).item() + 1e-6
+
+
+@pytest.mark.parametrize("ignore", ["none", "1"])
+def test_softmax_rows_and_mean_equal_torch(client, ignore):
+    query = {"z0": 0.5, "z1": -1.2, "z2": 3.0, "w0": 2.0, "w1": 0.5, "w2": 1.0,
+             "ignore-index": ignore, "label-smoothing": 0.15}  # fmt: skip
+    numbers = client.get("/api/softmax", params=query).json()["numbers"]
+    logits = torch.tensor([[0.5, -1.2, 3.0]] * 3, dtype=torch.float64)
+    target, weight = torch.arange(3), torch.tensor([2.0, 0.5, 1.0], dtype=torch.float64)
+    index = -100 if ignore == "none" else 1
+    kwargs = dict(weight=weight, ignore_index=index, label_smoothing=0.15)
+    F = torch.nn.functional
+    rows = F.cross_entropy(logits, target, reduction="none", **kwargs)
+    torch.testing.assert_close(torch.tensor(numbers["rows"], dtype=torch.float64), rows)
+    assert math.isclose(numbers["mean"], F.cross_entropy(logits, target, **kwargs).item())
+    assert math.isclose(numbers["naive_mean"], rows.sum().item() / 3)
+    torch.testing.assert_close(
+        torch.tensor(numbers["softmax"], dtype=torch.float64), torch.softmax(logits[0], 0)
+    )
+
+
+def test_kl_values_equal_torch(client):
+    query = {"q-mean": 1.3, "q-spread": 0.9, "q-mix": 0.3}
+    numbers = client.get("/api/kl", params=query).json()["numbers"]
+    p = torch.tensor(numbers["p"], dtype=torch.float64)
+    q = torch.tensor(numbers["q"], dtype=torch.float64)
+    F = torch.nn.functional
+    forward = F.kl_div(q.log(), p, reduction="sum").item()
+    reverse = F.kl_div(p.log(), q, reduction="sum").item()
+    assert math.isclose(numbers["forward_kl"], forward, rel_tol=1e-9)
+    assert math.isclose(numbers["reverse_kl"], reverse, rel_tol=1e-9)
+    h_p = -(p * p.log()).sum().item()
+    assert math.isclose(numbers["entropy"], h_p, rel_tol=1e-9)
+    assert math.isclose(numbers["cross_entropy"], h_p + forward, rel_tol=1e-9)
+    assert min(numbers["scan"]["cross_entropy"]) >= h_p  # H(P, Q) >= H(P)
+    at_p = client.get("/api/kl", params={"q-mean": 2.5, "q-spread": 0.5, "q-mix": 0.5}).json()
+    assert abs(at_p["numbers"]["forward_kl"]) < 1e-12  # equality at Q = P
+    best = numbers["best"]
+    assert abs(best["forward"][0]) < 0.05 and best["forward"][1] > 2  # covers both modes
+    assert abs(abs(best["reverse"][0]) - 2.5) < 0.05  # sits on one
+
+
+def test_triplet_losses_and_kinds_by_brute_force(client):
+    query = {"ax": 0.2, "ay": -0.3, "px": 1.1, "py": 0.4, "nx": 0.5, "ny": -0.1, "margin": 0.7}
+    numbers = client.get("/api/triplet", params=query).json()["numbers"]
+    a, p = torch.tensor([[0.2, -0.3]]), torch.tensor([[1.1, 0.4]])
+    F = torch.nn.functional
+    d_ap = F.pairwise_distance(a, p).item()
+    assert math.isclose(numbers["d_ap"], d_ap, rel_tol=1e-6)
+    for neg in numbers["negatives"]:
+        n = torch.tensor([[neg["x"], neg["y"]]])
+        d_an = F.pairwise_distance(a, n).item()
+        loss = F.triplet_margin_loss(a, p, n, margin=0.7).item()
+        assert math.isclose(neg["loss"], loss, rel_tol=1e-5, abs_tol=1e-6)
+        kind = "hard" if d_an < d_ap else "semi-hard" if d_an < d_ap + 0.7 else "easy"
+        assert neg["kind"] == kind
+        assert (neg["loss"] > 0) == (kind != "easy")
+    assert numbers["kind"] == "hard"  # the chosen negative is nearer than the positive
+
+
+def test_derivative_against_the_analytic_slope(client):
+    numbers = client.get("/api/derivative", params={"h": 1e-4, "w": 2.0, "seed": 1}).json()
+    numbers = numbers["numbers"]
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(50, generator=g, dtype=torch.float64) * 4 - 2
+    y = 1.5 * x + 0.5 * torch.randn(50, generator=g, dtype=torch.float64)
+    slope = (2 * x * (2.0 * x - y)).mean().item()  # d/dw mean (w x - y)^2
+    assert math.isclose(numbers["autograd"], slope, rel_tol=1e-12)
+    curvature = 2 * (x * x).mean().item()
+    assert math.isclose(numbers["forward_error"], curvature * 1e-4 / 2, rel_tol=1e-3)
+    assert numbers["central_error"] < 1e-8
+
+
+def test_gd_curve_equals_torch_sgd(client):
+    query = {"batch-size": 16, "lr": 0.2, "steps": 8, "seed": 2}
+    numbers = client.get("/api/gd-vs-sgd", params=query).json()["numbers"]
+    from lossopt.lab.data import digits
+
+    data = digits(0)
+    torch.manual_seed(2)
+    model = torch.nn.Linear(64, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.2)
+    F = torch.nn.functional
+    curve = [F.cross_entropy(model(data.x_train), data.y_train).item()]
+    for _ in range(8):
+        opt.zero_grad()
+        F.cross_entropy(model(data.x_train), data.y_train).backward()
+        opt.step()
+        curve.append(F.cross_entropy(model(data.x_train), data.y_train).item())
+    torch.testing.assert_close(torch.tensor(numbers["gd"]), torch.tensor(curve))
+    assert numbers["read_per_step"] == {"gd": len(data.y_train), "sgd": 16}
+    assert len(numbers["noise"]) == 8 and all(v > 0 for v in numbers["noise"])

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from lossopt.lab.live import optimization
+from lossopt.lab.live import descent, losses, optimization
 
-EXPLORABLES = {explorable.name: explorable for explorable in (*optimization.EXPLORABLES,)}
+_ORDER = (
+    "regression",
+    "softmax",
+    "kl",
+    "triplet",
+    "derivative",
+    "gd-vs-sgd",
+    "learning-rate",
+    "paths",
+    "adaptive",
+)
+_ALL = {e.name: e for e in (*losses.EXPLORABLES, *descent.EXPLORABLES, *optimization.EXPLORABLES)}
+EXPLORABLES = {name: _ALL[name] for name in _ORDER}

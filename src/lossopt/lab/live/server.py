@@ -129,6 +129,7 @@ def create_app() -> Starlette:
     routes = [
         Route("/", index),
         Route("/static/{name}", asset),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api", catalogue),
         Route("/api/{name}", explore),
     ]

@@ -150,7 +150,9 @@ function control(knob) {
   box.id = `knob-${knob.name}`;
   box.title = knob.help;
   const label = document.createElement("label");
-  label.textContent = `${knob.label} — ${knob.help}`;
+  const strong = document.createElement("b");
+  strong.textContent = knob.label;
+  label.append(strong, ` ${knob.help}`);
   box.appendChild(label);
   const row = document.createElement("div");
   row.className = "row";

@@ -1,0 +1,223 @@
+"""The first optimization explorables: the derivative as a slope (finite
+differences against autograd), and gradient descent against mini-batch SGD."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import nn
+
+from lossopt import losses, optim
+from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab.knobs import Knob
+from lossopt.lab.live.explorable import Explorable, View
+
+F64 = torch.float64
+
+# -- the derivative ----------------------------------------------------------------------
+DERIVATIVE_KNOBS = (
+    Knob("h", "the finite-difference step h", 1e-3, lo=1e-14, hi=1.0, scale="log"),
+    Knob("w", "the weight w where the slope is taken", -0.5, lo=-1.5, hi=4.0, step=0.05),
+    Knob("seed", "which random data (x, y)", 0, kind="int", lo=0, hi=10_000),
+)
+
+
+def _data(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(50, generator=g, dtype=F64) * 4 - 2
+    return x, 1.5 * x + 0.5 * torch.randn(50, generator=g, dtype=F64)
+
+
+def derivative(*, h, w, seed) -> View:
+    x, y = _data(seed)
+
+    def at(v: float) -> float:
+        return losses.mse_loss(torch.tensor(v, dtype=F64) * x, y).item()
+
+    weight = torch.tensor(w, dtype=F64, requires_grad=True)
+    losses.mse_loss(weight * x, y).backward()
+    exact = weight.grad.item()
+    forward = (at(w + h) - at(w)) / h
+    central = (at(w + h) - at(w - h)) / (2 * h)
+    ws = torch.linspace(-1.5, 4.0, 111, dtype=F64).tolist()
+    curve = [at(v) for v in ws]
+    ends = [w - 1.0, w + 1.0]
+    slope_fig = Figure(
+        "L(w) = mean (w x − y)²",
+        Axis("w"),
+        Axis("L(w)"),
+        [
+            Series("line", "L(w)", x=ws, y=curve, color="#444444"),
+            Series(
+                "line",
+                f"autograd slope {exact:.4g}",
+                x=ends,
+                y=[at(w) + exact * (e - w) for e in ends],
+                color="#d62728",
+            ),  # fmt: skip
+            Series(
+                "line",
+                f"forward difference {forward:.4g}",
+                x=ends,
+                y=[at(w) + forward * (e - w) for e in ends],
+                color="#1f77b4",
+                dash=True,
+            ),  # fmt: skip
+            Series("scatter", "w", x=[w], y=[at(w)], color="#000000", size=9, legend=False),
+        ],
+        name="slope",
+    )
+    hs = torch.logspace(-14, 0, 57, dtype=F64).tolist()
+    forward_errors = [abs((at(w + s) - at(w)) / s - exact) for s in hs]
+    central_errors = [abs((at(w + s) - at(w - s)) / (2 * s) - exact) for s in hs]
+    error_fig = Figure(
+        "|finite difference − autograd| by step h",
+        Axis("h", scale="log"),
+        Axis("error", scale="log"),
+        [
+            Series("line", "forward (L(w+h) − L(w))/h", x=hs, y=forward_errors, color="#1f77b4"),
+            Series(
+                "line", "central (L(w+h) − L(w−h))/2h", x=hs, y=central_errors, color="#2ca02c"
+            ),  # fmt: skip
+            Series("vline", f"h = {h:g}", x=[h], color="#888888", dash=True),
+        ],
+        name="errors",
+    )
+    numbers = {"autograd": exact, "forward": forward, "central": central,
+               "forward_error": abs(forward - exact), "central_error": abs(central - exact),
+               "hs": hs, "forward_errors": forward_errors, "central_errors": central_errors,
+               "ws": ws, "loss": curve}  # fmt: skip
+    best_f = hs[min(range(len(hs)), key=lambda i: forward_errors[i])]
+    best_c = hs[min(range(len(hs)), key=lambda i: central_errors[i])]
+    notes = [
+        f"At w = {w:g}: autograd {exact:.10g}, forward {forward:.10g} (error "
+        f"{abs(forward - exact):.2g}), central {central:.10g} (error {abs(central - exact):.2g}).",
+        f"The forward difference is off by about L''(w) h / 2 until rounding, which grows as "
+        f"1/h, takes over: its error is smallest near h = {best_f:.0e}. L is quadratic, so the "
+        f"central difference is exact but for rounding: its error only grows as h shrinks "
+        f"(smallest near h = {best_c:.0e}).",
+    ]
+    return View([slope_fig, error_fig], numbers, notes)
+
+
+# -- GD against mini-batch SGD -----------------------------------------------------------
+GD_KNOBS = (
+    Knob("batch-size", "examples in one SGD step", 32, kind="int", lo=1, hi=1024, scale="log"),
+    Knob("lr", "learning rate η of both", 0.3, lo=1e-3, hi=3.0, scale="log", label="η"),
+    Knob("steps", "steps of each", 60, kind="int", lo=5, hi=300),
+    Knob("seed", "seed of the weights and the batches", 0, kind="int", lo=0, hi=10_000),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits():
+    from lossopt.lab.data import digits
+
+    return digits(0)
+
+
+def gd_vs_sgd(*, batch_size, lr, steps, seed) -> View:
+    data = _digits()
+    x, y = data.x_train, data.y_train
+    n = len(y)
+    g = torch.Generator().manual_seed(seed)
+
+    def whole(model) -> float:
+        with torch.no_grad():
+            return losses.cross_entropy(model(x), y).item()
+
+    def gradient(model) -> torch.Tensor:
+        return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+    curves, noise = {}, []
+    for kind in ("gd", "sgd"):
+        torch.manual_seed(seed)
+        model = nn.Linear(64, 10)
+        opt = optim.SGD(model.parameters(), lr=lr)
+        curve = [whole(model)]
+        for _ in range(steps):
+            opt.zero_grad()
+            losses.cross_entropy(model(x), y).backward()
+            if kind == "sgd":
+                full = gradient(model)  # at the same point, only to measure the batch's noise
+                rows = torch.randperm(n, generator=g)[:batch_size]
+                opt.zero_grad()
+                losses.cross_entropy(model(x[rows]), y[rows]).backward()
+                noise.append(((gradient(model) - full).norm() / full.norm()).item())
+            opt.step()
+            curve.append(whole(model))
+            if not math.isfinite(curve[-1]):
+                break
+        curves[kind] = curve
+    read = {"gd": n, "sgd": min(batch_size, n)}
+    by_read = Figure(
+        "whole-set loss by examples read",
+        Axis("examples read", scale="log"),
+        Axis("loss"),
+        [
+            Series(
+                "line",
+                f"{k.upper()} ({read[k]} a step)",
+                x=[read[k] * t for t in range(1, len(c))],
+                y=c[1:],
+                color=color,
+            )  # fmt: skip
+            for (k, c), color in zip(curves.items(), ("#444444", "#d62728"), strict=True)
+        ],  # fmt: skip
+        name="read",
+    )
+    by_step = Figure(
+        "whole-set loss by step",
+        Axis("step"),
+        Axis("loss"),
+        [
+            Series("line", k.upper(), x=list(range(len(c))), y=c, color=color)
+            for (k, c), color in zip(curves.items(), ("#444444", "#d62728"), strict=True)
+        ],  # fmt: skip
+        name="steps",
+    )
+    mean_noise = sum(noise) / len(noise)
+    noise_fig = Figure(
+        f"gradient noise |g_B − g| / |g| at B = {batch_size}",
+        Axis("step"),
+        Axis("relative noise"),
+        [
+            Series("line", "noise", x=list(range(1, len(noise) + 1)), y=noise, color="#d62728"),
+            Series("hline", f"mean {mean_noise:.3f}", y=[mean_noise], color="#000000", dash=True),
+        ],
+        name="noise",
+    )
+    rises = {k: sum(1 for a, b in zip(c, c[1:], strict=False) if b > a) for k, c in curves.items()}
+    notes = [
+        f"One GD step reads all {n} examples; one SGD step reads {read['sgd']}, "
+        f"{n / read['sgd']:.3g} times fewer.",
+        f"After {steps} steps: GD {curves['gd'][-1]:.4f}, SGD {curves['sgd'][-1]:.4f}; per "
+        f"example read, SGD is far ahead (top left).",
+        f"SGD's gradient is off by {mean_noise:.3f} of its size on average (falls as 1/√B); the "
+        f"whole-set loss rose after {rises['sgd']} of its steps (GD: {rises['gd']}).",
+    ]
+    numbers = {"gd": curves["gd"], "sgd": curves["sgd"], "noise": noise, "mean_noise": mean_noise,
+               "train_size": n, "read_per_step": read, "rises": rises}  # fmt: skip
+    return View([by_read, by_step, noise_fig], numbers, notes)
+
+
+EXPLORABLES = (
+    Explorable(
+        "derivative",
+        "The derivative",
+        "The slope autograd gives against finite differences: shrink h and the forward "
+        "difference gets better, until the computer's rounding makes it worse.",
+        DERIVATIVE_KNOBS,
+        derivative,
+    ),
+    Explorable(
+        "gd-vs-sgd",
+        "GD against mini-batch SGD",
+        "The batch size: how noisy each step's gradient is, and how much loss each example "
+        "read buys.",
+        GD_KNOBS,
+        gd_vs_sgd,
+    ),
+)

@@ -1,0 +1,480 @@
+"""The loss explorables: L1 / L2 / Huber fits, softmax and cross-entropy,
+entropy and the two KL divergences, and the triplet margin. Every value is
+lossopt.losses' (fits by lossopt.optim)."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+
+from lossopt import losses, optim
+from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab.knobs import Knob
+from lossopt.lab.live.explorable import Explorable, View
+
+F64 = torch.float64
+FIT_COLORS = {"L1": "#2ca02c", "L2 (MSE)": "#d62728", "Huber": "#1f77b4"}
+
+
+# -- L1 / L2 / Huber ---------------------------------------------------------------------
+REGRESSION_KNOBS = (
+    Knob("outliers", "points pushed off the line", 8, kind="int", lo=0, hi=20),
+    Knob("offset", "how far the outliers are pushed (in y)", 25.0, lo=-40.0, hi=40.0, step=0.5),
+    Knob("noise", "spread of the other points around the line", 0.5, lo=0.0, hi=3.0, step=0.05),
+    Knob(
+        "delta",
+        "Huber's δ: quadratic below, linear above",
+        1.0,
+        lo=0.05,
+        hi=20.0,
+        scale="log",
+        label="δ",
+    ),  # fmt: skip
+    Knob("seed", "which random points", 0, kind="int", lo=0, hi=10_000),
+)
+TRUE_LINE = (2.0, 1.0)  # slope, intercept
+POINTS = 60
+FIT_STEPS = 400
+
+
+def _points(outliers: int, offset: float, noise: float, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(POINTS, generator=g, dtype=F64) * 10 - 5
+    y = TRUE_LINE[0] * x + TRUE_LINE[1] + noise * torch.randn(POINTS, generator=g, dtype=F64)
+    off = torch.zeros(POINTS, dtype=torch.bool)
+    off[torch.randperm(POINTS, generator=g)[:outliers]] = True
+    return x, torch.where(off, y + offset, y), off
+
+
+def fit_lines(x: torch.Tensor, y: torch.Tensor, delta: float) -> dict[str, tuple[float, float]]:
+    """(slope, intercept) minimising each loss: lossopt's Adam with the rate annealed to 0
+    (cosine), so that L1's fit settles instead of circling its kink."""
+    names = ("L1", "L2 (MSE)", "Huber")
+    # Start at the least-squares-free guess (0, median): Adam then does the fitting.
+    w = torch.zeros(3, 2, dtype=F64)
+    w[:, 1] = y.median()
+    w.requires_grad_(True)
+    opt = optim.Adam([w], lr=0.3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=FIT_STEPS)
+    for _ in range(FIT_STEPS):
+        opt.zero_grad()
+        pred = w[:, :1] * x + w[:, 1:]  # (3, points)
+        (
+            losses.l1_loss(pred[0], y)
+            + losses.mse_loss(pred[1], y)
+            + losses.huber_loss(pred[2], y, delta=delta)
+        ).backward()
+        opt.step()
+        schedule.step()
+    return {name: tuple(w[i].tolist()) for i, name in enumerate(names)}
+
+
+def regression(*, outliers, offset, noise, delta, seed) -> View:
+    x, y, off = _points(outliers, offset, noise, seed)
+    fits = fit_lines(x, y, delta)
+    ends = [-5.0, 5.0]
+    series = [
+        Series(
+            "scatter", "points", x=x[~off].tolist(), y=y[~off].tolist(), color="#555555", size=5
+        ),
+        Series(
+            "scatter", "outliers", x=x[off].tolist(), y=y[off].tolist(), color="#ff7f0e", size=7
+        ),
+        Series(
+            "line",
+            "true line",
+            x=ends,
+            y=[TRUE_LINE[0] * e + TRUE_LINE[1] for e in ends],
+            color="#000000",
+            dash=True,
+            width=1,
+        ),  # fmt: skip
+    ]
+    numbers = {"x": x.tolist(), "y": y.tolist(), "outlier": off.tolist(), "fits": {}}
+    for name, (slope, intercept) in fits.items():
+        series.append(Series("line", name, x=ends, y=[slope * e + intercept for e in ends],
+                             color=FIT_COLORS[name]))  # fmt: skip
+        pred = slope * x + intercept
+        numbers["fits"][name] = {
+            "slope": slope,
+            "intercept": intercept,
+            "error": math.hypot(slope - TRUE_LINE[0], intercept - TRUE_LINE[1]),
+            "l1": losses.l1_loss(pred, y).item(),
+            "l2": losses.mse_loss(pred, y).item(),
+            "huber": losses.huber_loss(pred, y, delta=delta).item(),
+        }
+    fit_fig = Figure("three fits to the same points", Axis("x"), Axis("y"), series, name="fits")
+    e = torch.linspace(-4, 4, 161, dtype=F64)
+    zero = torch.zeros_like(e)
+    shapes = {
+        "L1 |e|": losses.l1_loss(e, zero, reduction="none"),
+        "L2 e²": losses.mse_loss(e, zero, reduction="none"),
+        f"Huber δ = {delta:g}": losses.huber_loss(e, zero, reduction="none", delta=delta),
+    }
+    colors = list(FIT_COLORS.values())
+    shape_fig = Figure(
+        "each loss of one error e",
+        Axis("error e = prediction − target"),
+        Axis("loss", range=(0, 8)),
+        [
+            Series("line", n, x=e.tolist(), y=v.tolist(), color=c)
+            for (n, v), c in zip(shapes.items(), colors, strict=True)
+        ],  # fmt: skip
+        name="shapes",
+    )
+    numbers["shapes"] = {"e": e.tolist(), **{n: v.tolist() for n, v in shapes.items()}}
+    f = numbers["fits"]
+    notes = [
+        f"{outliers} of {POINTS} points pushed {offset:g} off the line y = 2x + 1.",
+        f"L2 squares each error, so the outliers pull its fit {f['L2 (MSE)']['error']:.3g} away "
+        f"from the true line; L1 {f['L1']['error']:.3g}, Huber {f['Huber']['error']:.3g}.",
+        f"Huber is L2 within δ = {delta:g} of the line and L1 beyond: a large δ behaves as L2, "
+        f"a small one as L1.",
+    ]
+    return View([fit_fig, shape_fig], numbers, notes)
+
+
+# -- softmax and cross-entropy -----------------------------------------------------------
+CLASSES = 3
+SOFTMAX_KNOBS = (
+    *(
+        Knob(f"z{c}", f"logit of class {c}", d, lo=-6.0, hi=6.0, step=0.05, label=f"z{c}")
+        for c, d in zip(range(CLASSES), (2.0, 1.0, 0.1), strict=True)
+    ),  # fmt: skip
+    *(
+        Knob(
+            f"w{c}",
+            f"weight of class {c} (cross_entropy's weight)",
+            1.0,
+            lo=0.01,
+            hi=10.0,
+            scale="log",
+            label=f"w{c}",
+        )
+        for c in range(CLASSES)
+    ),  # fmt: skip
+    Knob(
+        "ignore-index",
+        "a true class whose rows count for nothing (none: -100)",
+        "none",
+        kind="choice",
+        choices=("none", *map(str, range(CLASSES))),
+    ),  # fmt: skip
+    Knob("label-smoothing", "ε of label smoothing", 0.0, lo=0.0, hi=0.9, step=0.01, label="ε"),
+)
+
+
+def softmax(*, z0, z1, z2, w0, w1, w2, ignore_index, label_smoothing) -> View:
+    logits = torch.tensor([z0, z1, z2], dtype=F64)
+    probs = torch.softmax(logits, 0)
+    rows = logits.expand(CLASSES, CLASSES)  # one row per possible true class
+    target = torch.arange(CLASSES)
+    weight = torch.tensor([w0, w1, w2], dtype=F64)
+    ignored = -100 if ignore_index == "none" else int(ignore_index)
+    plain = losses.cross_entropy(rows, target, reduction="none")
+    each = losses.cross_entropy(rows, target, weight=weight, ignore_index=ignored,
+                                label_smoothing=label_smoothing, reduction="none")  # fmt: skip
+    mean = losses.cross_entropy(rows, target, weight=weight, ignore_index=ignored,
+                                label_smoothing=label_smoothing).item()  # fmt: skip
+    naive = each.sum().item() / CLASSES  # what dividing by every row, ignored ones too, gives
+    classes = [f"class {c}" for c in range(CLASSES)]
+    bars = Figure(
+        "softmax of the logits",
+        Axis("class"),
+        Axis("probability", range=(0, 1)),
+        [Series("bar", "softmax", x=classes, y=probs.tolist(), color="#1f77b4")],
+        name="softmax",
+    )
+    loss_fig = Figure(
+        "cross-entropy if the true class were…",
+        Axis("true class"),
+        Axis("loss"),
+        [
+            Series("bar", "−log softmax", x=classes, y=plain.tolist(), color="#aaaaaa"),
+            Series(
+                "bar",
+                "with weight, ignore_index, smoothing",
+                x=classes,
+                y=each.tolist(),
+                color="#d62728",
+            ),  # fmt: skip
+        ],
+        name="loss",
+    )
+    kept = [c for c in range(CLASSES) if c != ignored]
+    notes = [
+        "softmax = " + ", ".join(f"{p:.3f}" for p in probs.tolist()) + f" (sum {probs.sum():.3f}).",
+        "The loss is −log of the probability given to the true class: "
+        + ", ".join(f"{v:.3f}" for v in plain.tolist())
+        + ".",
+        f"The batch of the three rows: mean {mean:.4f}, a weighted mean over the "
+        f"{len(kept)} kept rows (Σ w_y ℓ / Σ w_y)"
+        + (
+            f"; dividing by all 3 rows, the ignored one too, would give {naive:.4f}."
+            if ignored != -100
+            else "."
+        ),
+    ]
+    if label_smoothing:
+        notes.append(
+            f"Label smoothing ε = {label_smoothing:g} puts ε/C on every class: the loss no "
+            f"longer reaches 0 even for a confident right answer."
+        )
+    numbers = {"softmax": probs.tolist(), "plain": plain.tolist(), "rows": each.tolist(),
+               "mean": mean, "naive_mean": naive, "ignore_index": ignored}  # fmt: skip
+    return View([bars, loss_fig], numbers, notes)
+
+
+# -- entropy, H(P, Q) >= H(P), forward and reverse KL ------------------------------------
+GRID = torch.linspace(-6, 6, 241, dtype=F64)
+P_MODES, P_SPREAD = 2.5, 0.5
+
+
+def _log_mixture(x: torch.Tensor, mean, spread, mix) -> torch.Tensor:
+    """log of (1 - mix) N(mean, spread) + mix N(-mean, spread), unnormalised on the grid;
+    x broadcasts against mean (a scan over means)."""
+    one = -0.5 * ((x - mean) / spread) ** 2
+    two = -0.5 * ((x + mean) / spread) ** 2
+    weights = torch.tensor([1 - mix, mix], dtype=F64).clamp_min(1e-300).log()
+    return torch.logsumexp(torch.stack([one + weights[0], two + weights[1]]), dim=0)
+
+
+def _normalised(logits: torch.Tensor) -> torch.Tensor:
+    return torch.log_softmax(logits, dim=-1)
+
+
+P_LOG = _normalised(_log_mixture(GRID, P_MODES, P_SPREAD, 0.5))
+
+
+def _entropy(log_p: torch.Tensor) -> float:
+    # H(P) = H(P, P): lossopt's cross-entropy with P as both target and prediction
+    return losses.cross_entropy(log_p, log_p.exp()).item()
+
+
+@functools.lru_cache(maxsize=1)
+def best_gaussians(steps: int = 600) -> dict[str, tuple[float, float]]:
+    """The single Gaussian (mean, spread) that minimises KL(P || Q) and KL(Q || P),
+    fitted by lossopt's Adam through lossopt's kl_divergence; P is fixed, so once."""
+    out = {}
+    for direction, start in (("forward", 0.5), ("reverse", 0.5)):
+        params = torch.tensor([start, 0.0], dtype=F64, requires_grad=True)
+        opt = optim.Adam([params], lr=0.05)
+        for _ in range(steps):
+            opt.zero_grad()
+            q = -0.5 * ((GRID - params[0]) / params[1].exp()) ** 2
+            pair = (P_LOG, q) if direction == "forward" else (q, P_LOG)
+            losses.kl_divergence(*pair).backward()
+            opt.step()
+        out[direction] = (params[0].item(), params[1].exp().item())
+    return out
+
+
+KL_KNOBS = (
+    Knob(
+        "q-mean",
+        "Q's mode (its second mode, when mixed, sits at −mean)",
+        0.0,
+        lo=-5.0,
+        hi=5.0,
+        step=0.05,
+        label="Q mean",
+    ),  # fmt: skip
+    Knob("q-spread", "Q's standard deviation", 1.5, lo=0.2, hi=5.0, scale="log", label="Q spread"),
+    Knob(
+        "q-mix",
+        "weight of Q's second mode (0: one Gaussian)",
+        0.0,
+        lo=0.0,
+        hi=1.0,
+        step=0.01,
+        label="Q mix",
+    ),  # fmt: skip
+)
+
+
+def kl(*, q_mean, q_spread, q_mix) -> View:
+    q_log = _normalised(_log_mixture(GRID, q_mean, q_spread, q_mix))
+    p = P_LOG.exp()
+    h_p = _entropy(P_LOG)
+    h_pq = losses.cross_entropy(q_log, p).item()
+    forward = losses.kl_divergence(P_LOG, q_log).item()
+    reverse = losses.kl_divergence(q_log, P_LOG).item()
+    best = best_gaussians()
+    x = GRID.tolist()
+    shown = {
+        "P": (P_LOG.exp(), "#000000", False),
+        "Q": (q_log.exp(), "#d62728", False),
+    }
+    for name, color in (("forward", "#1f77b4"), ("reverse", "#2ca02c")):
+        mean, spread = best[name]
+        shown[f"argmin KL({'P‖Q' if name == 'forward' else 'Q‖P'})"] = (
+            _normalised(-0.5 * ((GRID - mean) / spread) ** 2).exp(),
+            color,
+            True,
+        )
+    dist = Figure(
+        "P (two modes) and Q",
+        Axis("x"),
+        Axis("probability on the grid"),
+        [Series("line", n, x=x, y=v.tolist(), color=c, dash=d) for n, (v, c, d) in shown.items()],
+        name="distributions",
+    )
+    # The same measures over Q's mean, the other knobs fixed.
+    means = torch.linspace(-5, 5, 101, dtype=F64)
+    scan_log = _normalised(_log_mixture(GRID[None, :], means[:, None], q_spread, q_mix))
+    scan_h = losses.cross_entropy(scan_log, p.expand(len(means), -1), reduction="none")
+    scan_f = losses.kl_divergence(P_LOG.expand(len(means), -1), scan_log, reduction="none")
+    scan_r = losses.kl_divergence(scan_log, P_LOG.expand(len(means), -1), reduction="none")
+    m = means.tolist()
+    scan = Figure(
+        "over Q's mean (spread and mix as set)",
+        Axis("Q mean"),
+        Axis("nats", range=(0, 8)),
+        [
+            Series("line", "H(P, Q)", x=m, y=scan_h.tolist(), color="#d62728"),
+            Series("hline", f"H(P) = {h_p:.3f}", y=[h_p], color="#000000", dash=True),
+            Series("line", "KL(P‖Q)", x=m, y=scan_f.tolist(), color="#1f77b4"),
+            Series("line", "KL(Q‖P)", x=m, y=scan_r.tolist(), color="#2ca02c"),
+            Series("vline", "Q mean", x=[q_mean], color="#888888"),
+        ],
+        name="scan",
+    )
+    notes = [
+        f"H(P) = {h_p:.4f} nats is fixed by the data; H(P, Q) = {h_pq:.4f} = H(P) + KL(P‖Q) "
+        f"(KL = {forward:.4f}). Minimising cross-entropy over Q minimises KL(P‖Q).",
+        f"H(P, Q) ≥ H(P), with equality only at Q = P: set Q mean {P_MODES}, spread "
+        f"{P_SPREAD}, mix 0.5.",
+        f"Reverse KL(Q‖P) = {reverse:.4f}: it punishes Q where P is small, so its best "
+        f"Gaussian sits on one mode (mean {best['reverse'][0]:.2f}, spread "
+        f"{best['reverse'][1]:.2f}); forward KL punishes missing P's mass, so its best covers "
+        f"both (mean {best['forward'][0]:.2f}, spread {best['forward'][1]:.2f}).",
+    ]
+    numbers = {"x": x, "p": p.tolist(), "q": q_log.exp().tolist(), "entropy": h_p,
+               "cross_entropy": h_pq, "forward_kl": forward, "reverse_kl": reverse,
+               "best": {k: list(v) for k, v in best.items()},
+               "scan": {"means": m, "cross_entropy": scan_h.tolist(),
+                        "forward_kl": scan_f.tolist(), "reverse_kl": scan_r.tolist()}}  # fmt: skip
+    return View([dist, scan], numbers, notes)
+
+
+# -- triplet -----------------------------------------------------------------------------
+TRIPLET_KNOBS = (
+    Knob("ax", "anchor x", 0.0, lo=-3.0, hi=3.0, step=0.05),
+    Knob("ay", "anchor y", 0.0, lo=-3.0, hi=3.0, step=0.05),
+    Knob("px", "positive x", 1.0, lo=-3.0, hi=3.0, step=0.05),
+    Knob("py", "positive y", 0.5, lo=-3.0, hi=3.0, step=0.05),
+    Knob("nx", "negative x", 1.5, lo=-3.0, hi=3.0, step=0.05),
+    Knob("ny", "negative y", -1.0, lo=-3.0, hi=3.0, step=0.05),
+    Knob("margin", "the margin", 1.0, lo=0.0, hi=3.0, step=0.05),
+)
+KIND_COLORS = {"easy": "#2ca02c", "semi-hard": "#ff7f0e", "hard": "#d62728"}
+
+
+@functools.lru_cache(maxsize=1)
+def _others() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(40, 2, generator=g, dtype=F64) * 6 - 3
+
+
+def kind(d_ap: float, d_an: float, margin: float) -> str:
+    """Hard: nearer the anchor than the positive; semi-hard: farther, but within the
+    margin (loss > 0); easy: beyond d(a, p) + margin (loss 0)."""
+    if d_an < d_ap:
+        return "hard"
+    return "semi-hard" if d_an < d_ap + margin else "easy"
+
+
+def triplet(*, ax, ay, px, py, nx, ny, margin) -> View:
+    a, pos = torch.tensor([[ax, ay]], dtype=F64), torch.tensor([[px, py]], dtype=F64)
+    negatives = torch.cat([torch.tensor([[nx, ny]], dtype=F64), _others()])
+    count = len(negatives)
+    each = losses.triplet_margin_loss(a.expand(count, 2), pos.expand(count, 2), negatives,
+                                      margin=margin, reduction="none")  # fmt: skip
+    d_ap = losses.pairwise_distance(a, pos).item()
+    d_an = losses.pairwise_distance(a.expand(count, 2), negatives)
+    kinds = [kind(d_ap, d, margin) for d in d_an.tolist()]
+    angle = torch.linspace(0, 2 * math.pi, 121, dtype=F64)
+    series = []
+    for radius, name in ((d_ap, "d(a, p)"), (d_ap + margin, "d(a, p) + margin")):
+        series.append(Series("line", name, x=(ax + radius * angle.cos()).tolist(),
+                             y=(ay + radius * angle.sin()).tolist(), color="#888888",
+                             dash=name != "d(a, p)", width=1))  # fmt: skip
+    for k, color in KIND_COLORS.items():
+        rows = [i for i in range(1, count) if kinds[i] == k]
+        xs, ys = [negatives[i, 0].item() for i in rows], [negatives[i, 1].item() for i in rows]
+        series.append(Series("scatter", f"{k} negatives", x=xs, y=ys, color=color, size=6))
+    series += [
+        Series(
+            "scatter",
+            "negative",
+            x=[nx],
+            y=[ny],
+            color=KIND_COLORS[kinds[0]],
+            size=14,
+            symbol="x",
+            text=["n"],
+        ),  # fmt: skip
+        Series("scatter", "positive", x=[px], y=[py], color="#1f77b4", size=12, text=["p"]),
+        Series(
+            "scatter", "anchor", x=[ax], y=[ay], color="#000000", size=14, symbol="star", text=["a"]
+        ),  # fmt: skip
+    ]
+    box = (-3.5, 3.5)
+    board = Figure("anchor, positive and negatives", Axis("x", range=box), Axis("y", range=box),
+                   series, equal_aspect=True, name="embedding")  # fmt: skip
+    loss = each[0].item()
+    counts = {k: kinds[1:].count(k) for k in KIND_COLORS}
+    notes = [
+        f"d(a, p) = {d_ap:.3f}, d(a, n) = {d_an[0].item():.3f}: loss = max(d(a, p) − d(a, n) + "
+        f"{margin:g}, 0) = {loss:.3f}; this negative is {kinds[0]}.",
+        f"Of the {count - 1} other negatives, {counts['hard']} are hard (inside the solid "
+        f"circle), {counts['semi-hard']} semi-hard (between the circles: still a loss) and "
+        f"{counts['easy']} easy (outside: loss 0).",
+        "The loss compares distances only: moving all points apart together changes nothing "
+        "but their scale; a larger margin turns easy negatives into semi-hard ones.",
+    ]
+    numbers = {"d_ap": d_ap, "d_an": d_an[0].item(), "loss": loss, "kind": kinds[0],
+               "negatives": [{"x": n[0], "y": n[1], "d": d, "loss": v, "kind": k}
+                             for n, d, v, k in zip(negatives.tolist(), d_an.tolist(),
+                                                   each.tolist(), kinds, strict=True)],
+               "counts": counts}  # fmt: skip
+    return View([board], numbers, notes)
+
+
+EXPLORABLES = (
+    Explorable(
+        "regression",
+        "L1, L2 and Huber",
+        "Push some points off the line and watch three fits: L2 (MSE) follows the outliers, "
+        "L1 ignores them, Huber is between, by δ.",
+        REGRESSION_KNOBS,
+        regression,
+    ),
+    Explorable(
+        "softmax",
+        "Softmax and cross-entropy",
+        "Move the logits: softmax turns them into probabilities, and cross-entropy is −log of "
+        "the one the true class gets. Class weights, ignore_index and label smoothing change "
+        "each row's loss and the batch mean.",
+        SOFTMAX_KNOBS,
+        softmax,
+    ),
+    Explorable(
+        "kl",
+        "Entropy, cross-entropy and KL",
+        "Move Q against a fixed two-mode P: H(P, Q) never falls below H(P), and the forward "
+        "and reverse KL divergences prefer different Q.",
+        KL_KNOBS,
+        kl,
+    ),
+    Explorable(
+        "triplet",
+        "The triplet margin",
+        "Place anchor, positive and negative and set the margin: the loss, and which negatives "
+        "are easy, semi-hard or hard.",
+        TRIPLET_KNOBS,
+        triplet,
+    ),
+)
