@@ -93,6 +93,17 @@ def test_entropy():
         assert p == 1 - e + e / r.classes  # the formula, not a grid point
         assert r.grid_argmin[eps] == pytest.approx(p, abs=0.01)  # the curve agrees
     text = _prose(report._describe_entropy, r)
+    # Softmax, then -log at the true class: each value against torch's own.
+    logits = torch.tensor(r.logits, dtype=torch.float64)
+    assert r.softmax == pytest.approx(torch.softmax(logits, 0).tolist(), rel=1e-12)
+    reference = torch.nn.functional.cross_entropy(
+        logits.expand(3, 3), torch.arange(3), reduction="none"
+    )
+    assert r.cross_entropy == pytest.approx(reference.tolist(), rel=1e-12)
+    for c, (prob, loss) in enumerate(zip(r.softmax, r.cross_entropy, strict=True)):
+        assert f"{loss:.3f} = −log {prob:.3f} if the true class is {c}" in text
+    # Label smoothing stays an aside, marked as outside the lecture.
+    assert "An aside the lecture does not cover" in text
     assert "0.910 for ε = 0.1" in text and "0.820 for ε = 0.2" in text
     assert "[" not in text  # no raw Python list in prose
 
@@ -152,6 +163,15 @@ def test_cross_entropy_bound_and_kl_fits():
     assert min(r.cross_entropy) >= r.entropy - 1e-12  # H(P, Q) >= H(P) on the data
     assert r.t_at_min == 1.0 and abs(r.gap_at_p) < 1e-12  # equality at Q = P
     assert r.random_min_gap > 0
+    # H(P) is a constant: cross-entropy and KL differ by it everywhere, with equal gradients.
+    assert np.array(r.cross_entropy) - np.array(r.kl_along) == pytest.approx(r.entropy, abs=1e-12)
+    assert r.constant_gap == pytest.approx((r.entropy, r.entropy), abs=1e-12)
+    assert r.gradient_gap < 1e-12
+    assert int(np.argmin(r.kl_along)) == int(np.argmin(r.cross_entropy))
+    ts = torch.tensor(r.ts, dtype=torch.float64)
+    q = torch.softmax(ts[:, None] * torch.tensor(p).log(), dim=1)
+    reference = torch.nn.functional.kl_div(q.log(), torch.tensor(p).expand_as(q), reduction="none")
+    assert r.kl_along == pytest.approx(reference.sum(1).tolist(), abs=1e-12)
     forward, reverse = r.fits
     # Q's std and mean straight from its probabilities on the grid, with numpy.
     x = np.array(r.x)
@@ -170,6 +190,9 @@ def test_cross_entropy_bound_and_kl_fits():
     text = _prose(report._describe_kl, r)
     assert f"std {forward.std:.2f}" in text and f"std {reverse.std:.2f}" in text
     assert "never below 0" in text and "The forward fit spreads over both peaks" in text
+    assert "minimising the cross-entropy minimises the KL divergence" in text
+    assert f"between {r.constant_gap[0]:.6f} and {r.constant_gap[1]:.6f}" in text
+    assert "both are lowest at t = 1, where Q = P" in text
     assert "-0.0" not in text  # a mean that rounds to zero is printed as 0
 
 
@@ -442,3 +465,18 @@ def test_config_narrows_runs():
     r = EXPERIMENTS["paths"](config)
     assert [p.optimizer for p in r.paths] == ["sgd", "adam"]
     assert all(p.lr == 0.05 and len(p.values) == 8 for p in r.paths)
+
+
+def test_entropy_figure_is_softmax_and_cross_entropy():
+    from lossopt.lab import plots
+
+    r = _run("entropy")
+    [(_, fig)] = plots.entropy(r)
+    panel = fig.axes[2]
+    heights = [bar.get_height() for bar in panel.patches]
+    assert heights == pytest.approx(r.softmax)  # the softmax of the logits, one bar a class
+    texts = " ".join(t.get_text() for t in panel.texts)
+    for loss in r.cross_entropy:
+        assert f"−log p = {loss:.3f}" in texts  # the loss if that class is the true one
+    assert "smoothing" not in panel.get_title().lower()
+    plots.plt.close(fig)

@@ -58,15 +58,22 @@ def entropy(r):
     b.bar(["fair die", "5×'1', 1×'6'"], [r.fair_die, r.loaded_die], color=["#1f77b4", "#ff7f0e"])
     b.set_ylabel("entropy (nats)")
     b.set_title("Two dice")
-    for eps, curve in r.smoothed_loss.items():
-        best = r.best_p_true[eps]
-        (line,) = c.plot(r.p_true, curve, label=f"ε = {eps}: lowest at {best:.3f}")
-        c.axvline(best, ls=":", lw=1, color=line.get_color())
-    c.set_xlabel("predicted probability of the true class")
-    c.set_ylabel("cross-entropy")
-    c.set_title(f"Label smoothing, {r.classes} classes")
-    c.set_ylim(0, 4)
-    c.legend(fontsize=8)
+    classes = np.arange(len(r.softmax))
+    bars = c.bar(classes, r.softmax, color="#1f77b4", width=0.6)
+    for bar, prob, loss in zip(bars, r.softmax, r.cross_entropy, strict=True):
+        c.annotate(
+            f"p = {prob:.3f}\nloss if true:\n−log p = {loss:.3f}",
+            (bar.get_x() + bar.get_width() / 2, prob),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    c.set_xticks(classes, [f"class {k}\nlogit {v:g}" for k, v in enumerate(r.logits)])
+    c.set_ylim(0, 1)
+    c.set_ylabel("softmax probability")
+    c.set_title("Softmax, then cross-entropy")
     return [("entropy.png", fig)]
 
 
@@ -121,11 +128,12 @@ def class_weights(r):
 def kl_asymmetry(r):
     fig, (a, b, c) = _figure(3, width=4.2)
     a.plot(r.ts, r.cross_entropy, label="H(P, Q_t)")
+    a.plot(r.ts, r.kl_along, color="#2ca02c", label="D_KL(P‖Q_t) = H(P, Q_t) − H(P)")
     a.axhline(r.entropy, color="#d62728", ls="--", label=f"H(P) = {r.entropy:.3f}")
     a.axvline(r.t_at_min, color="#aaa", ls=":", lw=1)
     a.set_xlabel("t, with Q_t = softmax(t · log P): Q_1 = P")
     a.set_ylabel("nats")
-    a.set_title("Cross-entropy ≥ entropy")
+    a.set_title("Cross-entropy ≥ entropy; KL is it minus H(P)")
     a.legend(fontsize=8)
     b.fill_between(r.x, r.p, color="#ccc", label=f"P (two peaks), std {r.p_std:.2f}")
     for fit in r.fits:

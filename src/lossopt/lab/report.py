@@ -83,24 +83,35 @@ def _describe_entropy(r) -> str:
     peak = r.coin_p[r.coin_entropy.index(max(r.coin_entropy))]
     logits = ", ".join(f"{v:g}" for v in r.logits)
     soft = ", ".join(f"{v:.3f}" for v in r.softmax)
-    return _p(
-        f"A coin's entropy is highest at P(heads) = {peak:g}: {max(r.coin_entropy):.3f} nats "
-        f"(log 2 = {math.log(2):.3f}). A fair die has entropy {r.fair_die:.3f} nats; the die "
-        f"with five faces showing 1 has {r.loaded_die:.3f}, "
-        f"{r.loaded_die / r.fair_die:.0%} of it: it is easier to predict."
-    ) + _p(
-        f"For logits ({logits}) the softmax is ({soft}), and the cross-entropy is "
-        f"{', '.join(f'{v:.3f}' for v in r.cross_entropy)} when the true class is "
-        f"{_join([str(c) for c in range(len(r.cross_entropy))])}: −log of the softmax at the "
-        f"true class. With label smoothing ε over C = {r.classes} classes the target puts "
-        f"1 − ε + ε/C on the true class, so the loss is lowest there: at "
-        + _join(
-            [
-                f"{p:.3f} for ε = {e}" + (" (certainty)" if p == 1 else " (before certainty)")
-                for e, p in r.best_p_true.items()
-            ]
+    best = min(range(len(r.cross_entropy)), key=r.cross_entropy.__getitem__)
+    return (
+        _p(
+            f"A coin's entropy is highest at P(heads) = {peak:g}: {max(r.coin_entropy):.3f} nats "
+            f"(log 2 = {math.log(2):.3f}). A fair die has entropy {r.fair_die:.3f} nats; the die "
+            f"with five faces showing 1 has {r.loaded_die:.3f}, "
+            f"{r.loaded_die / r.fair_die:.0%} of it: it is easier to predict."
         )
-        + "."
+        + _p(
+            f"Cross-entropy on logits first turns them into probabilities with softmax (torch's "
+            f"CrossEntropyLoss, and lossopt's cross_entropy, include it): logits ({logits}) give "
+            f"({soft}). With a one-hot target the sum −Σ p log q keeps one term, −log of the "
+            f"softmax at the true class: "
+            + _join(
+                [
+                    f"{loss:.3f} = −log {prob:.3f} if the true class is {c}"
+                    for c, (prob, loss) in enumerate(zip(r.softmax, r.cross_entropy, strict=True))
+                ]
+            )
+            + f". The loss is smallest when the largest logit is the true class ({best}), and "
+            "grows without bound as the true class's probability goes to 0."
+        )
+        + _p(
+            "An aside the lecture does not cover: with label smoothing ε over C = "
+            f"{r.classes} classes the target puts 1 − ε + ε/C on the true class, so the loss is "
+            "lowest there, not at certainty: at "
+            + _join([f"{p:.3f} for ε = {e}" for e, p in r.best_p_true.items() if float(e) > 0])
+            + "."
+        )
     )
 
 
@@ -169,6 +180,16 @@ def _describe_kl(r) -> str:
         f"{r.random_min_gap:.4f}: "
         + ("never below 0." if r.random_min_gap >= 0 else "below 0, against the bound.")
     )
+    low, high = r.constant_gap
+    kl_min = r.ts[min(range(len(r.kl_along)), key=r.kl_along.__getitem__)]
+    constant = _p(
+        f"H(P) does not depend on Q. Along Q_t, H(P, Q_t) − D_KL(P‖Q_t) stays between "
+        f"{low:.6f} and {high:.6f}, H(P) itself, and over the {r.random_q} random Q the "
+        f"gradients of H(P, Q) and of D_KL(P‖Q) with respect to Q's logits differ by at most "
+        f"{r.gradient_gap:.2g}. So minimising the cross-entropy minimises the KL divergence: "
+        f"both are lowest at t = {kl_min:g}"
+        + (", where Q = P." if kl_min == r.t_at_min == 1 else f" and t = {r.t_at_min:g}.")
+    )
     wider = f.std > b.std
     second = _p(
         f"P, two peaks, has std {r.p_std:.2f}. Minimising the forward KL(P‖Q) fits Q with mean "
@@ -185,6 +206,7 @@ def _describe_kl(r) -> str:
     )
     return (
         first
+        + constant
         + second
         + _table(
             ["fit by", "mean", "std of Q", "σ parameter", "KL(P‖Q)", "KL(Q‖P)"],

@@ -303,6 +303,10 @@ class KLAsymmetry:
     gap_at_p: float  # H(P, P) - H(P), computed
     random_q: int  # random distributions Q drawn...
     random_min_gap: float  # ...and the smallest H(P, Q) - H(P) among them
+    # H(P) does not depend on Q, so H(P, Q) and D_KL(P||Q) move together:
+    kl_along: list[float]  # D_KL(P||Q_t) by lossopt's kl_divergence, along the same ts
+    constant_gap: tuple[float, float]  # min and max of H(P, Q_t) - D_KL(P||Q_t): both H(P)
+    gradient_gap: float  # max |d H(P, Q)/d logits - d D_KL(P||Q)/d logits| over the random Q
     # Forward against reverse KL: one Gaussian fit to two peaks.
     x: list[float]
     p: list[float]
@@ -331,6 +335,16 @@ def _cross_entropy_bound(config: Config) -> dict:
     q = -torch.rand(count, len(p), generator=g, dtype=torch.float64).log()  # Dirichlet(1)
     q = q / q.sum(dim=1, keepdim=True)
     gaps = losses.cross_entropy(q.log(), p.expand(count, -1), reduction="none") - h_p
+    kl = losses.kl_divergence(p.log().expand(len(ts), -1), ts[:, None] * p.log(), reduction="none")
+    difference = cross - kl
+    # The gradients with respect to Q's logits: the same, since H(P) has none.
+    q_logits = q.log().requires_grad_(True)
+    (by_ce,) = torch.autograd.grad(
+        losses.cross_entropy(q_logits, p.expand(count, -1), reduction="sum"), q_logits
+    )
+    (by_kl,) = torch.autograd.grad(
+        losses.kl_divergence(p.log().expand(count, -1), q_logits, reduction="sum"), q_logits
+    )
     return dict(
         outcomes=p.tolist(),
         entropy=h_p,
@@ -340,6 +354,9 @@ def _cross_entropy_bound(config: Config) -> dict:
         gap_at_p=losses.cross_entropy(p.log(), p).item() - h_p,
         random_q=count,
         random_min_gap=gaps.min().item(),
+        kl_along=kl.tolist(),
+        constant_gap=(difference.min().item(), difference.max().item()),
+        gradient_gap=(by_ce - by_kl).abs().max().item(),
     )
 
 
