@@ -212,6 +212,19 @@ TERMS = {
     "distribution": N_("distribution"),
     "uncertainty": N_("uncertainty"),
     "step": N_("step"),
+    "epoch": N_("epoch"),
+    "error": N_("error"),
+    "weight": N_("weight"),
+    "probability": N_("probability"),
+    "true_distribution": N_("true distribution"),
+    "predicted_distribution": N_("predicted distribution"),
+    "embedding": N_("embedding"),
+    "margin": N_("margin"),
+    "bias_correction": N_("bias correction"),
+    "accuracy": N_("accuracy"),
+    "validation_loss": N_("validation loss"),
+    "test_rows": N_("test rows"),
+    "seed": N_("seed"),
 }
 
 
