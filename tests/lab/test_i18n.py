@@ -448,3 +448,33 @@ def test_argparse_messages_keep_their_placeholders():
     for message in i18n.ARGPARSE:
         with i18n.language("ko"):
             assert placeholders(i18n._(message)) == placeholders(message)
+
+
+def test_the_font_is_found_from_the_package_else_debian_else_a_clear_error(monkeypatch, tmp_path):
+    debian = tmp_path / fonts.FILE
+    debian.write_bytes(fonts.font_path().read_bytes())
+    monkeypatch.setattr(fonts, "PACKAGE", "no_such_font_package")
+    monkeypatch.setattr(fonts, "SYSTEM_FILES", (debian,))
+    fonts.font_path.cache_clear()
+    try:
+        assert fonts.font_path() == debian
+        fonts.font_path.cache_clear()
+        monkeypatch.setattr(fonts, "SYSTEM_FILES", (tmp_path / "absent.ttf",))
+        with pytest.raises(fonts.FontError, match="fonts-nanum"):
+            fonts.font_path()
+    finally:
+        monkeypatch.undo()
+        fonts.font_path.cache_clear()
+    assert "koreanize_matplotlib" in fonts.font_path().parts
+
+
+def test_the_catalogs_ship_with_the_package():
+    """pyproject's package data names every catalog, so a wheel (not only a checkout) has them."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        patterns = tomllib.load(file)["tool"]["setuptools"]["package-data"]["lossopt"]
+    package = ROOT / "src" / "lossopt"
+    shipped = {path for pattern in patterns for path in package.glob(pattern)}
+    catalogs = {i18n.catalog_path(lang) for lang in TRANSLATED}
+    assert catalogs and catalogs <= shipped
+    assert i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot" in shipped
