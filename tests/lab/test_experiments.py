@@ -393,6 +393,34 @@ def test_adaptive_steps():
     assert r.adam_corrected[0] == pytest.approx(r.lr, rel=1e-6)
 
 
+def test_adaptive_lecture_points():
+    r = _run("adaptive")
+    b1, b2 = r.adam_betas
+    gamma, eps = r.rmsprop_alpha, r.rmsprop_eps
+    text = _prose(report._describe_adaptive, r)
+    # AdaGrad: one rate per element, larger where the gradients are small (x, flat).
+    rates = np.array(r.adagrad_elements)
+    assert (rates[:, 0] > 2 * rates[:, 1]).all()
+    # The first step: h = g², so each rate is lr / |g| with g = (x/10, 2y) at the start.
+    x, y = (-7.0, 2.0)
+    assert rates[0] == pytest.approx([r.adagrad_lr / abs(x / 10), r.adagrad_lr / abs(2 * y)])
+    assert f"{rates[0][0] / rates[0][1]:.3g} times less" in text
+    # RMSProp's first step is lr / sqrt(1 - gamma) whatever the gradient; Adam's is lr.
+    assert r.rmsprop_first_step == pytest.approx(r.lr / math.sqrt(1 - gamma), rel=1e-6)
+    assert f"η/√(1 − γ) = {1 / math.sqrt(1 - gamma):.3g} times" in text
+    # Adam = Momentum + RMSProp, on lossopt's own states.
+    assert r.adam_vs_momentum < 1e-12 and r.adam_vs_rmsprop < 1e-12
+    assert "Adam = Momentum + RMSProp" in text
+    # eps inside the root (the lecture) against outside (torch): the formula and the run.
+    for g, inside, outside in zip(r.eps_gradients, r.eps_inside, r.eps_outside, strict=True):
+        assert inside == pytest.approx(r.lr * g / math.sqrt((1 - gamma) * g * g + eps))
+        assert outside == pytest.approx(r.lr * g / (math.sqrt((1 - gamma) * g * g) + eps))
+    big, small = r.eps_gradients.index(1.0), r.eps_gradients.index(1e-6)
+    assert r.eps_inside[big] == pytest.approx(r.eps_outside[big], rel=1e-5)
+    assert r.eps_inside[small] < r.eps_outside[small] / 100
+    assert f"the lecture's step is {r.eps_inside[small]:.3g} and torch's" in text
+
+
 def test_training():
     r = _run("training")
     assert {x.optimizer for x in r.ranking} == set(QUICK.optimizers)

@@ -419,7 +419,8 @@ def momentum_forms(r):
 
 
 def adaptive_steps(r):
-    fig, (a, b) = _figure(2, width=4.8)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.2))
+    (a, e), (b, d) = axes
     a.plot(r.steps, r.adagrad, label="AdaGrad η/(√h + ε)", color=COLORS["adagrad"])
     a.plot(
         r.steps,
@@ -432,6 +433,14 @@ def adaptive_steps(r):
     a.set_ylabel("effective learning rate")
     a.set_title("Same noisy gradients, two accumulators")
     a.legend(fontsize=8)
+    steps = np.arange(1, len(r.adagrad_elements) + 1)
+    rates = np.array(r.adagrad_elements)
+    e.plot(steps, rates[:, 0], "o-", ms=2, label="x (flat: small gradients)", color="#1f77b4")
+    e.plot(steps, rates[:, 1], "o-", ms=2, label="y (steep: large gradients)", color="#d62728")
+    e.set_xlabel("step")
+    e.set_ylabel("AdaGrad's rate η/(√h + ε)")
+    e.set_title(f"AdaGrad per element on x²/20 + y², η = {r.adagrad_lr:g}")
+    e.legend(fontsize=8)
     b.plot(r.adam_steps, r.adam_corrected, label="with bias correction", color=COLORS["adam"])
     b.plot(r.adam_steps, r.adam_uncorrected, label="without", color="#444", ls="--")
     b.plot(
@@ -442,10 +451,18 @@ def adaptive_steps(r):
         label="measured on lossopt's Adam",
         color=COLORS["adam"],
     )
+    b.axhline(r.rmsprop_first_step, color=COLORS["rmsprop"], ls=":", label="RMSProp's first step")
+    b.set_yscale("log")
     b.set_xlabel("step")
     b.set_ylabel("|step|")
     b.set_title("Adam's first steps")
     b.legend(fontsize=8)
+    d.loglog(r.eps_gradients, r.eps_inside, "o-", ms=3, label="η g/√(G + ε) (the lecture)")
+    d.loglog(r.eps_gradients, r.eps_outside, "s-", ms=3, label="η g/(√G + ε) (torch, measured)")
+    d.set_xlabel("|g| on the first step")
+    d.set_ylabel("|first step| of RMSProp")
+    d.set_title(f"Where ε = {r.rmsprop_eps:g} sits")
+    d.legend(fontsize=8)
     return [("adaptive.png", fig)]
 
 

@@ -514,21 +514,59 @@ def _describe_adaptive(r) -> str:
     spread = (max(quarter) - min(quarter)) / max(quarter) if quarter else 0.0
     b1, b2 = r.adam_betas
     ratio = r.adam_uncorrected[0] / r.adam_corrected[0]
-    return _p(
+    (x0, y0), (x1, y1) = r.adagrad_elements[0], r.adagrad_elements[-1]
+    gamma = r.rmsprop_alpha
+    adagrad = _p(
+        f"AdaGrad's point is a rate per element: η/(√h + ε), with h each element's own sum of "
+        f"squared gradients. On the lecture's surface at η = {r.adagrad_lr:g}, x (the flat "
+        f"direction, small gradients) gets a rate of {x0:.3g} after the first step and y "
+        f"{y0:.3g} ({x0 / y0:.3g} times less); after {len(r.adagrad_elements)} steps {x1:.3g} "
+        f"against {y1:.3g} ({x1 / y1:.3g} times). Elements whose gradients were large get the "
+        "smaller rate, as the lecture says."
+    )
+    shrink = _p(
         f"Fed the same noisy gradients at lr {r.lr:g}, AdaGrad's effective learning rate falls "
         f"from {r.adagrad[0]:.3g} to {r.adagrad[-1]:.3g} after {len(r.steps)} steps "
         f"({r.adagrad[-1] / r.adagrad[0]:.1%} of its first), since h only grows. RMSProp's "
-        f"moving average (γ = {r.rmsprop_alpha:g}) forgets old gradients: its rate ends at "
+        f"moving average (γ = {gamma:g}) forgets old gradients: its rate ends at "
         f"{r.rmsprop[-1]:.3g}, {r.rmsprop[-1] / r.adagrad[-1]:.1f} times AdaGrad's, and over "
         f"its last {len(quarter)} steps varies by {spread:.0%}."
-    ) + _p(
-        f"Adam's moments start at zero. Without bias correction its first step would be "
-        f"{ratio:.2f} times the corrected one (m shrinks by 1 − β1 = {1 - b1:.3g}, √v by "
-        f"√(1 − β2) = {math.sqrt(1 - b2):.3g}); with it, the first step is "
-        f"{r.adam_corrected[0] / r.lr:.4f} times the learning rate. The steps measured on "
-        f"lossopt's Adam differ from the corrected formula by at most "
+    )
+    spike = _p(
+        f"RMSProp has no bias correction: G starts at 0, so after one step it holds only "
+        f"(1 − γ)g² and the first step is η/√(1 − γ) = {r.rmsprop_first_step / r.lr:.3g} times "
+        f"η, whatever the gradient (measured: {r.rmsprop_first_step:.3g} at η = {r.lr:g}). Adam "
+        f"keeps the same average of squares and divides it by 1 − β2ᵗ: its first step is "
+        f"{r.adam_corrected[0] / r.lr:.4f} times η. Without that correction Adam's first step "
+        f"would be {ratio:.3g} times the corrected one (m shrinks by 1 − β1 = {1 - b1:.3g}, √v "
+        f"by √(1 − β2) = {math.sqrt(1 - b2):.3g}). The steps measured on lossopt's Adam differ "
+        f"from the corrected formula by at most "
         f"{max(abs(a - c) for a, c in zip(r.adam_actual, r.adam_corrected, strict=True)):.2g}."
     )
+    both = _p(
+        f"Adam = Momentum + RMSProp. On the same gradients, lossopt's Adam's m equals (1 − β1) "
+        f"times the buffer of Momentum at μ = β1 = {b1:g} (largest relative difference "
+        f"{r.adam_vs_momentum:.2g}), and its v equals RMSProp's G at γ = β2 = {b2:g} "
+        f"({r.adam_vs_rmsprop:.2g}): Momentum's direction divided by RMSProp's scale, with "
+        "both averages corrected for their start at 0."
+    )
+    shown = [k for k, g in enumerate(r.eps_gradients) if g in (1e-2, 1e-4, 1e-6)]
+    eps = _p(
+        f"Where ε sits: the lecture writes RMSProp's step as η g/√(G + ε), torch (and lossopt) "
+        f"as η g/(√G + ε), ε = {r.rmsprop_eps:g}. On a first step (G = (1 − γ)g²) at η = "
+        f"{r.lr:g} the two agree for large gradients and part below |g| ≈ √(ε/(1 − γ)) = "
+        f"{math.sqrt(r.rmsprop_eps / (1 - gamma)):.2g}: "
+        + _join(
+            [
+                f"at |g| = {r.eps_gradients[k]:g} the lecture's step is {r.eps_inside[k]:.3g} "
+                f"and torch's {r.eps_outside[k]:.3g}"
+                for k in shown
+            ]
+        )
+        + ". Inside the root ε caps the rate at η/√ε for tiny gradients; outside it matters "
+        "only when √G itself nears ε."
+    )
+    return adagrad + shrink + spike + both + eps
 
 
 def _describe_training(r) -> str:

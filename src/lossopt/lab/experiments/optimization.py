@@ -220,11 +220,26 @@ class AdaptiveSteps:
     adagrad: list[float]  # effective learning rate |delta theta| / |g|
     rmsprop: list[float]
     rmsprop_alpha: float
+    rmsprop_first_step: float  # |delta theta| of RMSProp's first step on the stream
     adam_betas: tuple[float, float]
     adam_steps: list[int]
     adam_corrected: list[float]  # lr * mhat / (sqrt(vhat) + eps): Adam's own step
     adam_uncorrected: list[float]  # lr * m / (sqrt(v) + eps)
     adam_actual: list[float]  # |delta theta| measured on lossopt's Adam
+    # Adam = Momentum + RMSProp, on the same stream: Adam's m is (1 - beta1) times
+    # Momentum's buffer b at mu = beta1, its v is RMSProp's G at gamma = beta2.
+    adam_vs_momentum: float  # max |m - (1 - beta1) b| / |m| over the steps
+    adam_vs_rmsprop: float  # max |v - G| / |v|
+    # AdaGrad's per-element rates on the lecture's surface: lr / (sqrt(h) + eps), by
+    # coordinate (x, y), after each step, read from lossopt's Adagrad's state.
+    adagrad_lr: float
+    adagrad_elements: list[tuple[float, float]]
+    # Where RMSProp's eps sits: the lecture's eta g / sqrt(G + eps) against torch's
+    # eta g / (sqrt(G) + eps), on a first step (G = (1 - gamma) g²) for each |g|.
+    rmsprop_eps: float
+    eps_gradients: list[float]
+    eps_inside: list[float]  # the lecture's step, from its formula
+    eps_outside: list[float]  # torch's, measured on lossopt's RMSprop
 
 
 def _gradient_stream(config: Config, count: int) -> list[float]:
@@ -242,6 +257,43 @@ def _effective_lrs(opt_class, stream, lr, **kwargs) -> list[float]:
         opt.step()
         out.append(abs(theta.item() - before) / abs(g))
     return out
+
+
+def _state_along(opt_class, stream: torch.Tensor, slot: str, lr: float, **kwargs):
+    """One optimizer state slot after each gradient of the stream."""
+    theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = opt_class([theta], lr=lr, **kwargs)
+    out = []
+    for g in stream:
+        theta.grad = g.reshape(1).clone()
+        opt.step()
+        out.append(opt.state[theta][slot].item())
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _first_step(opt_class, g: float, lr: float, **kwargs) -> float:
+    """|the first step| of a fresh optimizer for a gradient g."""
+    theta = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = opt_class([theta], lr=lr, **kwargs)
+    theta.grad = torch.tensor([g], dtype=torch.float64)
+    opt.step()
+    return abs(theta.item())
+
+
+def _adagrad_elements(lr: float, steps: int) -> list[tuple[float, float]]:
+    """AdaGrad on the lecture's surface: each coordinate's rate lr / (sqrt(h) + eps)."""
+    xy = torch.tensor(START, dtype=torch.float64, requires_grad=True)
+    opt = optim.Adagrad([xy], lr=lr)
+    eps = opt.defaults["eps"]
+    rates = []
+    for _ in range(steps):
+        opt.zero_grad()
+        surface(xy[0], xy[1]).backward()
+        opt.step()
+        h = opt.state[xy]["sum"]
+        x, y = (lr / (h.sqrt() + eps)).tolist()
+        rates.append((x, y))
+    return rates
 
 
 def adaptive_steps(config: Config) -> AdaptiveSteps:
@@ -268,17 +320,36 @@ def adaptive_steps(config: Config) -> AdaptiveSteps:
         corrected.append(lr * (abs(m) / (1 - beta1**t)) / (math.sqrt(v / (1 - beta2**t)) + eps))
         uncorrected.append(lr * abs(m) / (math.sqrt(v) + eps))
         actual.append(abs(theta.item() - before))
+    stream_t = torch.tensor(stream[:first], dtype=torch.float64)
+    momentum_b = _state_along(optim.SGD, stream_t, "momentum_buffer", lr, momentum=beta1)
+    rmsprop_g = _state_along(optim.RMSprop, stream_t, "square_avg", lr, alpha=beta2)
+    adam_m = _state_along(optim.Adam, stream_t, "exp_avg", lr)
+    adam_v = _state_along(optim.Adam, stream_t, "exp_avg_sq", lr)
+    rmsprop_eps = optim.RMSprop([torch.zeros(1, requires_grad=True)]).defaults["eps"]
+    sizes = [10.0**k for k in range(0, -9, -1)]
+    outside = [_first_step(optim.RMSprop, g, lr, alpha=alpha) for g in sizes]
+    inside = [lr * g / math.sqrt((1 - alpha) * g * g + rmsprop_eps) for g in sizes]
+    adagrad_lr = 1.5  # the paths' rate
     return AdaptiveSteps(
         lr=lr,
         steps=list(range(1, count + 1)),
         adagrad=adagrad,
         rmsprop=rmsprop,
         rmsprop_alpha=alpha,
+        rmsprop_first_step=_first_step(optim.RMSprop, stream[0], lr, alpha=alpha),
         adam_betas=(beta1, beta2),
         adam_steps=list(range(1, first + 1)),
         adam_corrected=corrected,
         adam_uncorrected=uncorrected,
         adam_actual=actual,
+        adam_vs_momentum=((adam_m - (1 - beta1) * momentum_b).abs() / adam_m.abs()).max().item(),
+        adam_vs_rmsprop=((adam_v - rmsprop_g).abs() / adam_v.abs()).max().item(),
+        adagrad_lr=adagrad_lr,
+        adagrad_elements=_adagrad_elements(adagrad_lr, config.steps_or(PATH_STEPS)),
+        rmsprop_eps=rmsprop_eps,
+        eps_gradients=sizes,
+        eps_inside=inside,
+        eps_outside=outside,
     )
 
 
