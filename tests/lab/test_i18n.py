@@ -1,6 +1,7 @@
 """The lab's languages: complete catalogs in the lecture's words, the language chosen as gettext
 does, and Korean text drawn by matplotlib with a font the lab brings along."""
 
+import html
 import io
 import re
 import string
@@ -71,6 +72,36 @@ def placeholders(text):
     return sorted(fields + percents)
 
 
+# Words that make a run of English words a sentence rather than a list of names or a command
+_FUNCTION_WORDS = frozenset(
+    "a an the of and or to is are be was in on at by for from with than as it its each every "
+    "this that which when where not no".split()
+)
+_HIDDEN = re.compile(
+    r"<(script|style|code|pre|math)\b.*?</\1>|<[^>]*class=['\"]?eq['\"]?[^>]*>.*?</[^>]+>",
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+def english_sentences(text, allowed=(), min_words=4):
+    """The runs of English words in `text` (plain or HTML) that read as a sentence: at least
+    `min_words` words in a row, three in lower case, one a function word ("the", "of"),
+    outside code, scripts and equations. Names the page keeps in English (`allowed`:
+    "AdaGrad", a column's name) are taken out first. For the test that a Korean page has no
+    English left; a list of names ("SGD, Momentum and Adam") or a command is no sentence."""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", _HIDDEN.sub(" ", text)))
+    for name in sorted(allowed, key=len, reverse=True):
+        text = text.replace(name, " ")
+    runs = re.findall(r"[A-Za-z][A-Za-z'-]*(?:[ ,]+[A-Za-z][A-Za-z'-]*)+", text)
+    return [
+        run
+        for run in runs
+        if len(words := re.findall(r"[A-Za-z'-]+", run)) >= min_words
+        and _FUNCTION_WORDS & {word.lower() for word in words}
+        and sum(word.islower() for word in words) >= 3  # not a list of names
+    ]
+
+
 def _extracted():
     """Every message the code wraps, extracted as `make catalogs` does (from babel.cfg)."""
     with open(ROOT / "babel.cfg") as cfg:
@@ -134,6 +165,31 @@ def test_placeholders_are_compared_by_name_and_format():
     assert placeholders("{name!r} and %(count)d") == ["%(count)d", "{name!r}"]
     assert placeholders("braces {{kept}} as text") == []
     assert placeholders("required: %s; 100%% sure, a 95% interval") == ["%s"]
+
+
+def test_the_english_sentence_finder():
+    page = (
+        "<h2>학습률(learning rate)</h2><p>SGD, Momentum, AdaGrad, RMSProp and Adam 비교."
+        "<code>lossopt lab compare --data my.csv --target label</code>"
+        "<div class='eq'>W is the weight of the step</div>"
+        "<script>const x = 'the value of each bar';</script></p>"
+    )
+    assert english_sentences(page) == []
+    leftover = page + "<p>The learning rate is chosen on a validation part.</p>"
+    assert english_sentences(leftover) == ["The learning rate is chosen on a validation part"]
+    assert english_sentences("열 the price of a house 예측", allowed=["the price of a house"]) == []
+    assert english_sentences("손실: the loss of it") == ["the loss of it"]
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_no_translation_is_left_in_english(lang):
+    left = [
+        (source, found)
+        for message in _messages(_catalog(i18n.catalog_path(lang)))
+        for source, text in _forms(message)
+        if (found := english_sentences(text))
+    ]
+    assert not left
 
 
 @pytest.mark.parametrize("lang", sorted(GLOSSARY))
