@@ -534,3 +534,14 @@ def test_the_catalogs_ship_with_the_package():
     catalogs = {i18n.catalog_path(lang) for lang in TRANSLATED}
     assert catalogs and catalogs <= shipped
     assert i18n.LOCALE_DIR / f"{i18n.DOMAIN}.pot" in shipped
+
+
+def test_the_output_folder_refuses_in_the_language(tmp_path):
+    from lossopt.lab import output
+
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    for lang, expected in (("ko", "폴더가 아니라 파일입니다"), ("en", "is a file, not a folder")):
+        with i18n.language(lang), pytest.raises(output.OutputError, match=expected):
+            output.check(taken, "lab")
+    assert taken.read_text() == "mine"

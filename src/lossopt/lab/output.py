@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from lossopt.lab.i18n import _
+
 MARKER = ".lossopt-report"
 
 T = TypeVar("T")
@@ -55,40 +57,55 @@ def check(out: Path, kind: str) -> Path:
     resolved = absolute.resolve()
     if cwd is not None and (resolved == cwd or resolved in cwd.parents):
         raise OutputError(
-            f"--out {out} is the current directory or one above it; name a new folder"
+            _("--out {out} is the current directory or one above it; name a new folder").format(
+                out=out
+            )
         )
     if absolute.is_symlink():
-        raise OutputError(f"--out {out} is a symbolic link; name a new folder")
+        raise OutputError(_("--out {out} is a symbolic link; name a new folder").format(out=out))
     if absolute.exists() and not absolute.is_dir():
-        raise OutputError(f"--out {out} is a file, not a folder; name a new folder")
+        raise OutputError(
+            _("--out {out} is a file, not a folder; name a new folder").format(out=out)
+        )
     for parent in absolute.parents:
         if parent.exists() and not parent.is_dir():
-            raise OutputError(f"--out {out}: {parent} is a file, not a folder")
+            raise OutputError(
+                _("--out {out}: {parent} is a file, not a folder").format(out=out, parent=parent)
+            )
     if absolute.is_dir():
         present = {p.name for p in absolute.iterdir()}
         found = _marker(absolute)
         if present and found is None:
             raise OutputError(
-                f"--out {out} is a folder that lossopt did not write and is not empty; "
-                "name a new folder"
+                _(
+                    "--out {out} is a folder that lossopt did not write and is not empty; "
+                    "name a new folder"
+                ).format(out=out)
             )
         if found is not None:
             other, listed = found
             if other != kind:
                 raise OutputError(
-                    f"--out {out} holds a lossopt {other} report; {kind} will not replace it"
+                    _(
+                        "--out {out} holds a lossopt {other} report; {kind} will not replace it"
+                    ).format(out=out, other=other, kind=kind)
                 )
             extra = sorted(present - listed - {MARKER})
             if extra:
+                files = ", ".join(extra[:3]) + (", ..." if len(extra) > 3 else "")
                 raise OutputError(
-                    f"--out {out} holds files lossopt did not write ({', '.join(extra[:3])}"
-                    f"{', ...' if len(extra) > 3 else ''}); move them or name a new folder"
+                    _(
+                        "--out {out} holds files lossopt did not write ({files}); "
+                        "move them or name a new folder"
+                    ).format(out=out, files=files)
                 )
             if any(
                 (absolute / name).is_dir() and not (absolute / name).is_symlink()
                 for name in present
             ):
-                raise OutputError(f"--out {out} holds a folder lossopt did not write")
+                raise OutputError(
+                    _("--out {out} holds a folder lossopt did not write").format(out=out)
+                )
     return absolute
 
 
@@ -112,11 +129,17 @@ def write_report(out: Path, kind: str, build: Callable[[Path], T]) -> T:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise OutputError(f"--out {out}: cannot create its parent folder ({error})") from None
+        raise OutputError(
+            _("--out {out}: cannot create its parent folder ({error})").format(out=out, error=error)
+        ) from None
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     except OSError as error:
-        raise OutputError(f"--out {out}: cannot write in {out.parent} ({error.strerror})") from None
+        raise OutputError(
+            _("--out {out}: cannot write in {folder} ({error})").format(
+                out=out, folder=out.parent, error=error.strerror
+            )
+        ) from None
     old = None
     try:
         result = build(staging)
