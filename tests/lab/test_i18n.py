@@ -545,3 +545,12 @@ def test_the_output_folder_refuses_in_the_language(tmp_path):
         with i18n.language(lang), pytest.raises(output.OutputError, match=expected):
             output.check(taken, "lab")
     assert taken.read_text() == "mine"
+
+
+def test_an_unknown_optimizer_is_named_in_the_language():
+    from lossopt.lab.optimizers import parse_optimizers
+
+    with i18n.language("ko"), pytest.raises(ValueError, match="알 수 없는 최적화 알고리즘 'adamx'"):
+        parse_optimizers("sgd,adamx")
+    with i18n.language("en"), pytest.raises(ValueError, match="unknown optimizer 'adamx'"):
+        parse_optimizers("sgd,adamx")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from lossopt import optim
+from lossopt.lab.i18n import _
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,12 @@ def parse_optimizers(text: str | None) -> list[str]:
         return list(OPTIMIZERS)
     names = [name.strip().lower() for name in text.split(",") if name.strip()]
     if not names:
-        raise ValueError("--optimizers names no optimizer")
+        raise ValueError(_("--optimizers names no optimizer"))
     for name in names:
         if name not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+            raise ValueError(
+                _("unknown optimizer {name!r}; choose from {names}").format(
+                    name=name, names=", ".join(OPTIMIZERS)
+                )
+            )
     return names
