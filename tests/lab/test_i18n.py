@@ -554,3 +554,41 @@ def test_an_unknown_optimizer_is_named_in_the_language():
         parse_optimizers("sgd,adamx")
     with i18n.language("en"), pytest.raises(ValueError, match="unknown optimizer 'adamx'"):
         parse_optimizers("sgd,adamx")
+
+
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("ko-KR,ko;q=0.9,en-US;q=0.8,en;q=0.7", "ko"),
+        ("en-US,en;q=0.9,ko;q=0.8", "en"),
+        ("fr-FR, ko;q=0.5, en;q=0.4", "ko"),
+        ("en;q=0.2, ko;q=0.9", "ko"),  # by quality, not order
+        ("ko;q=0, en;q=0.1", "en"),  # q=0: not acceptable
+        ("ko;q=abc", None),
+        ("fr, de", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_the_language_a_browser_asks_for(header, expected):
+    assert i18n.negotiate(header) == expected
+
+
+def test_the_live_page_gets_the_catalog_by_its_english():
+    korean = i18n.messages("ko")
+    assert korean["learning rate"] == "학습률(learning rate)"
+    assert len(korean) == len([m for m in _messages(_catalog(i18n.catalog_path("ko")))])
+    assert i18n.messages("en") == {}
+    with pytest.raises(ValueError, match="'xx'"):
+        i18n.messages("xx")
+
+
+def test_the_live_pages_script_is_extracted_too(tmp_path):
+    """babel.cfg maps the live page's script, so a message it wraps must be in the catalog."""
+    static = tmp_path / "lab" / "live" / "static"
+    static.mkdir(parents=True)
+    (static / "page.js").write_text('label.textContent = _("a message of the page");\n')
+    with open(ROOT / "babel.cfg") as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    found = [message for _, _, message, *_ in extract_from_dir(tmp_path, method_map, options_map)]
+    assert found == ["a message of the page"]

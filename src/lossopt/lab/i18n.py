@@ -120,6 +120,42 @@ def language(lang: str) -> Iterator[str]:
         _scoped.reset(token)
 
 
+def negotiate(accept_language: str | None) -> str | None:
+    """The language a browser prefers among the lab's, from its Accept-Language header
+    ('ko-KR,ko;q=0.9,en;q=0.8' -> 'ko'); None when it names none of them."""
+    ranked = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        name, _sep, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _eq, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0 and normalize(name) in languages():
+            ranked.append((-quality, position, normalize(name)))
+    return min(ranked)[2] if ranked else None
+
+
+def messages(lang: str) -> dict[str, str]:
+    """Every translated message of `lang`, English -> translation (for the live page's script,
+    which looks its messages up by their English); {} for English."""
+    lang = check_language(lang)
+    if lang == DEFAULT:
+        return {}
+    from babel.messages.pofile import read_po
+
+    with catalog_path(lang).open("rb") as po:
+        catalog = read_po(po, locale=lang, domain=DOMAIN)
+    return {
+        m.id: m.string
+        for m in catalog
+        if m.id and isinstance(m.id, str) and m.string and not m.fuzzy
+    }
+
+
 @functools.cache
 def translations(lang: str) -> gettext.NullTranslations:
     """The compiled catalog of `lang`; English, the source language, translates to itself."""
