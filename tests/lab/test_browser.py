@@ -1,10 +1,17 @@
 """The report in a real browser: headless Chromium opens index.html, every
-image loads, the console stays clean, and a screenshot is kept."""
+image loads, the console stays clean, the table of contents leads to every
+section, each figure has its "try it" line, and a screenshot is kept."""
+
+import json
+from urllib.parse import parse_qsl
 
 import pytest
 
 from lossopt.__main__ import main
+from lossopt.lab import report as report_module
 from lossopt.lab.experiments import EXPERIMENTS
+from lossopt.lab.knobs import LIVE_HOST, LIVE_PORT
+from lossopt.lab.live.catalog import EXPLORABLES as LIVE
 from tests.lab.browser import open_report
 
 
@@ -19,10 +26,22 @@ def test_report_renders_in_chromium(report):
     seen = open_report(
         report,
         "lab-report.png",
-        headings="Array.from(document.querySelectorAll('h2')).map(h => h.textContent)",
+        headings="Array.from(document.querySelectorAll('section h2')).map(h => h.textContent)",
         sections="Array.from(document.querySelectorAll('section')).map(s => [s.id,"
         " s.querySelector('h2').textContent, s.querySelector('p') !== null,"
         " Array.from(s.querySelectorAll('img')).map(i => [i.complete, i.naturalWidth])])",
+        # Each link of the contents, and what its anchor leads to in the page.
+        contents="Array.from(document.querySelectorAll('nav#contents a')).map(a => {"
+        " const target = document.querySelector(a.getAttribute('href'));"
+        " return [a.getAttribute('href'), a.textContent, target && target.tagName,"
+        " target && target.querySelector('h2').textContent]; })",
+        # The try-it line of each section: the live lab's link and the CLI command.
+        tries="Array.from(document.querySelectorAll('section')).map(s => {"
+        " const t = s.querySelector('p.try'), a = t && t.querySelector('a.live');"
+        " return [s.id, a ? a.getAttribute('href') : null,"
+        " t && t.querySelector('code.cli').textContent,"
+        " t && t.compareDocumentPosition(s.querySelector('img')) ==="
+        " Node.DOCUMENT_POSITION_PRECEDING]; })",
     )
     errors, images, requests = seen["errors"], seen["images"], seen["requests"]
     headings, sections = seen["headings"], seen["sections"]
@@ -38,3 +57,28 @@ def test_report_renders_in_chromium(report):
         assert has_prose, name
         assert len(imgs) >= 1 and all(done and width > 0 for done, width in imgs), name
     assert len(images) == len(EXPERIMENTS)
+    # The contents: one link per section, in order, each leading to its section.
+    contents = seen["contents"]
+    assert [href for href, _, _, _ in contents] == [f"#{s[0]}" for s in sections]
+    for href, text, tag, heading in contents:
+        assert tag == "SECTION" and heading == text, href
+    # Under each figure, the same settings in the live lab and on the command line.
+    assert [t[0] for t in seen["tries"]] == list(EXPERIMENTS)
+    results = json.loads((report.parent / "results.json").read_text())["results"]
+    for name, url, command, after_figure in seen["tries"]:
+        assert command == f"lossopt lab {name} --seed 0 --quick", name
+        assert after_figure, name  # the line sits under the figure
+        explorable = LIVE.get(report_module.LIVE.get(name, ("",))[0])
+        if explorable is None:
+            assert url is None, name  # no live explorable: the command only
+            continue
+        address, _, query = url.partition("?")
+        assert address == f"http://{LIVE_HOST}:{LIVE_PORT}/#{explorable.name}", name
+        values = explorable.parse(dict(parse_qsl(query)))  # the live lab takes every setting
+        if name == "paths":  # ...and they are the run's own
+            for path in results["paths"]["paths"]:
+                assert values[f"lr_{path['optimizer']}"] == path["lr"]
+            assert values["steps"] == results["paths"]["steps"]
+            assert (values["x0"], values["y0"]) == tuple(results["paths"]["start"])
+    # Every explorable the report links to exists in the live lab.
+    assert {explorable for explorable, _ in report_module.LIVE.values()} <= set(LIVE)

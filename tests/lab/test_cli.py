@@ -2,14 +2,17 @@
 
 import html
 import json
+import re
 import subprocess
 import sys
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
 
 import lossopt
 from lossopt.__main__ import main
+from lossopt.lab.config import Config
 from lossopt.lab.experiments import EXPERIMENTS
 
 
@@ -299,3 +302,28 @@ def test_imports_run_one_way():
     assert not any(m.startswith(lab + "experiments") for m in plots)
     compare = _modules_after("import lossopt.lab.compare_report")
     assert "lossopt.lab.report" not in compare
+
+
+def test_try_it_line_carries_the_runs_settings(tmp_path):
+    from lossopt.lab import report
+    from lossopt.lab.live.catalog import EXPLORABLES
+
+    out = tmp_path / "r"
+    flags = ["--optimizers", "sgd,adam", "--lr", "0.05", "--steps", "7", "--seed", "3"]
+    assert main(["lab", "paths", "--quick", "--quiet", "--out", str(out), *flags]) == 0
+    page = html.unescape((out / "index.html").read_text())
+    command = "lossopt lab paths --seed 3 --optimizers sgd,adam --lr 0.05 --steps 7 --quick"
+    assert f"<code class='cli'>{command}</code>" in page
+    url = re.search(r"<a class='live' href='([^']+)'", page).group(1)
+    assert url.startswith("http://127.0.0.1:8765/#paths?")
+    values = EXPLORABLES["paths"].parse(dict(parse_qsl(url.partition("?")[2])))
+    assert values["optimizers"] == ("sgd", "adam") and values["steps"] == 7
+    assert values["lr_sgd"] == values["lr_adam"] == 0.05
+    # A setting outside a live knob's range is left to the live lab's default.
+    r = EXPERIMENTS["paths"](Config(quick=True, optimizers=("sgd",), lr=100.0, steps=3))
+    knobs = {name: e.knobs for name, e in EXPLORABLES.items()}
+    line = html.unescape(report.try_it("paths", r, {"seed": 0, "lr": 100.0}, knobs))
+    assert "lr-sgd" not in line and "optimizers=sgd" in line and "--lr 100.0" in line
+    # No live explorable for a section: the command alone.
+    line = report.try_it("training", None, {"seed": 0}, knobs)
+    assert "href" not in line and "lossopt lab training --seed 0" in line

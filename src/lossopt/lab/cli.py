@@ -310,6 +310,10 @@ def _run(args) -> Path:
         for name in names:
             results[name] = EXPERIMENTS[name](config)
             progress(name)
+        # Each figure's "try it" line links the live lab's explorable, by its knobs.
+        from lossopt.lab.live.catalog import EXPLORABLES as LIVE
+
+        page = {"live": {name: explorable.knobs for name, explorable in LIVE.items()}}
 
     from lossopt.lab import report
 

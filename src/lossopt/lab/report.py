@@ -8,12 +8,12 @@ import dataclasses
 import html
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from lossopt.lab import page
+from lossopt.lab import knobs, page
+from lossopt.lab.knobs import Knob
 from lossopt.lab.optimizers import OPTIMIZERS
 from lossopt.lab.page import Section
 
@@ -776,37 +776,115 @@ SECTIONS: dict[str, Section] = {
     ),
 }
 
-LIVE = "http://127.0.0.1:8000/"
+
+def _seed(meta: Mapping[str, Any]) -> int:
+    return meta.get("seed", 0)
 
 
-def live_url(explorable: str, settings: Mapping[str, Any]) -> str:
-    """The live lab's address of an explorable with these settings (knob name ->
-    value; the names are the CLI flags'): the one place that spells its query."""
-    query = "&".join(f"{quote(k)}={quote(str(v), safe=',')}" for k, v in settings.items())
-    return f"{LIVE}#{explorable}" + (f"?{query}" if query else "")
+def _triplet_at(r, meta) -> dict[str, Any]:
+    t = r.triplet_before  # the hard triplet, to the live sliders' precision
+    (ax, ay), (px, py), (nx, ny) = t.anchor, t.positive, t.negative
+    points = {"ax": ax, "ay": ay, "px": px, "py": py, "nx": nx, "ny": ny}
+    return {**{k: round(v, 2) for k, v in points.items()}, "margin": r.margin}
 
 
-def _settings(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The run's own settings, by flag name: the seed, and whatever the user narrowed."""
-    settings: dict[str, Any] = {"seed": meta.get("seed", 0)}
+def _paths_at(r, meta) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "optimizers": ",".join(p.optimizer for p in r.paths),
+        "x0": r.start[0],
+        "y0": r.start[1],
+        "steps": r.steps,
+    }
+    for p in r.paths:
+        values[f"lr-{p.optimizer}"] = p.lr
+        if p.momentum:
+            values["momentum"] = p.momentum
+    return values
+
+
+def _lr_at(r, meta) -> dict[str, Any]:
+    values = {f"lr-{label.split()[-1]}": p.lr for label, p in zip(r.labels, r.paths, strict=True)}
+    x0, y0 = r.paths[0].points[0]
+    return {**values, "x0": x0, "y0": y0, "steps": len(r.paths[0].values) - 1}
+
+
+# Each section's explorable in the live lab, and the settings of this run in its
+# knobs' names (a knob whose range the run left is given its own default there).
+LIVE: dict[str, tuple[str, Callable[[Any, Mapping[str, Any]], dict[str, Any]]]] = {
+    "l1-vs-l2": ("regression", lambda r, m: {"outliers": sum(r.outlier), "seed": _seed(m)}),
+    "entropy": ("softmax", lambda r, m: {f"z{k}": v for k, v in enumerate(r.logits)}),
+    "class-weights": ("softmax", lambda r, m: {}),
+    "kl": ("kl", lambda r, m: {}),
+    "triplet": ("triplet", _triplet_at),
+    "derivative": (
+        "derivative",
+        lambda r, m: {"h": r.h, "w": r.tangents[0].w, "seed": _seed(m)},
+    ),
+    "gd-vs-sgd": (
+        "gd-vs-sgd",
+        lambda r, m: {"batch-size": r.batch_size, "lr": r.lr, "steps": r.steps, "seed": _seed(m)},
+    ),
+    "learning-rate": ("learning-rate", _lr_at),
+    "paths": ("paths", _paths_at),
+    "momentum": (
+        "paths",
+        lambda r, m: {
+            "optimizers": "momentum",
+            "lr-momentum": r.runs[0].lrs[0],
+            "momentum": r.momentum,
+            "steps": len(r.runs[0].lrs),
+        },
+    ),
+    "adaptive": (
+        "adaptive",
+        lambda r, m: {
+            "lr": r.lr,
+            "gamma": r.rmsprop_alpha,
+            "beta1": r.adam_betas[0],
+            "beta2": r.adam_betas[1],
+            "steps": len(r.steps),
+            "seed": _seed(m),
+        },
+    ),
+}
+
+
+def _accepted(knobs: Sequence[Knob], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values the live lab's knobs take; one outside a knob's range is left out."""
+    by_name = {k.name: k for k in knobs}
+    kept = {}
+    for name, value in values.items():
+        if name in by_name:
+            try:
+                by_name[name].parse(value)
+            except ValueError:
+                continue
+            kept[name] = value
+    return kept
+
+
+def try_it(
+    name: str, result: Any, meta: Mapping[str, Any], live: Mapping[str, Sequence[Knob]]
+) -> str:
+    """The line under a figure: this run's settings in the live lab (when it has the
+    explorable; live maps its names to their knobs), and the command that redraws it."""
+    flags = f" --seed {_seed(meta)}"
     if meta.get("optimizers") and meta["optimizers"] != ",".join(OPTIMIZERS):
-        settings["optimizers"] = meta["optimizers"]
+        flags += f" --optimizers {meta['optimizers']}"
     for key in ("lr", "steps"):
         if meta.get(key) is not None:
-            settings[key] = meta[key]
-    return settings
-
-
-def try_it(name: str, meta: Mapping[str, Any]) -> str:
-    """The line under a figure: the same settings in the live lab, and on the command line."""
-    settings = _settings(meta)
-    url = live_url(name, settings)
-    flags = "".join(f" --{k} {v}" for k, v in settings.items())
+            flags += f" --{key} {meta[key]}"
     command = f"lossopt lab {name}{flags}" + (" --quick" if meta.get("quick") else "")
+    redraw = f"redraw this section with <code class='cli'>{html.escape(command)}</code>"
+    explorable, settings = LIVE.get(name, (None, None))
+    if explorable not in live:
+        return f"<p class='try'>Try it: {redraw}.</p>"
+    knob_list = live[explorable]
+    url = knobs.live_url(explorable, knob_list, _accepted(knob_list, settings(result, meta)))
     return (
         "<p class='try'>Try it: run <code>lossopt lab serve</code> and open "
         f"<a class='live' href='{html.escape(url, quote=True)}'>{html.escape(url)}</a>, "
-        f"or redraw this section with <code class='cli'>{html.escape(command)}</code>.</p>"
+        f"or {redraw}.</p>"
     )
 
 
@@ -854,6 +932,7 @@ def write(
     sections: Mapping[str, Section] = SECTIONS,
     numbered: bool = True,
     try_lines: bool = True,
+    live: Mapping[str, Sequence[Knob]] | None = None,
     title: str = "lossopt lab",
     intro: str = "Every idea of the lecture on losses and optimizers, shown on real runs of "
     "lossopt's own losses and optimizers.",
@@ -862,7 +941,9 @@ def write(
 
     Each result is shown by sections[name]; with numbered, a section's number is
     its place in sections (the lecture's order, whichever sections ran). A page of
-    more than one section opens with a table of contents."""
+    more than one section opens with a table of contents. With try_lines, each
+    figure has its "try it" line: the command that redraws it and, for the
+    explorables live names (name -> its knobs), the live lab's address."""
     from lossopt.lab import plots
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -888,7 +969,7 @@ def write(
         parts.append(
             f'<section id="{html.escape(name, quote=True)}"><h2>{html.escape(headings[name])}</h2>'
             f"{page.equations(section.equations)}{figures}"
-            f"{try_it(name, meta) if try_lines else ''}{section.describe(result)}</section>"
+            f"{try_it(name, result, meta, live or {}) if try_lines else ''}{section.describe(result)}</section>"
         )
     contents = page.contents(list(headings.items())) if len(results) > 1 else ""
     options = ", ".join(f"{k}={v}" for k, v in meta.items())
