@@ -1,6 +1,7 @@
 """The lab's languages: complete catalogs in the lecture's words, the language chosen as gettext
 does, and Korean text drawn by matplotlib with a font the lab brings along."""
 
+import ast
 import html
 import io
 import re
@@ -592,3 +593,29 @@ def test_the_live_pages_script_is_extracted_too(tmp_path):
         method_map, options_map = parse_mapping_cfg(cfg)
     found = [message for _, _, message, *_ in extract_from_dir(tmp_path, method_map, options_map)]
     assert found == ["a message of the page"]
+
+
+def _wrapped_calls(source):
+    """(line, first argument) of each _() / ngettext() / N_() call in `source`."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+            if node.func.id in ("_", "ngettext", "N_"):
+                yield node.lineno, node.args[0]
+
+
+def _filled_before_translation(argument):
+    return isinstance(argument, (ast.JoinedStr, ast.BinOp, ast.Call))
+
+
+def test_numbers_are_filled_in_after_translation():
+    """_(f"loss {loss}") or _("loss " + x) can never match the catalog: the message is
+    looked up with its placeholders, then filled (`_("loss {loss:.3f}").format(loss=...)`)."""
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / "src" / "lossopt").rglob("*.py"))
+        for line, argument in _wrapped_calls(path.read_text(encoding="utf-8"))
+        if _filled_before_translation(argument)
+    ]
+    assert not wrong
+    found = list(_wrapped_calls('_(f"loss {x}")\n_("a" + b)\n_("ok {x}").format(x=1)\n'))
+    assert [_filled_before_translation(argument) for _, argument in found] == [True, True, False]
