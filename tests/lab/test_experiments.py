@@ -508,3 +508,24 @@ def test_entropy_figure_is_softmax_and_cross_entropy():
         assert f"−log p = {loss:.3f}" in texts  # the loss if that class is the true one
     assert "smoothing" not in panel.get_title().lower()
     plots.plt.close(fig)
+
+
+def test_sections_number_themselves_and_box_each_equation(tmp_path):
+    for name, section in report.SECTIONS.items():
+        assert not re.match(r"\s*\d", section.title), name  # no number typed by hand
+        for equation in section.equations:
+            # A "·" between two formulas reads as a product: one box per formula instead.
+            assert "&nbsp;·&nbsp;" not in equation and " · " not in equation, name
+    r = _run("entropy")
+    index = report.write({"entropy": r}, tmp_path / "one", {"seed": 0})
+    text = index.read_text()
+    # The number is the section's place in the lecture, even alone on the page.
+    assert "<h2>2. Entropy, softmax and cross-entropy</h2>" in text
+    assert "nav id='contents'" not in text  # a page of one section needs no contents
+    boxes = re.findall(r"<div class='eq'>(.*?)</div>", text)
+    assert len(boxes) == len(report.SECTIONS["entropy"].equations) == 3
+    both = report.write(
+        {"kl": _run("kl"), "entropy": r}, tmp_path / "two", {"seed": 0}, try_lines=False
+    ).read_text()
+    assert "<a href='#kl'>4. KL divergence" in both and "<a href='#entropy'>2. Entropy" in both
+    assert "class='try'" not in both
