@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import sys
 import warnings
 from collections import OrderedDict
@@ -21,15 +22,31 @@ import torch
 
 _warned: set[str] = set()
 
+# Files whose frames a warning skips, to name the user's line that led to it.
+_INTERNAL = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+    os.path.dirname(os.path.abspath(torch.__file__)) + os.sep,
+)
+
+
+def warn(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """Warn at the first frame outside lossopt and torch (the user's call),
+    however many of their frames (hooks, no_grad wrappers, overrides) lie in
+    between: ``skip_file_prefixes`` where Python has it (3.12), else the
+    ``stacklevel`` of that frame, found by walking the stack."""
+    if sys.version_info >= (3, 12):
+        warnings.warn(message, category, skip_file_prefixes=_INTERNAL)
+        return
+    frame, level = sys._getframe(1), 2  # stacklevel 2: the frame that called this one
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
 
 def _fallback(feature: str, consequence: str) -> None:
     if feature not in _warned:
         _warned.add(feature)
-        warnings.warn(
-            f"lossopt: this torch ({torch.__version__}) lacks {feature}; {consequence}",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        warn(f"lossopt: this torch ({torch.__version__}) lacks {feature}; {consequence}")
 
 
 # -- torch.compile -------------------------------------------------------------
