@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import os
 import sys
+import types
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -83,6 +84,34 @@ def own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
     except (AttributeError, TypeError):  # pragma: no cover - other Python
         _fallback("code.replace()", "compiled steps of different optimizers share graphs")
     return fn
+
+
+# -- torch's multi-tensor operations ----------------------------------------------
+# torch.optim's own multi-tensor form: torch._foreach_* are private names, so
+# lossopt's optimizers reach them only here, as ``foreach.add_`` and so on.
+# Every operation and overload used (a 0-d Tensor scalar, a list of 0-d lerp
+# weights) exists from the floor, torch 2.4, on.
+_FOREACH = (
+    "add",
+    "add_",
+    "addcdiv_",
+    "addcmul",
+    "addcmul_",
+    "div",
+    "div_",
+    "lerp_",
+    "maximum_",
+    "mul",
+    "mul_",
+    "neg",
+    "norm",
+    "pow",
+    "reciprocal",
+    "sqrt",
+    "sqrt_",
+    "sub",
+)
+foreach = types.SimpleNamespace(**{name: getattr(torch, f"_foreach_{name}") for name in _FOREACH})
 
 
 # -- torch's loss kernels, called without their Python wrappers ------------------
