@@ -69,12 +69,13 @@ def numbered(titles: list[str]) -> list[str]:
 
 
 def contents(entries: list[tuple[str, str]]) -> str:
-    """A table of contents: one link per (anchor, heading)."""
+    """A table of contents: one link per (anchor, heading); the headings carry
+    their own numbers, so the list adds none."""
     items = "".join(
         f"<li><a href='#{html.escape(anchor, quote=True)}'>{html.escape(heading)}</a></li>"
         for anchor, heading in entries
     )
-    return f"<nav id='contents'><h2>Contents</h2><ol>{items}</ol></nav>"
+    return f"<nav id='contents'><h2>Contents</h2><ul>{items}</ul></nav>"
 
 
 STYLE = """
@@ -90,7 +91,8 @@ td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f0f0f0}
 .recommend{font-size:1.15em;font-weight:600;background:#eef6ee;padding:.5em .8em;border-radius:4px}
 .meta{color:#666;font-size:.9em}
-nav ol{columns:2;margin:.3em 0}nav h2{font-size:1.1em;margin:.5em 0 .2em}
+nav ul{columns:2;margin:.3em 0;padding-left:0;list-style:none}
+nav h2{font-size:1.1em;margin:.5em 0 .2em}
 .try{font-size:.9em;background:#f3f7fb;border-left:3px solid #1f77b4;padding:.3em .7em}
 .try code{background:#e8eef5;padding:0 .25em;border-radius:3px}
 """

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no display, no interactive backend: the lab runs anywhe
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lossopt.lab import page  # noqa: E402
+from lossopt.lab import fonts, page  # noqa: E402
 from lossopt.lab.optimizers import OPTIMIZERS  # noqa: E402
 from lossopt.lab.page import COLORS  # noqa: E402
 
@@ -23,6 +23,7 @@ def _label(name: str) -> str:
 
 
 def _figure(cols: int, width: float = 4.2, height: float = 3.4):
+    fonts.register()  # Korean glyphs, whatever the machine has; before any text is made
     fig, axes = plt.subplots(1, cols, figsize=(width * cols, height), squeeze=False)
     return fig, axes[0]
 
@@ -179,7 +180,6 @@ def _triplet_geometry(ax, t, margin, title):
             xytext=(point[0] + dx * reach, point[1] + dy * reach),
             color=color,
             fontsize=10,
-            fontweight="bold",
             arrowprops={"arrowstyle": "-", "color": color, "lw": 0.6},
         )
     ax.set_xlim(a[0] - reach, a[0] + reach)
