@@ -15,7 +15,6 @@ dragged slider never leaves a queue of stale work. Nothing is written to disk.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from importlib.resources import files
 from pathlib import Path
@@ -109,22 +108,11 @@ def create_app() -> Starlette:
                 return _error(409, "superseded by a newer request from the same tab")
             if await request.is_disconnected():
                 return Response(status_code=499)
-            answer = await anyio.to_thread.run_sync(explorable.answer, values)
+            answer = await anyio.to_thread.run_sync(_answer, explorable, values)
         return Response(
             json.dumps(answer, allow_nan=False, ensure_ascii=False),
             media_type="application/json",
         )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        # The explorables' tensors are tiny: one intra-op thread per computation,
-        # WORKERS computations at once, instead of every one fighting for every core.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
 
     routes = [
         Route("/", index),
@@ -133,7 +121,14 @@ def create_app() -> Starlette:
         Route("/api", catalogue),
         Route("/api/{name}", explore),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes)
+
+
+def _answer(explorable, values) -> dict:
+    # The explorables' tensors are tiny: one intra-op thread per computation (set in
+    # the worker thread itself: the setting is per thread), WORKERS at once.
+    torch.set_num_threads(1)
+    return explorable.answer(values)
 
 
 def make_server(host: str, port: int):

@@ -232,17 +232,17 @@ async function update() {
   const name = lab.current;
   const q = query();
   history.replaceState(null, "", `#${name}?${q}`);
-  let response;
+  let response, body;
   try {
     response = await fetch(`/api/${name}?${q}`, {
       signal: controller.signal, headers: { "X-Lab-Tab": lab.tab, "X-Lab-Seq": String(seq) },
     });
+    if (response.status === 409 || seq !== lab.seq) return; // overtaken
+    body = await response.json();
   } catch (error) {
-    if (error.name === "AbortError") return;
+    if (error.name === "AbortError" || seq !== lab.seq) return; // a newer change took over
     return showError(String(error));
   }
-  if (response.status === 409 || seq !== lab.seq) return; // overtaken
-  const body = await response.json();
   if (seq !== lab.seq) return;
   if (!response.ok) return showError(body.error);
   $("error").hidden = true;
@@ -268,7 +268,8 @@ function setupPlay() {
   if (!play) { lab.playAt = null; return; }
   const slider = $("play-step");
   slider.max = play.steps;
-  if (lab.playAt == null || lab.playAt > play.steps) lab.playAt = null;
+  // a new answer is a new path: show it whole (unless it is playing)
+  if (!lab.timer || lab.playAt > play.steps) lab.playAt = null;
   slider.value = lab.playAt == null ? play.steps : lab.playAt;
   $("play-at").textContent = `${slider.value} / ${play.steps}`;
 }
