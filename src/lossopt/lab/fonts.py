@@ -6,11 +6,12 @@ NanumGothic.ttf (SIL Open Font License). Only its file is used, found without im
 package, whose import would change matplotlib's settings as a side effect. Debian's
 fonts-nanum is the fallback where that package is absent.
 
-Matplotlib (3.6 and later) falls back glyph by glyph along the family list. In English,
-Nanum Gothic comes last: English text keeps its font (DejaVu Sans) and only the glyphs it
-lacks, a user's Korean column name say, come from Nanum Gothic. In Korean it comes first,
-because a label that mixes prose and math (``학습률 $η$``) goes through mathtext, which
-sets the prose in the first family's font only, with no fallback.
+Matplotlib (3.6 and later) falls back glyph by glyph along the family list, so Nanum Gothic
+comes last: Latin letters, digits and symbols keep their font (DejaVu Sans: its −, ² and
+Greek are the ones the English figures show) and only Hangul comes from Nanum Gothic. One
+limit: a label with an equation in it (``$...$``) is set by mathtext, which uses the first
+family alone, with no fallback; the Korean catalog therefore has no message with ``$`` in
+it (tests/lab/test_i18n.py), and an equation in a figure is a label of its own.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import importlib.util
 from pathlib import Path
 
 FAMILY = "NanumGothic"
-FIRST_IN = ("ko",)  # languages whose prose is set in Nanum Gothic first
+FIRST_IN = ("ko",)  # pages in these languages list Korean fonts first
 FILE = "NanumGothic.ttf"
 PACKAGE = "koreanize_matplotlib"  # ships fonts/NanumGothic.ttf
 SYSTEM_FILES = (Path("/usr/share/fonts/truetype/nanum") / FILE,)  # Debian's fonts-nanum
@@ -72,40 +73,31 @@ def _added() -> str:
     return FAMILY
 
 
-def families(current: list[str] | str, lang: str | None = None) -> list[str]:
-    """`current` (rcParams' font.family) with Nanum Gothic added: first for a language that
-    is written in it, else last, as the fallback for the glyphs the others lack.
-
-    `lang` is the lab's current language when None.
-    """
-    from lossopt.lab import i18n
-
+def families(current: list[str] | str) -> list[str]:
+    """`current` (rcParams' font.family) with Nanum Gothic last, as the glyph fallback."""
     listed = [current] if isinstance(current, str) else list(current)
-    others = [f for f in listed if f != FAMILY]
-    lang = i18n.get_language() if lang is None else i18n.check_language(lang)
-    return [FAMILY, *others] if lang in FIRST_IN else [*others, FAMILY]
+    return [*(f for f in listed if f != FAMILY), FAMILY]
 
 
-def register(lang: str | None = None) -> str:
-    """Make matplotlib draw Korean from now on: add the font once, put it in the family list.
+def register() -> str:
+    """Make matplotlib draw Korean: add the font once, put it last in the family list.
 
-    Safe to call again (after a style or rcParams reset, or another language); returns the
-    family name. Where figures are drawn in more than one language in one process (the live
-    lab), draw each under `matplotlib.rc_context(fonts.rc())` instead.
+    Call it before a figure's text is made (a text keeps the families of its making). Safe
+    to call again, after a style or rcParams reset; returns the family name.
     """
     import matplotlib
 
     _added()
-    matplotlib.rcParams["font.family"] = families(matplotlib.rcParams["font.family"], lang)
+    matplotlib.rcParams["font.family"] = families(matplotlib.rcParams["font.family"])
     return FAMILY
 
 
-def rc(lang: str | None = None) -> dict[str, list[str]]:
+def rc() -> dict[str, list[str]]:
     """The setting register() makes, for `with matplotlib.rc_context(fonts.rc()):`."""
     import matplotlib
 
     _added()
-    return {"font.family": families(matplotlib.rcParams["font.family"], lang)}
+    return {"font.family": families(matplotlib.rcParams["font.family"])}
 
 
 def font_face_css(url: str) -> str:
