@@ -82,6 +82,43 @@ def _torch_batch_hard(x, labels, margin=1.0):
     return torch.clamp_min(hardest_pos - hardest_neg + margin, 0).mean()
 
 
+def _torch_distances(x, p):
+    """||x_i - x_j||_p for all pairs in torch operations; the pairs of a row
+    with itself are 0 through stand-in values, so that no 0 * inf reaches a
+    second derivative."""
+    eye = torch.eye(x.shape[-2], dtype=torch.bool, device=x.device)
+    diff = torch.where(eye[..., None], 1.0, x[..., :, None, :] - x[..., None, :, :])
+    return torch.where(eye, 0.0, torch.linalg.vector_norm(diff, ord=p, dim=-1))
+
+
+def _torch_mined(x, labels, mining, margin=1.0, p=2.0):
+    """Every mining of batch_triplet_loss ('mean') in torch operations, over
+    whole B x B (x B) tensors: the control for transforms and second
+    derivatives."""
+    d = _torch_distances(x, p)
+    same = labels[:, None] == labels[None, :]
+    pos = same & ~torch.eye(len(labels), dtype=torch.bool, device=x.device)
+    neg = ~same
+    has_neg = neg.any(1)
+    if mining == "batch_hard":
+        valid = pos.any(1) & has_neg
+        hardest_pos = torch.where(pos, d, -torch.inf).amax(1)
+        hardest_neg = torch.where(neg, d, torch.inf).amin(1)
+        hinge = torch.where(valid, hardest_pos - hardest_neg + margin, 0.0).clamp_min(0)
+        return hinge.sum() / valid.sum().clamp_min(1)
+    if mining == "batch_all":  # hinge[a, p, n]
+        mask = pos[:, :, None] & neg[:, None, :]
+        hinge = torch.where(mask, d[:, :, None] - d[:, None, :] + margin, 0.0).clamp_min(0)
+        return hinge.sum() / mask.sum().clamp_min(1)
+    farther = neg[:, None, :] & (d[:, None, :] > d[:, :, None])  # [a, p, n]
+    nearest_farther = torch.where(farther, d[:, None, :], torch.inf).amin(-1)
+    farthest = torch.where(neg, d, -torch.inf).amax(1)
+    d_neg = torch.where(farther.any(-1), nearest_farther, farthest[:, None])
+    mask = pos & has_neg[:, None]
+    hinge = torch.where(mask, d - torch.where(mask, d_neg, 0.0) + margin, 0.0).clamp_min(0)
+    return hinge.sum() / mask.sum().clamp_min(1)
+
+
 # name -> (lossopt, torch control, inputs: (differentiable tensors, other arguments))
 CASES = {
     "l1_loss": (losses.l1_loss, F.l1_loss, _regression),
@@ -309,3 +346,66 @@ def test_modules_deepcopy_and_pickle(module):
             module.state_dict().items(), clone.state_dict().items(), strict=True
         ):
             torch.testing.assert_close(a, b, msg=name)
+
+
+MININGS = ["batch_all", "batch_hard", "batch_semi_hard"]
+
+
+@pytest.fixture(params=["matrix", "blocked"])
+def mined_path(request, monkeypatch):
+    """batch_triplet_loss's matrix path, or the blocked one it takes at large
+    batches, forced at small B by a patched crossover and block size."""
+    from lossopt import _policy
+
+    if request.param == "blocked":
+        monkeypatch.setattr(_policy, "HARD_MATRIX_MAX_BATCH", 4)
+        monkeypatch.setattr(_policy, "MINE_BLOCK_ELEMENTS", 16)  # 2 anchors per block at B = 8
+    return request.param
+
+
+def _groups(p_seed=0):
+    """Three independent labelled batches of 8 embeddings, one anchor of
+    each without a positive."""
+    g = _gen(20 + p_seed)
+    x = torch.randn(3, 8, 3, generator=g, dtype=D)
+    labels = torch.randint(0, 3, (3, 8), generator=g)
+    labels[:, -1] = 9
+    return x, labels
+
+
+@pytest.mark.parametrize("mining", MININGS)
+@pytest.mark.parametrize("p", [1.5, 2.0])
+def test_vmap_over_batches_of_mined_triplets_equals_a_loop(mining, p, mined_path):
+    """A mined loss depends on its whole batch, so its per-sample unit is a
+    batch: vmap over a stack of batches equals a loop over them, and both
+    equal the control's."""
+    x, labels = _groups()
+
+    def ours(e, y):
+        return losses.batch_triplet_loss(e, y, mining=mining, margin=0.7, p=p)
+
+    def theirs(e, y):
+        return _torch_mined(e, y, mining, margin=0.7, p=p)
+
+    control = torch.func.vmap(torch.func.grad(theirs))(x, labels)
+    per_batch = torch.func.vmap(torch.func.grad(ours))(x, labels)
+    loop = torch.stack([torch.func.grad(ours)(x[i], labels[i]) for i in range(len(x))])
+    _close(per_batch, loop)
+    _close(per_batch, control)
+
+
+@pytest.mark.parametrize("mining", MININGS)
+@pytest.mark.parametrize("p", [1.5, 2.0, 3.0])
+def test_double_backward_of_every_mining(mining, p, mined_path):
+    """Hessian-vector products (a gradient penalty's double backward) equal
+    the control's, on both paths."""
+    x, labels = _groups(1)
+    x, labels = x[0].requires_grad_(), labels[0]
+    v = torch.randn(x.shape, generator=_gen(9), dtype=D)
+    hvps = []
+    for fn in (_torch_mined, losses.batch_triplet_loss):  # the control first
+        loss = fn(x, labels, mining=mining, margin=0.7, p=p)
+        (g,) = torch.autograd.grad(loss, x, create_graph=True)
+        hvps.append(torch.autograd.grad((g * v).sum(), x, materialize_grads=True)[0])
+    assert torch.isfinite(hvps[0]).all()
+    _close(hvps[1], hvps[0])

@@ -203,3 +203,84 @@ def test_mining_in_blocks_of_anchors_matches_brute_force(monkeypatch, mining):
     per_anchor, count = _brute_force(emb, labels.tolist(), mining, 0.7, 2.0)
     ours = losses.batch_triplet_loss(emb, labels, mining=mining, margin=0.7)
     assert_same(ours, per_anchor.sum() / count, (emb,), rtol=1e-9, atol=1e-10)
+
+
+MININGS = ["batch_all", "batch_hard", "batch_semi_hard"]
+
+
+@pytest.fixture(params=["matrix", "blocked"])
+def path(request, monkeypatch):
+    """Both ways through batch_triplet_loss: its matrix path, and the blocked
+    one it takes at large batches (batch_hard above HARD_MATRIX_MAX_BATCH,
+    every mining in blocks of anchors), forced here at small B."""
+    from lossopt import _policy
+
+    if request.param == "blocked":
+        monkeypatch.setattr(_policy, "HARD_MATRIX_MAX_BATCH", 4)
+        monkeypatch.setattr(_policy, "MINE_BLOCK_ELEMENTS", 30)  # 2 anchors per block at B = 15
+    return request.param
+
+
+def _labelled_batch(n=15, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(n, 3, generator=g, dtype=D, requires_grad=True)
+    labels = torch.randint(0, 3, (n,), generator=g)
+    labels[-1] = 9  # an anchor without a positive
+    return emb, labels
+
+
+@pytest.mark.parametrize("mining", MININGS)
+@pytest.mark.parametrize("p", [1.5, 2.0, 3.0])
+def test_hessian_vector_products_match_brute_force(mining, p, path):
+    emb, labels = _labelled_batch()
+    v = torch.randn(emb.shape, generator=torch.Generator().manual_seed(4), dtype=D)
+
+    def hvp(loss):
+        (g,) = torch.autograd.grad(loss, emb, create_graph=True)
+        return torch.autograd.grad((g * v).sum(), emb, materialize_grads=True)[0]
+
+    per_anchor, count = _brute_force(emb, labels.tolist(), mining, 0.7, p)
+    expected = hvp(per_anchor.sum() / count)
+    ours = hvp(losses.batch_triplet_loss(emb, labels, mining=mining, margin=0.7, p=p))
+    assert torch.isfinite(expected).all()
+    torch.testing.assert_close(ours, expected, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("mining", MININGS)
+@pytest.mark.parametrize("p", [1.5, 2.0, 3.0])
+def test_gradgradcheck(mining, p, path):
+    emb, labels = _labelled_batch(n=9)
+    for reduction in ("mean", "none"):
+        assert torch.autograd.gradgradcheck(
+            lambda e, r=reduction: losses.batch_triplet_loss(
+                e, labels, mining=mining, p=p, reduction=r
+            ),
+            (emb,),
+        )
+
+
+@pytest.mark.parametrize("mining", MININGS)
+def test_blocked_path_matches_brute_force_above_the_block_size(monkeypatch, mining):
+    """The path batch_triplet_loss takes above B = HARD_MATRIX_MAX_BATCH (for
+    batch_hard: only the 2B mined distances are differentiated), forced at a
+    B several times the patched block size and the matrix limit."""
+    from lossopt import _policy
+
+    monkeypatch.setattr(_policy, "HARD_MATRIX_MAX_BATCH", 8)
+    monkeypatch.setattr(_policy, "MINE_BLOCK_ELEMENTS", 60)  # 3 anchors per block at B = 20
+    g = torch.Generator().manual_seed(11)
+    emb = torch.randn(20, 4, generator=g, dtype=D, requires_grad=True)
+    labels = torch.randint(0, 4, (20,), generator=g)
+    labels[0] = 7  # an anchor without a positive, in the first block
+    for p in (1.0, 2.0, 3.0):
+        for reduction in ("none", "sum", "mean"):
+            per_anchor, count = _brute_force(emb, labels.tolist(), mining, 0.5, p)
+            expected = {
+                "none": per_anchor,
+                "sum": per_anchor.sum(),
+                "mean": per_anchor.sum() / count,
+            }[reduction]
+            ours = losses.batch_triplet_loss(
+                emb, labels, mining=mining, margin=0.5, p=p, reduction=reduction
+            )
+            assert_same(ours, expected, (emb,), rtol=1e-9, atol=1e-10)

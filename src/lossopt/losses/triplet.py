@@ -10,7 +10,9 @@ which torch lacks, in O(B^2) memory and with a hand-derived gradient.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -168,11 +170,16 @@ def _pairwise(x: torch.Tensor, p: float) -> torch.Tensor:
 
 def _norm_slope(u: torch.Tensor, d: torch.Tensor, p: float) -> torch.Tensor:
     """d||u||_p / du = sign(u)|u|^(p-1) / ||u||_p^(p-1), and 0 where ||u|| = 0 (the
-    subgradient of least norm), so the gradient is finite everywhere."""
+    subgradient of least norm), so the gradient is finite everywhere.
+
+    Where ||u|| = 0 the formula runs on stand-in values that are then masked:
+    a second derivative (double backward) of |u|^(p-1) at u = 0 would be
+    0 * inf = NaN even where masked (every pair of a row with itself)."""
     zero = d == 0
     safe = torch.where(zero, 1.0, d)
     if p == 2:
         return torch.where(zero, 0.0, u / safe)
+    u = torch.where(zero, 1.0, u)
     return torch.where(zero, 0.0, u.sign() * u.abs().pow(p - 1) / safe.pow(p - 1))
 
 
@@ -244,60 +251,72 @@ def _pairwise_distances(x: torch.Tensor, p: float) -> torch.Tensor:
     return _compat.apply_function(_PairwiseDistances, x, p)
 
 
-def _hardest(dist: torch.Tensor, labels: torch.Tensor):
-    """batch_hard's mining: each anchor's farthest positive and nearest
-    negative (indices), and whether the anchor has both."""
-    n = dist.shape[0]
-    found = [torch.empty(n, dtype=torch.long, device=dist.device) for _ in range(2)]
-    valid = torch.empty(n, dtype=torch.bool, device=dist.device)
-    step = max(1, _policy.MINE_BLOCK_ELEMENTS // max(1, n))
-    for start in range(0, n, step):
-        rows = slice(start, start + step)
-        found[0][rows], found[1][rows], valid[rows] = _mine_rows(
-            dist[rows], rows, labels, "batch_hard", 0.0
-        )
-    return found[0], found[1], valid
-
-
-def _mine(dist: torch.Tensor, labels: torch.Tensor, mining: str, margin: float):
-    """Turn a distance matrix into hinge coefficients ('batch_all', 'batch_semi_hard').
-
-    Returns (W, offset, count): every mined hinge is linear in the distances,
-    so the per-anchor loss is sum_j W_aj D_aj + offset_a, exactly, and its
-    gradient flows through D alone. count is the divisor of 'mean'. Mining is
-    row by row, so it runs over blocks of anchors.
-    """
-    n = dist.shape[0]
-    weights = torch.empty_like(dist)
-    offset = torch.empty(n, dtype=dist.dtype, device=dist.device)
-    count = torch.zeros((), dtype=torch.int64, device=dist.device)
-    step = max(1, _policy.MINE_BLOCK_ELEMENTS // max(1, n))
-    for start in range(0, n, step):
-        rows = slice(start, start + step)
-        weights[rows], offset[rows], block_count = _mine_rows(
-            dist[rows], rows, labels, mining, margin
-        )
-        count += block_count
-    return weights, offset, count
-
-
-def _mine_rows(dist, rows: slice, labels, mining: str, margin: float):
-    """Mining for the anchors in ``rows`` (dist: their distances to all): W,
-    offset and count as in :func:`_mine`, or for batch_hard the indices of
-    :func:`_hardest`."""
-    n = dist.shape[1]
-    anchors = torch.arange(n, device=dist.device)[rows]
+def _label_masks(labels: torch.Tensor, rows: slice):
+    """The one mask helper of mining: for the anchors in ``rows``, which
+    columns are their positives (the same label, another index) and which
+    their negatives (another label)."""
     same = labels[rows, None] == labels[None, :]
-    pos = same & (anchors[:, None] != torch.arange(n, device=dist.device)[None, :])
     neg = ~same
+    same.diagonal(rows.start or 0).fill_(False)  # each anchor's own column
+    return same, neg
+
+
+class Triplets(NamedTuple):
+    """The triplets a mining chose, in the two forms its loss needs.
+
+    batch_hard chooses one triplet per anchor a: (a, positive[a], negative[a])
+    where valid[a] (the anchor has a positive and a negative). The other
+    minings choose many per anchor; every mined hinge is linear in the
+    distances once its triplet is chosen and found active, so they are given
+    as coefficients: the anchor's loss is sum_j weights[a, j] D[a, j] +
+    offset[a], exactly, and its gradient (and second derivative) flows
+    through D alone. count is what 'mean' divides by: valid anchors, mined
+    triplets, or positive pairs.
+    """
+
+    count: torch.Tensor
+    positive: torch.Tensor | None = None
+    negative: torch.Tensor | None = None
+    valid: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+    offset: torch.Tensor | None = None
+
+
+def mine(dist: torch.Tensor, labels: torch.Tensor, mining: str, margin: float) -> Triplets:
+    """The triplets ``mining`` chooses from a distance matrix (no graph), over
+    blocks of anchors (:data:`lossopt._policy.MINE_BLOCK_ELEMENTS`): the sorts
+    and searches of a block need a few times block x B memory. Blocks are
+    joined, not written in place, so the mining runs under ``vmap`` too."""
+    n = dist.shape[-1]
+    step = max(1, _policy.MINE_BLOCK_ELEMENTS // max(1, n))
+    blocks = [
+        _mine_rows(dist[start : start + step], slice(start, start + step), labels, mining, margin)
+        for start in range(0, n, step)
+    ]
+    if len(blocks) == 1:
+        return blocks[0]
+    joined = {
+        name: torch.cat(parts) if name != "count" else torch.stack(parts).sum(dim=0)
+        for name, parts in zip(Triplets._fields, zip(*blocks, strict=True), strict=True)
+        if parts[0] is not None
+    }
+    return Triplets(**joined)
+
+
+def _mine_rows(dist, rows: slice, labels, mining: str, margin: float) -> Triplets:
+    """:func:`mine` for the anchors in ``rows`` (dist: their distances to all)."""
+    n = dist.shape[1]
+    pos, neg = _label_masks(labels, rows)
+    inf = math.inf
+
+    if mining == "batch_hard":  # Hermans et al. (2017)
+        valid = pos.any(dim=1) & neg.any(dim=1)
+        positive = torch.where(pos, dist, -inf).argmax(dim=1)
+        negative = torch.where(neg, dist, inf).argmin(dim=1)
+        return Triplets(valid.sum(), positive, negative, valid)
+
     n_neg = neg.sum(dim=1)
     valid = pos.any(dim=1) & (n_neg > 0)
-    inf = torch.tensor(float("inf"), dtype=dist.dtype, device=dist.device)
-
-    if mining == "batch_hard":
-        _, i_pos = torch.where(pos, dist, -inf).max(dim=1)
-        _, i_neg = torch.where(neg, dist, inf).min(dim=1)
-        return i_pos, i_neg, valid
 
     # Each anchor's negative distances in ascending order (non-negatives last).
     neg_sorted, neg_order = torch.where(neg, dist, inf).sort(dim=1)
@@ -314,7 +333,7 @@ def _mine_rows(dist, rows: slice, labels, mining: str, margin: float):
         k_neg = n - torch.searchsorted(sorted_thresholds, dist.contiguous(), right=True)
         weights = torch.where(pos, k.to(dist.dtype), 0) - torch.where(neg, k_neg.to(dist.dtype), 0)
         count = (pos.sum(dim=1) * n_neg).sum()
-        return weights, margin * k.sum(dim=1).to(dist.dtype), count
+        return Triplets(count, weights=weights, offset=margin * k.sum(dim=1).to(dist.dtype))
 
     # batch_semi_hard (Schroff et al., 2015): for each positive pair, the
     # nearest negative farther than the positive; if none is, the farthest.
@@ -323,9 +342,8 @@ def _mine_rows(dist, rows: slice, labels, mining: str, margin: float):
     chosen = neg_order.gather(1, slot)
     hinge = dist - dist.gather(1, chosen) + margin
     active = (pos & (hinge > 0)).to(dist.dtype)
-    weights = active.clone()
-    weights.scatter_add_(1, chosen, -active)
-    return weights, margin * active.sum(dim=1), pos.sum()
+    weights = active.scatter_add(1, chosen, -active)
+    return Triplets(pos.sum(), weights=weights, offset=margin * active.sum(dim=1))
 
 
 def batch_triplet_loss(
@@ -380,35 +398,26 @@ def batch_triplet_loss(
                 embeddings.float(), labels, mining=mining, margin=margin, p=p, reduction=reduction
             )
     x = embeddings.to(compute_dtype(embeddings))
-    if mining == "batch_hard" and x.shape[0] <= _policy.HARD_MATRIX_MAX_BATCH:
-        # One distance matrix and two reductions: fewest operations while B^2
-        # is small. max/min route each anchor's gradient to the one mined pair.
-        dist = _pairwise_distances(x, float(p))
-        with torch.no_grad():
-            not_neg = labels[:, None] == labels[None, :]  # the same label, or itself
-            not_pos = ~not_neg
-            not_pos.fill_diagonal_(True)
-            valid = ~(not_pos.all(dim=1) | not_neg.all(dim=1))
-        d_pos = dist.masked_fill(not_pos, -torch.inf).max(dim=1).values
-        d_neg = dist.masked_fill(not_neg, torch.inf).min(dim=1).values
-        # An anchor without a positive has d_pos = -inf, one without a negative
-        # d_neg = inf: its hinge is 0 (gradient 0) with no mask of its own.
-        per_anchor = torch.clamp_min(d_pos - d_neg + margin, 0)
-        return _result(reduce(per_anchor, reduction, count=valid.sum()), embeddings)
-    if mining == "batch_hard":
+    p = float(p)
+    if mining == "batch_hard" and x.shape[0] > _policy.HARD_MATRIX_MAX_BATCH:
         # Two pairs per anchor: mine on distances without a graph, then
-        # differentiate only the 2B mined distances, in O(B D).
+        # differentiate only the 2B mined distances, in O(B D) memory.
         with torch.no_grad():
-            i_pos, i_neg, valid = _hardest(_pairwise(x.detach(), float(p)), labels)
-        d_pos = _row_distances(x, x[i_pos], float(p))
-        d_neg = _row_distances(x, x[i_neg], float(p))
-        per_anchor = torch.where(valid, torch.clamp_min(d_pos - d_neg + margin, 0), 0.0)
-        return _result(reduce(per_anchor, reduction, count=valid.sum()), embeddings)
-    dist = _pairwise_distances(x, float(p))
-    with torch.no_grad():
-        weights, offset, count = _mine(dist.detach(), labels, mining, float(margin))
-    per_anchor = (weights * dist).sum(dim=1) + offset
-    return _result(reduce(per_anchor, reduction, count=count), embeddings)
+            chosen = mine(_pairwise(x.detach(), p), labels, mining, 0.0)
+        d_pos = _row_distances(x, x[chosen.positive], p)
+        d_neg = _row_distances(x, x[chosen.negative], p)
+    else:
+        dist = _pairwise_distances(x, p)
+        with torch.no_grad():
+            chosen = mine(dist.detach(), labels, mining, float(margin))
+        if mining != "batch_hard":
+            per_anchor = (chosen.weights * dist).sum(dim=1) + chosen.offset
+            return _result(reduce(per_anchor, reduction, count=chosen.count), embeddings)
+        # One distance matrix while B^2 is small: fewest operations.
+        d_pos = dist.gather(1, chosen.positive[:, None]).squeeze(1)
+        d_neg = dist.gather(1, chosen.negative[:, None]).squeeze(1)
+    per_anchor = torch.where(chosen.valid, torch.clamp_min(d_pos - d_neg + margin, 0), 0.0)
+    return _result(reduce(per_anchor, reduction, count=chosen.count), embeddings)
 
 
 _NUMBERS = (float, int)
