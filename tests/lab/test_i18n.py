@@ -627,3 +627,18 @@ def test_numbers_are_filled_in_after_translation():
     assert not wrong
     found = list(_wrapped_calls('_(f"loss {x}")\n_("a" + b)\n_("ok {x}").format(x=1)\n'))
     assert [_filled_before_translation(argument) for _, argument in found] == [True, True, False]
+
+
+def _families(css):
+    return [name.strip().strip("'\"") for name in css.split(",")]
+
+
+def test_the_reports_page_lists_the_korean_fonts():
+    """The static report's stylesheet (page.py imports nothing of the lab) names the same
+    Korean fonts as fonts.css_family, so its Korean text is Korean wherever one is present."""
+    from lossopt.lab import page
+
+    body = re.search(r"body\{font-family:([^;]*);", page.STYLE).group(1)
+    listed = _families(body)
+    assert set(_families(fonts.KOREAN_CSS)) <= set(listed)
+    assert listed[-1] == "sans-serif"

@@ -79,7 +79,8 @@ def contents(entries: list[tuple[str, str]]) -> str:
 
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,'NanumGothic','Nanum Gothic',
+'Noto Sans KR','Noto Sans CJK KR','Apple SD Gothic Neo','Malgun Gothic',sans-serif;max-width:1200px;
 margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em}section{border-top:1px solid #ddd;padding:1em 0}
 .eqs{display:flex;flex-wrap:wrap;gap:.5em}
