@@ -12,8 +12,8 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+from babel.messages import frontend
 from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
 from lossopt.lab import fonts, i18n
@@ -24,6 +24,8 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.ft2font import FT2Font  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+# Babel 2.15 renamed it; pyproject allows 2.12
+parse_mapping_cfg = getattr(frontend, "parse_mapping_cfg", None) or frontend.parse_mapping
 TRANSLATED = [lang for lang in i18n.languages() if lang != i18n.DEFAULT]
 
 # The lecture's word for each idea; a message that names the idea in English names it so.
