@@ -12,7 +12,7 @@ Nothing of the lab is imported here, and matplotlib only when drawing with it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SERIES_KINDS = ("line", "scatter", "bar", "contour", "vline", "hline")
@@ -76,7 +76,12 @@ class Figure:
 
     def to_json(self) -> dict[str, Any]:
         """The spec as JSON-ready data; non-finite numbers become None (JSON has none)."""
-        return finite(asdict(self))
+        # Field by field: dataclasses.asdict deep-copies every list first (a contour's
+        # grid costs more to copy than the path it is drawn under costs to compute).
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["x"], out["y"] = vars(self.x), vars(self.y)
+        out["series"] = [vars(s) for s in self.series]
+        return finite(out)
 
 
 def finite(value: Any) -> Any:

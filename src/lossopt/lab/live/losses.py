@@ -36,7 +36,7 @@ REGRESSION_KNOBS = (
 )
 TRUE_LINE = (2.0, 1.0)  # slope, intercept
 POINTS = 60
-FIT_STEPS = 400
+FIT_STEPS = 200
 
 
 def _points(outliers: int, offset: float, noise: float, seed: int):

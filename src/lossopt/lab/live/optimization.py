@@ -108,18 +108,19 @@ def descend(opt_name: str, surface: str, condition: float, start, steps: int, **
     f = SURFACES[surface].f
     xy = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     opt = build(opt_name, [xy], **hyper)
-    points, values, diverged = [tuple(start)], [float(f(*start, condition))], False
-    for _ in range(steps):
+    trace = torch.empty(steps + 1, 2, dtype=torch.float64)
+    trace[0] = xy.detach()
+    for t in range(1, steps + 1):
         opt.zero_grad()
-        f(xy[0], xy[1], condition).backward()
+        f(*xy.unbind(), condition).backward()
         opt.step()
-        x, y = xy.tolist()
-        if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > ESCAPE:
-            diverged = True
-            break
-        points.append((x, y))
-        values.append(float(f(x, y, condition)))
-    return Path(points, values, diverged)
+        trace[t] = xy.detach()  # no read back to Python inside the loop
+    # A path that leaves [-1e6, 1e6] or stops being finite has diverged: cut it there.
+    bad = ~(trace.isfinite().all(dim=1) & (trace.abs() <= ESCAPE).all(dim=1))
+    kept = int(bad.nonzero()[0]) if bad.any() else steps + 1
+    trace = trace[:kept]
+    values = f(trace[:, 0], trace[:, 1], condition)
+    return Path([tuple(p) for p in trace.tolist()], values.tolist(), kept <= steps)
 
 
 def _crossings(points) -> int:
