@@ -644,3 +644,16 @@ def test_the_reports_page_lists_the_korean_fonts():
     listed = _families(body)
     assert set(_families(fonts.KOREAN_CSS)) <= set(listed)
     assert listed[-1] == "sans-serif"
+
+
+def test_a_page_can_carry_the_korean_it_uses(tmp_path, caplog):
+    text = "".join(i18n.messages("ko").values()) + "0123 abc −"
+    rule = fonts.embed(tmp_path, text)
+    written = tmp_path / fonts.SUBSET_FILE
+    assert rule == fonts.font_face_css(fonts.SUBSET_FILE)
+    carried = set(FT2Font(str(written)).get_charmap())
+    hangul = {ord(c) for c in text if "가" <= c <= "힣"}
+    assert hangul and hangul <= carried  # every syllable the page shows
+    assert len(carried) <= len(set(text)) + 10  # and not the rest of the font
+    assert written.stat().st_size < fonts.font_path().stat().st_size / 10
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
