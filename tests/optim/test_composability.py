@@ -346,3 +346,68 @@ def test_sgd_state_layout_is_torchs(momentum):
     assert states[optim].keys() == states[torch.optim].keys()
     for key, slots in states[torch.optim].items():
         assert slots.keys() == states[optim][key].keys()
+
+
+# Hyperparameters as 0-d tensors (torch's way to change them inside compiled
+# or captured steps without recompiling), with the options whose rules pass
+# them to alpha=, value= or a lerp weight.
+TENSOR_CASES = [
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.05, "weight_decay": 0.01}),
+    ("Adagrad", {"lr": 0.05, "lr_decay": 0.01}),
+    ("RMSprop", {"lr": 0.01}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
+    ("Adam", {"lr": 0.01, "betas": (0.8, 0.99), "amsgrad": True}),
+    ("AdamW", {"lr": 0.01, "betas": (0.9, 0.999)}),
+]
+TENSOR_IDS = [
+    name + "".join(f"-{k}={v}" for k, v in kwargs.items() if k != "lr")
+    for name, kwargs in TENSOR_CASES
+]
+
+
+def _as_tensors(kwargs):
+    kwargs = {**kwargs, "lr": torch.tensor(kwargs["lr"])}
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(map(torch.tensor, kwargs["betas"]))
+    return kwargs
+
+
+def _scheduled(kwargs, compiled):
+    """Training with tensor hyperparameters and a LinearLR scheduler that
+    changes the tensor lr in place at every step; the step and the scheduler's
+    step compiled together when ``compiled`` (PyTorch's compiled-optimizer
+    tutorial), so that a number frozen at its first value would show."""
+
+    def case(module, name):
+        model = _model()
+        opt = getattr(module, name)(model.parameters(), **_as_tensors(kwargs))
+        scheduler = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.25, total_iters=5)
+
+        def step_then_schedule():
+            opt.step()
+            scheduler.step()
+
+        if compiled:
+            torch._dynamo.reset()
+            step_then_schedule = torch.compile(step_then_schedule)
+        lrs = []
+        for step in range(6):
+            opt.zero_grad()
+            _loss(model, step).backward()
+            step_then_schedule()
+            lrs.append(float(opt.param_groups[0]["lr"]))
+        assert len(set(lrs)) > 3  # the rate did change
+        return [p.detach().clone() for p in model.parameters()]
+
+    return case
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TENSOR_CASES, ids=TENSOR_IDS)
+def test_tensor_lr_and_betas_with_a_scheduler(name, kwargs):
+    _control(_scheduled(kwargs, compiled=False), name)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TENSOR_CASES, ids=TENSOR_IDS)
+def test_compiled_step_and_scheduler_with_tensor_lr_and_betas(name, kwargs):
+    _control(_scheduled(kwargs, compiled=True), name)

@@ -22,6 +22,14 @@ def _args(other: Any) -> Any:
     return other.tensors if isinstance(other, TensorList) else other
 
 
+def _is_tensor(number: Any) -> bool:
+    """Whether a number is a 0-d tensor (a tensor ``lr`` or ``betas``, or the
+    compiled and capturable forms' numbers). foreach's ``alpha=`` and
+    ``value=`` take only numbers (a tensor ``value=`` is read as a packed 1-d
+    list), so such a number enters as an explicit product."""
+    return isinstance(number, torch.Tensor)
+
+
 class TensorList:
     """A list of tensors that an update rule treats as one tensor: each method
     a rule uses is one ``torch._foreach_*`` call over the whole list. A number
@@ -102,9 +110,13 @@ class TensorList:
         return self._like(torch._foreach_pow(base, self.tensors))
 
     def add(self, other: Any, *, alpha: Any = 1) -> TensorList:
+        if _is_tensor(alpha):
+            return self._like(torch._foreach_add(self.tensors, _product(other, alpha)))
         return self._like(torch._foreach_add(self.tensors, _args(other), alpha=alpha))
 
     def addcmul(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
+        if _is_tensor(value):  # value * a * b, in the kernel's order
+            return self._like(torch._foreach_addcmul(self.tensors, _product(a, value), b.tensors))
         return self._like(torch._foreach_addcmul(self.tensors, a.tensors, b.tensors, value))
 
     def sqrt(self) -> TensorList:
@@ -115,7 +127,9 @@ class TensorList:
 
     # in place
     def add_(self, other: Any, *, alpha: Any = 1) -> TensorList:
-        if isinstance(other, TensorList):
+        if isinstance(other, TensorList) and _is_tensor(alpha):
+            torch._foreach_add_(self.tensors, _product(other, alpha))
+        elif isinstance(other, TensorList):
             torch._foreach_add_(self.tensors, other.tensors, alpha=alpha)
         else:
             torch._foreach_add_(self.tensors, self._addend(other if alpha == 1 else other * alpha))
@@ -134,20 +148,38 @@ class TensorList:
         return self
 
     def lerp_(self, end: TensorList, weight: Any) -> TensorList:
+        if _is_tensor(weight):  # the list overload takes 0-d weights
+            weight = [weight] * len(self.tensors)
         torch._foreach_lerp_(self.tensors, end.tensors, weight)
         return self
 
     def addcmul_(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
-        torch._foreach_addcmul_(self.tensors, a.tensors, b.tensors, value)
+        if _is_tensor(value):  # value * a * b, in the kernel's order
+            torch._foreach_addcmul_(self.tensors, _product(a, value), b.tensors)
+        else:
+            torch._foreach_addcmul_(self.tensors, a.tensors, b.tensors, value)
         return self
 
     def addcdiv_(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
-        torch._foreach_addcdiv_(self.tensors, a.tensors, b.tensors, value)
+        if _is_tensor(value):  # value * (a / b), in the kernel's order
+            quotient = torch._foreach_div(a.tensors, b.tensors)
+            torch._foreach_mul_(quotient, value)
+            torch._foreach_add_(self.tensors, quotient)
+        else:
+            torch._foreach_addcdiv_(self.tensors, a.tensors, b.tensors, value)
         return self
 
     def clamp_min_(self, other: TensorList) -> TensorList:
         torch._foreach_maximum_(self.tensors, other.tensors)
         return self
+
+
+def _product(other: Any, factor: torch.Tensor) -> Any:
+    """``other * factor`` for a 0-d tensor factor: one foreach operation over a
+    TensorList, or the product of plain operands."""
+    if isinstance(other, TensorList):
+        return torch._foreach_mul(other.tensors, factor)
+    return other * factor
 
 
 def _raw(other: Any) -> Any:
