@@ -75,6 +75,17 @@ def compile_limits(graphs: int, total: int) -> contextlib.AbstractContextManager
     return config.patch(**names)
 
 
+def inductor_options() -> dict[str, Any]:
+    """Inductor options for lossopt's compiled steps: without the size asserts
+    on every input (they repeat what dynamo's guards check), where this
+    torch's Inductor has that setting."""
+    try:
+        from torch._inductor import config
+    except ImportError:  # pragma: no cover - torch without Inductor
+        return {}
+    return {"size_asserts": False} if hasattr(config, "size_asserts") else {}
+
+
 def own_code(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Give ``fn`` a code object of its own. torch.compile keeps its graphs per
     code object and checks them in turn on every call, so closures made from
