@@ -146,14 +146,18 @@ class Knob:
             return ",".join(value)
         return value if self.kind == "choice" else _fmt(value)
 
-    def add_to_argparse(self, parser: argparse.ArgumentParser, *, default: Any = None) -> None:
+    def add_to_argparse(
+        self, parser: argparse.ArgumentParser, *, default: Any = None, dest: str | None = None
+    ) -> None:
         """Add ``--name`` to parser: the knob's default unless told another
-        (argparse.SUPPRESS for a sub-command that should not override its parent)."""
+        (argparse.SUPPRESS: absent unless given), stored as ``attr`` unless told another
+        dest (where a parent parser has an option of the same name)."""
         default = self.default if default is None else default
+        dest = dest or self.attr
         if self.kind == "bool":
             parser.add_argument(
                 self.flag,
-                dest=self.attr,
+                dest=dest,
                 action=argparse.BooleanOptionalAction,
                 default=default,
                 help=f"{self.help} (default: {self.format(self.default)})",
@@ -169,7 +173,7 @@ class Knob:
         parse.__name__ = self.name  # argparse names the type in its messages
         parser.add_argument(
             self.flag,
-            dest=self.attr,
+            dest=dest,
             type=parse,
             default=default,
             metavar=self._metavar(),

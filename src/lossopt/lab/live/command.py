@@ -33,6 +33,7 @@ def add_serve(runs, parser_class) -> None:
 
     serve = runs.add_parser(
         "serve",
+        allow_abbrev=False,  # a knob named h must not read as an abbreviation of --host
         help="the live lab: every idea of the lecture as an explorable, in the browser",
         description="Start the live lab on a local server and open it in the browser. "
         "Every number drawn is computed by lossopt on each change of a control.",
@@ -49,9 +50,12 @@ def add_serve(runs, parser_class) -> None:
         dest="explorable", metavar="EXPLORABLE", parser_class=parser_class, title="explorables"
     )
     for name, explorable in EXPLORABLES.items():
-        one = opened.add_parser(name, help=explorable.title, description=explorable.intro)
+        one = opened.add_parser(
+            name, help=explorable.title, description=explorable.intro, allow_abbrev=False
+        )
         for knob in explorable.knobs:
-            knob.add_to_argparse(one, default=argparse.SUPPRESS)
+            # knob_<attr>: `lossopt lab` has --steps, --seed... of its own, with defaults
+            knob.add_to_argparse(one, default=argparse.SUPPRESS, dest=f"knob_{knob.attr}")
 
 
 def path(args: argparse.Namespace) -> str:
@@ -61,7 +65,9 @@ def path(args: argparse.Namespace) -> str:
     from lossopt.lab.live.catalog import EXPLORABLES
 
     knobs = EXPLORABLES[args.explorable].knobs
-    given = {k.name: getattr(args, k.attr) for k in knobs if hasattr(args, k.attr)}
+    given = {
+        k.name: getattr(args, f"knob_{k.attr}") for k in knobs if hasattr(args, f"knob_{k.attr}")
+    }
     query = to_query(knobs, given)
     return f"#{args.explorable}" + (f"?{query}" if query else "")
 

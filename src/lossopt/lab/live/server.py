@@ -156,4 +156,8 @@ def serve(host: str, port: int, open_browser: bool, path: str = "") -> None:
                 webbrowser.open(url)
 
     threading.Thread(target=announce, daemon=True).start()
-    server.run()
+    try:
+        server.run()  # uvicorn shuts down on Ctrl-C, then raises it again
+    except KeyboardInterrupt:
+        pass
+    print("lossopt lab: stopped", flush=True)
