@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Development and CI pin the CPU build of torch; users get pyproject's range.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test test-torch-range bench clean chromium catalogs
+.PHONY: lab serve test test-torch-range bench clean chromium catalogs
 
 # The report's browser test drives Debian's Chromium (never a downloaded one).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -23,6 +23,10 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 
 lab: $(VENV)/.lab-installed
 	$(BIN)/lossopt lab
+
+# The live lab on http://127.0.0.1:8765/ (Ctrl-C stops it; it writes no file).
+serve: $(VENV)/.lab-installed
+	$(BIN)/lossopt lab serve
 
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
