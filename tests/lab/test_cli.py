@@ -122,14 +122,13 @@ def test_compare_on_user_csv(tmp_path, classification_csv):
     r = json.loads((out / "results.json").read_text())["results"]["compare"]
     assert r["task"] == "classification" and r["classes"] == ["big", "small"]
     assert r["features"] == ["width", "height", "colour=blue", "colour=green", "colour=red"]
-    assert sorted(x["name"] for x in r["optimizers"]) == ["adam", "sgd"]
-    best = r["optimizers"][0]
-    assert best["score"]["mean"] > 0.7 and best["score"]["low"] <= best["score"]["mean"]
-    assert len(best["test"]) == len(best["chosen_lr"]) == r["splits"]
-    assert [b["name"] for b in r["baselines"]] == ["majority", "logistic"]
+    assert sorted(x["name"] for x in r["scored"]) == ["adam", "sgd"]
+    rule = r["rule"]
+    assert rule["mean"] > 0.7 and rule["low"] <= rule["mean"] and len(r["picks"]) == r["splits"]
+    assert [b["name"] for b in r["baselines"]] == ["prior", "logistic"]
     page = (out / "index.html").read_text()
     assert "<title>lossopt lab compare: shapes.csv</title>" in page
-    assert html.escape(r["recommendation"]) in page and "torch.optim." in page
+    assert html.escape(f"with lr={r['final']['lr']:g}") in page and "torch.optim." in page
 
 
 def test_compare_infers_regression(tmp_path):
@@ -143,8 +142,9 @@ def test_compare_infers_regression(tmp_path):
     args = ["--quick", "--quiet", "--optimizers", "adam", "--out", str(out)]
     assert main(["lab", "compare", "--data", str(path), "--target", "price", *args]) == 0
     r = json.loads((out / "results.json").read_text())["results"]["compare"]
-    assert r["task"] == "regression" and "RMSE" in r["metric"]
-    assert r["optimizers"][0]["score"]["mean"] < 0.5  # a linear target is easy
+    assert r["task"] == "regression" and r["metric_label"] == "RMSE"
+    mean = next(b for b in r["baselines"] if b["name"] == "mean")
+    assert r["rule"]["mean"] < 0.5 * mean["score"]["mean"]  # a linear target is easy
     assert [b["name"] for b in r["baselines"]] == ["mean", "ridge"]
 
 

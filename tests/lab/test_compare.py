@@ -1,27 +1,158 @@
-"""`lossopt lab compare`: rates chosen inside each split, scores on unseen rows,
-intervals, ties, baselines, and a warning at chance level."""
+"""`lossopt lab compare`: the pick is what was scored (the whole rule, nested in
+every split), the tie rule is stated, the rate choice holds, the baselines are
+said as the numbers say, and the exported script reproduces the score."""
 
 import json
 import math
 import statistics
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
+import lossopt.lab.compare as cmp
 from lossopt.__main__ import main
-from lossopt.lab.compare import _interval, compare, count_units, plan
-from lossopt.lab.config import Config
+from lossopt.lab.compare import Interval, Search, Settings, _interval, compare, count_units, rule
+from lossopt.lab.compare_report import TIE_RULE, _verdict
 from lossopt.lab.data import read_table
-from lossopt.lab.training import evaluate, fit
+from lossopt.lab.training import evaluate, fit, fit_rates
+
+# a small budget: these tests check the method, not the networks' best scores
+FAST = ["--quick", "--quiet", "--steps", "40"]
 
 
-def _run_compare(tmp_path, csv, target, *extra):
+def _run(tmp_path, csv, target, *extra, export=True):
     out = tmp_path / f"out-{csv.stem}"
+    script = tmp_path / f"train-{csv.stem}.py"
     args = ["lab", "compare", "--data", str(csv), "--target", target, "--out", str(out)]
-    assert main([*args, "--quick", "--quiet", *extra]) == 0
-    return json.loads((out / "results.json").read_text())["results"]["compare"], out
+    if export:
+        args += ["--export", str(script)]
+    assert main([*args, *FAST, *extra]) == 0
+    results = json.loads((out / "results.json").read_text())["results"]["compare"]
+    return results, (out / "index.html").read_text(), script
+
+
+def _sklearn_csv(folder, name):
+    from sklearn import datasets
+
+    frame = getattr(datasets, f"load_{name}")(as_frame=True).frame  # ships with scikit-learn
+    path = folder / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _korean_csv(folder):
+    """A UTF-8 table with Korean column names, text values and class labels."""
+    rng = np.random.default_rng(0)
+    regions = ["서울", "부산", "대구"]
+    lines = ["나이,소득,지역,구매"]
+    for i in range(150):
+        age, income = rng.normal(40, 10), rng.normal(300, 80)
+        region = regions[i % 3]
+        buys = (income - 300) / 80 + (region == "서울") + rng.normal(0, 0.7) > 0.3
+        lines.append(f"{age:.1f},{income:.0f},{region},{'예' if buys else '아니오'}")
+    path = folder / "구매.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+TABLES = {
+    "wine": (lambda d: _sklearn_csv(d, "wine"), "target", ["--optimizers", "sgd,adam"]),
+    "breast_cancer": (
+        lambda d: _sklearn_csv(d, "breast_cancer"),
+        "target",
+        ["--optimizers", "adam,adamw"],
+    ),
+    "diabetes": (lambda d: _sklearn_csv(d, "diabetes"), "target", ["--optimizers", "sgd,adam"]),
+    "korean": (_korean_csv, "구매", ["--optimizers", "momentum,adam"]),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Each table compared once for the module's tests, with its exported script."""
+    found = {}
+
+    def get(name):
+        if name not in found:
+            folder = tmp_path_factory.mktemp(name)
+            make, target, extra = TABLES[name]
+            found[name] = _run(folder, make(folder), target, *extra)
+        return found[name]
+
+    return get
+
+
+def _rule_again(r, split):
+    """The tie rule, recomputed from the searches of one split as the page states it."""
+    searches = [s for s in r["searches"] if s["split"] == split]
+    sign = 1 if r["higher_is_better"] else -1
+    best = max(searches, key=lambda s: sign * s["score"])
+    tied = [s for s in searches if sign * s["score"] >= sign * best["score"] - best["error"]]
+    return min(tied, key=lambda s: (s["sensitivity"], -sign * s["score"]))
+
+
+@pytest.mark.parametrize("name", list(TABLES))
+def test_the_score_on_the_page_is_that_of_the_setup_it_tells_you_to_use(runs, name):
+    r, page, script = runs(name)
+    assert r["beats_trivial"]
+    # the rule was applied as a whole inside every split, and its picks were scored
+    assert len(r["picks"]) == r["splits"]
+    for pick in r["picks"]:
+        again = _rule_again(r, pick["split"])
+        assert (pick["optimizer"], pick["lr"]) == (again["optimizer"], again["lr"])
+        assert pick["test"] == again["test"]  # small table: the search's own network
+    assert r["rule"]["mean"] == pytest.approx(statistics.fmean(p["test"] for p in r["picks"]))
+    # the setup to use is the same rule on all rows, and the page says so with its score
+    final = _rule_again(r, r["splits"])
+    assert (r["final"]["optimizer"], r["final"]["lr"]) == (final["optimizer"], final["lr"])
+    rule = r["rule"]
+    assert f"{rule['mean']:.3f} (95% interval {rule['low']:.3f} to {rule['high']:.3f})" in page
+    assert f"with lr={r['final']['lr']:g}" in page
+    assert TIE_RULE.split(":")[0] in page and "one standard error" in page
+    # the exported script trains that setup and prints the score the page gives for it
+    printed = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=600
+    ).stdout
+    value = float(printed.strip().splitlines()[-1].rsplit(":", 1)[1])
+    assert f"it scores {r['final']['test']:.3f}" in page
+    assert value == pytest.approx(r["final"]["test"], rel=0.02, abs=0.01)
+    assert f"LR = {r['final']['lr']!r}" in script.read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "metric", "why"),
+    [
+        ("wine", "accuracy", "about balanced"),
+        ("breast_cancer", "balanced_accuracy", "imbalanced"),
+        ("diabetes", "rmse", "default for regression"),
+    ],
+)
+def test_the_default_metric_comes_from_the_table_and_is_said(runs, name, metric, why):
+    r, page, _ = runs(name)
+    assert r["metric"] == metric and r["metric_by_default"]
+    assert why in page
+    if r["class_counts"]:
+        ratio = max(r["class_counts"]) / min(r["class_counts"])
+        assert f"{ratio:.2f} times the rows of the smallest" in page
+
+
+def test_a_pick_below_the_best_is_explained(runs):
+    for name in TABLES:
+        r, page, _ = runs(name)
+        if r["final"]["optimizer"] != r["final"]["best"]:
+            assert "is used though" in page and "within one standard error" in page
+        else:
+            assert "has the best validation score" in page
+
+
+def test_korean_table_reads_and_reports_in_utf8(runs):
+    r, page, script = runs("korean")
+    assert r["classes"] == ["아니오", "예"] and r["text"] == ["지역"]
+    assert "구매" in page and "지역" in script.read_text(encoding="utf-8")
 
 
 def test_interval_uses_the_corrected_resampled_variance():
@@ -35,17 +166,88 @@ def test_interval_uses_the_corrected_resampled_variance():
     assert clipped.high == 1.0 and clipped.low < clipped.mean
 
 
-def test_early_stopping_keeps_the_best_weights(tmp_path):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(120, 5))
-    y = (x[:, 0] + 0.5 * rng.normal(size=120) > 0).astype(int)
-    path = tmp_path / "t.csv"
-    lines = ["a,b,c,d,e,y"] + [
-        ",".join(f"{v:.4f}" for v in r) + f",{c}" for r, c in zip(x, y, strict=True)
+def _search(name, score, error, sensitivity):
+    return Search(
+        name, 0, [0.1], [score], [error], [0.1], [0], 0.1, score, error, sensitivity, False, 0, 1
+    )
+
+
+def test_rule_picks_the_least_sensitive_of_those_within_one_standard_error():
+    searches = [
+        _search("adam", 0.90, 0.02, 0.05),
+        _search("sgd", 0.89, 0.01, 0.00),  # within 0.02 of the best, flat: picked
+        _search("rmsprop", 0.87, 0.01, 0.00),  # flat too, but beyond one standard error
     ]
-    path.write_text("\n".join(lines) + "\n")
-    table = read_table(path, "y")
-    data = table.split(np.arange(80), np.arange(80, 120))
+    pick, tied, best = rule(searches, higher=True)
+    assert best.optimizer == "adam" and pick.optimizer == "sgd"
+    assert [s.optimizer for s in tied] == ["adam", "sgd"]
+    # lower is better (an RMSE): the same rule, the other way
+    errors = [_search("adam", 1.0, 0.1, 0.2), _search("sgd", 1.05, 0.1, 0.1)]
+    assert rule(errors, higher=False)[0].optimizer == "sgd"
+    # equal falls: the higher score
+    even = [_search("adam", 0.90, 0.02, 0.0), _search("sgd", 0.89, 0.01, 0.0)]
+    assert rule(even, higher=True)[0].optimizer == "adam"
+
+
+@pytest.mark.parametrize(
+    ("difference", "said"),
+    [
+        (Interval(0.02, 0.01, 0.03), "better than the rule beyond the noise"),
+        (Interval(0.01, -0.01, 0.03), "better on average than the rule, within the noise"),
+        (Interval(-0.01, -0.03, 0.01), "as good as the rule within the noise, worse on average"),
+        (Interval(-0.02, -0.03, -0.01), "worse than the rule beyond the noise"),
+    ],
+)
+def test_baselines_are_said_as_the_numbers_say(difference, said):
+    assert _verdict(difference, "rule") == said
+
+
+def _fake_search(monkeypatch, tmp_path, value_of_rate, widen=2, kfold=True):
+    """_search with training replaced: each rate's validation score is value_of_rate(lr)."""
+    table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
+    seen = []
+
+    class Net:
+        def __init__(self, lr):
+            self.lr = lr
+
+    def fake_fit_rates(data, spec, lrs, **_):
+        seen.append(list(lrs))
+        return [(Net(lr), cmp.Run(spec.name, lr, 0, [1.0], [1.0], [0.5], 0.0, 0)) for lr in lrs]
+
+    monkeypatch.setattr(cmp, "fit_rates", fake_fit_rates)
+    monkeypatch.setattr(cmp, "predict", lambda net, x, *_: np.full(len(x), net.lr))
+    monkeypatch.setattr(cmp, "score", lambda metric, y, output, classes: value_of_rate(output[0]))
+    plan = cmp.Plan(3, 3, kfold, 130, False, 64, 5, 2, widen, 1)
+    job = cmp._Job("accuracy", 0, ("adam",), None, None, "cpu", 0.01, plan)
+    rows = np.arange(table.rows)
+    return cmp._search(table, job, "adam", 0, rows[:130], rows[130:]), seen
+
+
+def test_the_grid_widens_while_the_pick_is_at_its_edge(monkeypatch, tmp_path):
+    from lossopt.lab.optimizers import OPTIMIZERS
+
+    sweep = sorted(OPTIMIZERS["adam"].sweep)
+    found, seen = _fake_search(monkeypatch, tmp_path, lambda lr: lr)  # larger is better
+    assert seen[0] == sweep and len(seen) == 2 * 3  # the sweep, then both steps, in 3 folds
+    assert seen[3] == [pytest.approx(sweep[-1] * 3**i, rel=0.02) for i in (1, 2)]
+    assert found.lr == max(found.rates) and found.at_edge
+    # a peak inside the grid: no widening, the peak chosen
+    middle = sweep[1]
+    found, seen = _fake_search(monkeypatch, tmp_path, lambda lr: -abs(math.log(lr / middle)))
+    assert found.lr == middle and not found.at_edge and len(seen) == 3
+
+
+def test_a_plateau_of_perfect_scores_does_not_reward_the_largest_rate(monkeypatch, tmp_path):
+    # a validation score that saturates (as a loss reaching 0 would) from the middle rate up
+    found, _ = _fake_search(monkeypatch, tmp_path, lambda lr: min(1.0, lr / 0.003), widen=2)
+    assert found.scores[-1] == found.scores[-2] == 1.0  # the plateau reaches the edge
+    assert found.lr == 0.003  # its middle is chosen, not its largest rate
+
+
+def test_early_stopping_keeps_the_best_weights(tmp_path):
+    table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
+    data = table.split(np.arange(0, 178, 2), np.arange(1, 178, 2))
     model, run = fit(data, "adam", 0.05, epochs=200, seed=0, patience=3)
     assert run.best_epoch is not None
     assert len(run.val_loss) == run.best_epoch + 1 + 3 < 200  # stopped three epochs after
@@ -56,138 +258,133 @@ def test_early_stopping_keeps_the_best_weights(tmp_path):
         fit(data, "adam", 0.05, epochs=2, seed=0, patience=0)
 
 
-def test_chance_level_gets_a_warning_and_no_recommendation(tmp_path, capsys):
+def _small_net(inputs, outputs):
+    return torch.nn.Sequential(
+        torch.nn.Linear(inputs, 8), torch.nn.Tanh(), torch.nn.Linear(8, outputs)
+    )
+
+
+@pytest.mark.parametrize("model", [None, _small_net])
+def test_fit_rates_is_fit_at_each_rate(tmp_path, model):
+    table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
+    rows = np.random.default_rng(0).permutation(table.rows)
+    data = table.split(rows[:120], rows[120:])
+    extra = {} if model is None else {"model": model}
+    specs = cmp.choices(weight_decay=0.1)
+    for name in ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"):
+        lrs = [0.001, 0.01]
+        together = fit_rates(data, specs[name], lrs, epochs=8, seed=3, patience=2, **extra)
+        for lr, (net, run) in zip(lrs, together, strict=True):
+            alone_net, alone = fit(data, specs[name], lr, epochs=8, seed=3, patience=2, **extra)
+            assert run.lr == lr and run.best_epoch == alone.best_epoch
+            assert run.val_loss == pytest.approx(alone.val_loss, rel=1e-4)
+            assert run.train_loss == pytest.approx(alone.train_loss, rel=1e-4)
+            for a, b in zip(net.parameters(), alone_net.parameters(), strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_adamw_decays_the_weights(tmp_path):
+    table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
+    data = table.split(np.arange(0, 178, 2), np.arange(1, 178, 2))
+    norms = []
+    for decay in (0.0, 0.5):
+        spec = cmp.choices(weight_decay=decay)["adamw"]
+        net, _ = fit(data, spec, 0.01, epochs=10, seed=0)
+        norms.append(sum(float(p.detach().norm()) for p in net.parameters()))
+    assert norms[1] < norms[0]
+
+
+def test_score_is_scikit_learns_metric():
     rng = np.random.default_rng(0)
-    rows, columns = 100, 500
+    y = rng.integers(0, 3, 60)
+    p = rng.dirichlet(np.ones(3), 60)
+    predicted = p.argmax(axis=1)
+    assert cmp.score("accuracy", y, p, 3) == pytest.approx(np.mean(predicted == y))
+    recall = [np.mean(predicted[y == c] == c) for c in range(3)]
+    assert cmp.score("balanced_accuracy", y, p, 3) == pytest.approx(np.mean(recall))
+    picked = p[np.arange(60), y]
+    assert cmp.score("log_loss", y, p, 3) == pytest.approx(-np.mean(np.log(picked)))
+    values = rng.normal(size=40)
+    guess = values + rng.normal(size=40)
+    assert cmp.score("rmse", values, guess, 0) == pytest.approx(
+        np.sqrt(np.mean((guess - values) ** 2))
+    )
+    assert cmp.score("mae", values, guess, 0) == pytest.approx(np.mean(np.abs(guess - values)))
+    r2 = 1 - np.sum((guess - values) ** 2) / np.sum((values - values.mean()) ** 2)
+    assert cmp.score("r2", values, guess, 0) == pytest.approx(r2)
+    assert math.isnan(cmp.score("accuracy", y, np.full_like(p, np.nan), 3))  # diverged
+
+
+def _noise_csv(folder, rows=80, columns=40):
+    rng = np.random.default_rng(0)
     x = rng.normal(size=(rows, columns))
     y = rng.permutation(np.arange(rows) % 2)
-    path = tmp_path / "noise.csv"
     header = ",".join(f"x{i}" for i in range(columns)) + ",y"
     body = [",".join(f"{v:.3f}" for v in r) + f",{c}" for r, c in zip(x, y, strict=True)]
+    path = folder / "noise.csv"
     path.write_text("\n".join([header, *body]) + "\n")
-    r, out = _run_compare(tmp_path, path, "y", "--optimizers", "sgd,adam")
-    assert r["recommendation"].startswith("No recommendation")
-    assert any("no optimizer beats the majority class baseline" in w for w in r["warnings"])
-    assert "warning: no optimizer beats the majority class" in capsys.readouterr().err
-    page = (out / "index.html").read_text()
-    assert "Warning: no optimizer beats" in page
-    assert r["code"] == "" and "The setup to paste" not in page  # nothing to recommend
-
-
-def _sklearn_csv(tmp_path, name):
-    from sklearn import datasets
-
-    frame = getattr(datasets, f"load_{name}")(as_frame=True).frame  # ships with scikit-learn
-    path = tmp_path / f"{name}.csv"
-    frame.to_csv(path, index=False)
     return path
 
 
-@pytest.mark.parametrize("name", ["wine", "breast_cancer", "diabetes"])
-def test_recommendation_with_intervals_on_scikit_learn_tables(tmp_path, name):
-    r, out = _run_compare(tmp_path, _sklearn_csv(tmp_path, name), "target")
-    assert r["task"] == ("regression" if name == "diabetes" else "classification")
-    assert not r["recommendation"].startswith("No recommendation")
-    assert "95% interval" in r["recommendation"]
-    for s in r["optimizers"]:
-        assert s["score"]["low"] <= s["score"]["mean"] <= s["score"]["high"]
-        assert len(s["test"]) == len(s["chosen_lr"]) == plan(Config(quick=True)).splits
-    best = r["optimizers"][0]
-    # the network beats the trivial baseline beyond the noise
-    assert r["baselines"][0]["versus_best"]["low"] > 0
-    if len(r["tied"]) > 1:
-        assert r["recommendation"].startswith("No meaningful difference between")
-    else:
-        assert "beyond the noise" in r["recommendation"]
-    assert best["name"] in r["tied"]
-    if name == "wine":  # nearly separable: every optimizer reaches about the same accuracy
-        assert len(r["tied"]) > 1 and "is fine" in r["recommendation"]
-    # the code to paste runs and builds the recommended setup
-    scope = {}
-    exec(r["code"], scope)
-    inputs = len(r["features"])
-    outputs = len(r["classes"]) or 1
-    assert scope["model"](torch.zeros(2, inputs)).shape == (2, outputs)
-    assert isinstance(scope["optimizer"], torch.optim.Optimizer)
-    assert sorted(p.name for p in out.glob("*.png")) == ["compare.png"]
+def test_chance_level_gets_a_warning_no_recommendation_and_no_script(tmp_path, capsys):
+    path = _noise_csv(tmp_path)
+    r, page, script = _run(tmp_path, path, "y", "--optimizers", "adam", "--lr", "0.01")
+    assert not r["beats_trivial"]
+    assert "No recommendation" in page and "The setup to paste" not in page
+    assert "do not beat the class prior (majority class) baseline" in capsys.readouterr().err
+    assert not script.exists()
+
+
+def test_epoch_cap_hits_are_counted_and_warned(tmp_path, capsys):
+    path = _sklearn_csv(tmp_path, "wine")
+    r, page, _ = _run(
+        tmp_path,
+        path,
+        "target",
+        "--optimizers",
+        "adam",
+        "--lr",
+        "0.001",
+        "--steps",
+        "3",
+        export=False,
+    )
+    capped = sum(s["capped"] for s in r["scored"])
+    assert capped > 0
+    said = f"{capped} of {sum(s['runs'] for s in r['scored'])} runs at the chosen rates reached"
+    assert said in page and said in capsys.readouterr().err
 
 
 def test_a_given_rate_is_used_in_every_split(tmp_path):
     path = _sklearn_csv(tmp_path, "wine")
-    r, _ = _run_compare(tmp_path, path, "target", "--lr", "0.01", "--optimizers", "adam")
-    (adam,) = r["optimizers"]
-    assert adam["chosen_lr"] == [0.01] * len(adam["test"])
-    assert {t["lr"] for t in r["trials"]} == {0.01}
+    r, _, _ = _run(tmp_path, path, "target", "--lr", "0.01", "--optimizers", "adam", export=False)
+    assert {s["lr"] for s in r["searches"]} == {0.01}
+    assert all(s["rates"] == [0.01] for s in r["searches"])
 
 
-def test_progress_counts_every_step(tmp_path):
-    path = _sklearn_csv(tmp_path, "wine")
-    table = read_table(path, "target")
-    config = Config(quick=True, optimizers=("adam",), steps=2)
+def test_large_tables_choose_the_rate_on_a_subsample_and_say_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(cmp, "SEARCH_ROWS", 120)  # as if the table were large
+    monkeypatch.setattr(cmp, "KFOLD_ROWS", 50)
+    table = read_table(_sklearn_csv(tmp_path, "breast_cancer"), "target")
+    settings = Settings(quick=True, optimizers=("adam",), epochs=15, jobs=1)
     seen = []
-    compare(table, config, seen.append)
-    assert len(seen) == count_units(config)
+    r = compare(table, settings, seen.append)
+    assert len(seen) == count_units(settings, table.rows)
+    assert r.subsampled and not r.kfold and r.search_rows == 60
+    assert all(pick.epochs > 0 for pick in r.picks)  # each pick trained again on all the rows
+    from lossopt.lab.compare_report import _describe
+
+    assert "a random subsample of 60 of the" in _describe(r)
 
 
-def test_fit_rates_is_fit_at_each_rate(tmp_path):
-    from lossopt.lab.training import fit_rates
-
+def test_parallel_processes_give_the_same_results(tmp_path):
     table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
-    rows = np.random.default_rng(0).permutation(table.rows)
-    data = table.split(rows[:120], rows[120:])
-    for name in ("sgd", "momentum", "adagrad", "rmsprop", "adam"):
-        lrs = [0.001, 0.01]
-        together = fit_rates(data, name, lrs, epochs=8, seed=3, patience=2)
-        for lr, (model, run) in zip(lrs, together, strict=True):
-            alone_model, alone = fit(data, name, lr, epochs=8, seed=3, patience=2)
-            assert run.lr == lr and run.best_epoch == alone.best_epoch
-            assert run.val_loss == pytest.approx(alone.val_loss, rel=1e-4)
-            assert run.train_loss == pytest.approx(alone.train_loss, rel=1e-4)
-            for a, b in zip(model.parameters(), alone_model.parameters(), strict=True):
-                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-
-
-class _FakeRun:
-    def __init__(self, lr, loss):
-        self.lr, self.val_loss, self.val_metric, self.best_epoch = lr, [loss], [0.5], 0
-
-
-def _search_with(monkeypatch, tmp_path, loss_of_rate, widen):
-    import lossopt.lab.compare as cmp
-
-    table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
-    seen = []
-
-    def fake_fit_rates(data, name, lrs, **_):
-        seen.append((data.x_train.shape[0], data.x_val.shape[0], list(lrs)))
-        model = torch.nn.Sequential(torch.nn.Linear(13, 3))
-        return [(model, _FakeRun(lr, loss_of_rate(lr))) for lr in lrs]
-
-    monkeypatch.setattr(cmp, "fit_rates", fake_fit_rates)
-    rows = np.arange(table.rows)
-    inner, test = (rows[:100], rows[100:130]), rows[130:]
-    settings = cmp.Plan(splits=1, max_epochs=5, patience=2, span=0, widen=widen)
-    found = cmp._search(table, "adam", inner, test, Config(), settings, 0, 0)
-    return found, seen
-
-
-def test_the_grid_widens_while_the_best_rate_is_at_its_edge(monkeypatch, tmp_path):
-    from lossopt.lab.optimizers import OPTIMIZERS
-
-    sweep = sorted(OPTIMIZERS["adam"].sweep)
-    (trials, _, _, lr, at_edge), seen = _search_with(
-        monkeypatch, tmp_path, lambda lr: 1 / lr, widen=2
-    )
-    assert seen[0][2] == sweep and len(seen) == 2  # one run for the sweep, one for both steps
-    assert seen[1][2] == [pytest.approx(sweep[-1] * 3**i, rel=0.02) for i in (1, 2)]
-    assert lr == max(t.lr for t in trials) and at_edge
-    # trained on the inner part, validated on the other: never the 48 test rows
-    assert all(train == 100 and val == 30 for train, val, _ in seen)
-    middle = sweep[1]
-    (_, _, _, lr, at_edge), seen = _search_with(
-        monkeypatch, tmp_path, lambda lr: abs(math.log(lr / middle)), widen=2
-    )
-    assert lr == middle and not at_edge and len(seen) == 1
+    runs = []
+    for jobs in (1, 2):
+        settings = Settings(quick=True, optimizers=("sgd",), epochs=4, jobs=jobs)
+        r = compare(table, settings)
+        runs.append(([(p.optimizer, p.lr, p.test) for p in r.picks], r.rule, r.final.test))
+    assert runs[0] == runs[1]
 
 
 def test_same_seed_same_results(tmp_path):
@@ -196,10 +393,136 @@ def test_same_seed_same_results(tmp_path):
     for name in ("a", "b", "c"):
         out = tmp_path / name
         seed = "1" if name == "c" else "0"
-        args = ["--quick", "--quiet", "--optimizers", "sgd,adam", "--seed", seed, "--steps", "6"]
+        args = [*FAST, "--optimizers", "sgd", "--seed", seed, "--steps", "6"]
         argv = ["lab", "compare", "--data", str(path), "--target", "target", "--out", str(out)]
         assert main([*argv, *args]) == 0
         outputs.append((out / "results.json").read_text())
     assert outputs[0] == outputs[1]
     assert outputs[2] != outputs[0]
     assert "seconds" not in outputs[0]  # wall-clock times live in timings.json
+
+
+MODEL = """
+import torch
+
+
+def small(inputs, outputs):
+    layers = [torch.nn.Linear(inputs, 16), torch.nn.Tanh(), torch.nn.Linear(16, outputs)]
+    return torch.nn.Sequential(*layers)
+
+
+def wrong_shape(inputs, outputs):
+    return torch.nn.Linear(inputs, outputs + 1)
+
+
+def not_a_module(inputs, outputs):
+    return 3
+"""
+
+
+def test_the_users_own_network(tmp_path):
+    model = tmp_path / "net.py"
+    model.write_text(MODEL)
+    path = _sklearn_csv(tmp_path, "wine")
+    r, page, script = _run(
+        tmp_path,
+        path,
+        "target",
+        "--optimizers",
+        "adam",
+        "--lr",
+        "0.01",
+        "--model",
+        f"{model}:small",
+    )
+    assert r["model"] == f"{model}:small"
+    assert r["parameters"] == 13 * 16 + 16 + 16 * 3 + 3
+    assert f"the network of {model}:small" in page and "small(13, 3)" in page
+    printed = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=600
+    ).stdout
+    value = float(printed.strip().splitlines()[-1].rsplit(":", 1)[1])
+    assert value == pytest.approx(r["final"]["test"], rel=0.02, abs=0.01)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_device(tmp_path):
+    path = _sklearn_csv(tmp_path, "wine")
+    r, page, _ = _run(
+        tmp_path,
+        path,
+        "target",
+        "--optimizers",
+        "adam",
+        "--lr",
+        "0.01",
+        "--device",
+        "cuda",
+        export=False,
+    )
+    assert r["device"] == "cuda" and r["jobs"] == 1 and "Device: cuda" in page
+
+
+def _bad(tmp_path, capsys, *extra, data=None, target="target"):
+    data = data or _sklearn_csv(tmp_path, "wine")
+    out, script = tmp_path / "out", tmp_path / "train.py"
+    argv = ["lab", "compare", "--data", str(data), "--target", target, "--out", str(out)]
+    code = main([*argv, "--quiet", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("lossopt: error: "), err
+    assert not out.exists()
+    assert not script.exists() or "--export" in extra and script.read_text() == "mine\n"
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--metric", "precision"], "unknown metric 'precision'; choose from accuracy"),
+        (["--metric", "rmse"], "--metric rmse is for regression; for classification choose"),
+        (["--device", "tpu"], "--device must be auto, cpu or cuda, got 'tpu'"),
+        (["--weight-decay", "-1"], "--weight-decay must be 0 or more and finite, got -1"),
+        (["--weight-decay", "nan"], "--weight-decay must be 0 or more and finite, got nan"),
+        (["--weight-decay", "x"], "--weight-decay must be a number, got 'x'"),
+        (["--jobs", "0"], "--jobs must be a whole number from 1 to 256, got '0'"),
+        (["--optimizers", "adamx"], "unknown optimizer 'adamx'; choose from sgd, momentum"),
+        (["--export", "train.txt"], "--export must name a .py file, got 'train.txt'"),
+        (["--export", "/no/such/folder/t.py"], "the folder /no/such/folder does not exist"),
+        (["--model", "net.py"], "--model must be path.py:function, got 'net.py'"),
+        (["--model", "missing.py:f"], "missing.py is not a Python file"),
+    ],
+)
+def test_bad_values_are_refused_before_anything_is_written(tmp_path, capsys, extra, said):
+    assert said in _bad(tmp_path, capsys, *extra)
+
+
+def test_metric_for_regression_is_checked_against_the_task(tmp_path, capsys):
+    data = _sklearn_csv(tmp_path, "diabetes")
+    line = _bad(tmp_path, capsys, "--metric", "f1", data=data)
+    assert "--metric f1 is for classification; for regression choose from rmse, mae, r2" in line
+
+
+def test_an_export_over_a_file_lossopt_did_not_write_is_refused(tmp_path, capsys):
+    (tmp_path / "train.py").write_text("mine\n")
+    line = _bad(tmp_path, capsys, "--export", str(tmp_path / "train.py"))
+    assert "exists and lossopt did not write it" in line
+
+
+@pytest.mark.parametrize(
+    ("function", "said"),
+    [
+        ("nothing", "has no function 'nothing'"),
+        ("wrong_shape", "gave shape (2, 4), expected (2, 3)"),
+        ("not_a_module", "must return a torch.nn.Module, got int"),
+    ],
+)
+def test_bad_models_are_refused(tmp_path, capsys, function, said):
+    model = tmp_path / "net.py"
+    model.write_text(MODEL)
+    assert said in _bad(tmp_path, capsys, "--model", f"{model}:{function}")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_is_refused(tmp_path, capsys):
+    assert "no CUDA device is available" in _bad(tmp_path, capsys, "--device", "cuda")

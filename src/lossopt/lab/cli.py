@@ -214,6 +214,9 @@ def parser() -> _Parser:
         help=_("default: classification for text or at most 20 whole-number values"),
     )
     _add_options(compare, COMPARE_OUT, defaults=False)
+    from lossopt.lab.compare_cli import add_arguments
+
+    add_arguments(compare)
     from lossopt.lab.live.command import add_serve
 
     add_serve(runs, _Parser)
@@ -264,13 +267,21 @@ def _run(args) -> Path:
     kind = "compare" if comparing else "lab"
     args.out = output_folder(args)
     try:
-        optimizers = tuple(parse_optimizers(args.optimizers))
+        optimizers = () if comparing else tuple(parse_optimizers(args.optimizers))
     except ValueError as error:
         raise UsageError(str(error)) from None
     try:
         output.check(Path(args.out), kind)
     except output.OutputError as error:
         raise UsageError(str(error)) from None
+    if comparing:  # every option checked and the table read before anything is written
+        from lossopt.lab import compare_cli
+
+        try:
+            prepared = compare_cli.start(args)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        optimizers = prepared.settings.optimizers
     config = Config(args.seed, args.quick, optimizers, args.lr, args.steps)
     meta = {"seed": args.seed, "quick": args.quick, "optimizers": ",".join(optimizers)}
     if args.lr is not None:
@@ -281,20 +292,16 @@ def _run(args) -> Path:
     results, page = {}, {}
     if comparing:
         from lossopt.lab.compare import compare, count_units
-        from lossopt.lab.data import DataError, read_table
+        from lossopt.lab.compare_report import SECTION, warnings
 
-        try:
-            table = read_table(args.data, args.target, args.task)
-        except DataError as error:
-            raise UsageError(str(error)) from None
+        table = prepared.table
         for warning in table.warnings:
             _say(_("warning: {warning}").format(warning=warning))
-        progress = Progress(count_units(config) + 1, args.quiet)
-        results["compare"] = compare(table, config, progress)
-        for warning in results["compare"].warnings:
+        progress = Progress(count_units(prepared.settings, table.rows) + 1, args.quiet)
+        results["compare"] = compare(table, prepared.settings, progress)
+        for warning in warnings(results["compare"]):
             _say(_("warning: {warning}").format(warning=warning))
         meta.update(data=args.data, target=args.target)
-        from lossopt.lab.compare_report import SECTION
 
         page = {
             "sections": {"compare": SECTION},
@@ -326,6 +333,8 @@ def _run(args) -> Path:
         raise UsageError(str(error)) from None
     progress("report")
     progress.close()
+    if comparing and compare_cli.finish(prepared, results["compare"]) is not None:
+        _say(f"training script written to {prepared.export}")
     return Path(args.out) / index
 
 

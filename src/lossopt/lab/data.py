@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
+from pandas.api.types import union_categoricals
 
 
 class DataError(ValueError):
@@ -71,67 +73,104 @@ MIN_ROWS = 10
 MIN_PER_CLASS = 5  # each class in the training, validation and test parts of every split
 # Spellings of "no value" in exported tables (compared lower-case, after stripping).
 MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "<na>", "#n/a", "?", "missing"}
+MISSING_TEXT = "(missing)"  # the category of a blank text cell
 DELIMITERS = ",;\t|"
+# Lines parsed at a time: as text, a chunk takes tens of bytes a cell; only its
+# numbers (4 bytes a cell) and category codes are kept.
+CHUNK_ROWS = 20_000
+
+
+def preprocessor(numeric: list[str], text: list[str], categories: list[list[str]]):
+    """scikit-learn's ColumnTransformer for a table's inputs: numbers imputed with
+    the training median then standardized, text one-hot encoded over its known
+    categories (a value seen only outside the training rows encodes as zeros).
+    Fitted on training rows only; the exported script builds the same."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    parts = []
+    if numeric:
+        numbers = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+        parts.append(("numbers", numbers, numeric))
+    if text:
+        encoder = OneHotEncoder(
+            categories=categories, handle_unknown="ignore", sparse_output=False, dtype=np.float32
+        )
+        parts.append(("text", encoder, text))
+    return ColumnTransformer(parts, sparse_threshold=0.0)
 
 
 @dataclass
 class Table:
-    """A CSV table as numbers: x may hold NaN (imputed per split, from training rows only)."""
+    """A CSV table: its numeric inputs as float32 (NaN where missing; filled per
+    split, from training rows only), its text inputs as categories, the target."""
 
     path: str
     target: str
     task: str
-    x: np.ndarray  # float32, rows x features
+    frame: pd.DataFrame  # the inputs: float32 columns, then categorical ones
+    numeric: list[str]
+    text: list[str]
+    categories: list[list[str]]  # of each text column, sorted
     y: np.ndarray  # class index (int64) or value (float32)
-    features: list[str]
     classes: list[str]
     delimiter: str
     warnings: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # the header, renamed where needed
 
     @property
     def rows(self) -> int:
         return len(self.y)
 
+    @property
+    def features(self) -> list[str]:
+        """The network's inputs: the numbers, then one per category of each text column."""
+        onehot = [f"{n}={c}" for n, cs in zip(self.text, self.categories, strict=True) for c in cs]
+        return [*self.numeric, *onehot]
+
+    @property
+    def x(self) -> np.ndarray:
+        """The numeric inputs as read (NaN where missing)."""
+        return self.frame[self.numeric].to_numpy(dtype=np.float32)
+
+    def preprocessor(self):
+        return preprocessor(self.numeric, self.text, self.categories)
+
+    def target_scale(self, train: np.ndarray) -> tuple[float, float]:
+        """Mean and standard deviation of a regression target on rows train: the
+        network learns the standardized target (0 and 1 for classification)."""
+        if self.task != "regression":
+            return 0.0, 1.0
+        values = self.y[train].astype(np.float64)
+        return float(values.mean()), float(values.std()) or 1.0
+
     def prepare(
         self, train: np.ndarray, *others: np.ndarray
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(x, y) of rows train, then of each of others: missing values filled with
-        the training median, inputs (and a regression target) standardized by
-        training statistics, so that nothing of the other rows leaks in."""
-        x_train = self.x[train]
-        observed = ~np.isnan(x_train)
-        counts = observed.sum(axis=0)
-        median = np.array(
-            [
-                np.median(x_train[observed[:, j], j]) if counts[j] else 0.0
-                for j in range(x_train.shape[1])
-            ]
-        )
-        mean_y, std_y = 0.0, 1.0
-        if self.task == "regression":
-            mean_y, std_y = float(self.y[train].mean()), float(self.y[train].std()) or 1.0
-        filled = []
+        """(x, y) of rows train, then of each of others, through `preprocessor`
+        fitted on rows train (and a regression target standardized by their mean
+        and deviation), so that nothing of the other rows leaks in."""
+        pipeline = self.preprocessor().fit(self.frame.iloc[train])
+        mean, std = self.target_scale(train)
+        prepared = []
         for rows in (train, *others):
-            x = self.x[rows].astype(np.float64)
-            holes = np.isnan(x)
-            x[holes] = np.take(median, np.nonzero(holes)[1])
+            x = np.ascontiguousarray(pipeline.transform(self.frame.iloc[rows]), dtype=np.float32)
             y = self.y[rows]
             if self.task == "regression":
-                y = ((y - mean_y) / std_y).astype(np.float32)
-            filled.append((x, y))
-        mean = filled[0][0].mean(axis=0)
-        std = filled[0][0].std(axis=0)
-        std[std == 0] = 1.0
-        return [(((x - mean) / std).astype(np.float32), y) for x, y in filled]
+                y = ((y - mean) / std).astype(np.float32)
+            prepared.append((x, np.ascontiguousarray(y)))
+        return prepared
 
     def split(self, train: np.ndarray, val: np.ndarray) -> Split:
         """Rows train and val as a Split, prepared as `prepare` says."""
         (x_train, y_train), (x_val, y_val) = self.prepare(train, val)
         return Split(
             torch.from_numpy(x_train),
-            torch.from_numpy(np.ascontiguousarray(y_train)),
+            torch.from_numpy(y_train),
             torch.from_numpy(x_val),
-            torch.from_numpy(np.ascontiguousarray(y_val)),
+            torch.from_numpy(y_val),
             self.task,
             self.classes,
             self.features,
@@ -148,38 +187,44 @@ def _delimiter(path: Path, sample: str) -> str:
         return best if counts[best] else ","
 
 
-def _numbers(values, decimal_comma: bool):
-    """The column as floats (NaN where missing), or None if some value is text."""
-    import pandas as pd
+def _missing(values: pd.Series) -> pd.Series:
+    return values.str.lower().isin(MISSING)
 
+
+def _numbers(values: pd.Series, decimal_comma: bool, missing: pd.Series | None = None):
+    """The column as floats (NaN where missing), or None if some value is text."""
+    if missing is None:
+        missing = _missing(values)
     text = values.str.replace(",", ".", regex=False) if decimal_comma else values
-    parsed = pd.to_numeric(text.where(~values.str.lower().isin(MISSING)), errors="coerce")
-    present = ~values.str.lower().isin(MISSING)
-    if parsed[present].isna().any():
+    parsed = pd.to_numeric(text.where(~missing), errors="coerce")
+    if parsed[~missing].isna().any():
         return None
     return parsed.to_numpy(dtype=np.float64, copy=True)
 
 
-def _read(path: Path):
-    import pandas as pd
-
+def _sample(path: Path) -> str:
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     try:
-        sample = path.read_bytes()[:65536].decode("utf-8-sig", errors="strict")
-    except UnicodeDecodeError:
-        try:  # a cut in the middle of a multi-byte character is fine
-            sample = path.read_bytes()[:65536].decode("utf-8-sig", errors="ignore")
-            path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError):
-            raise DataError(f"cannot read {path}: it is not UTF-8 text") from None
+        with path.open("rb") as file:
+            head = file.read(65536)
     except OSError as error:
         raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+    try:
+        sample = head.decode("utf-8-sig", errors="strict")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 4:  # not a multi-byte character cut at the end
+            raise DataError(f"cannot read {path}: it is not UTF-8 text") from None
+        sample = head.decode("utf-8-sig", errors="ignore")
     if not sample.strip():
         raise DataError(f"{path} is empty")
-    delimiter = _delimiter(path, sample)
+    return sample
+
+
+def _chunks(path: Path, delimiter: str, columns: list[int] | None = None):
+    """The file's lines as frames of text, CHUNK_ROWS at a time, header included."""
     try:
-        frame = pd.read_csv(
+        reader = pd.read_csv(
             path,
             sep=delimiter,
             header=None,
@@ -187,16 +232,20 @@ def _read(path: Path):
             keep_default_na=False,
             encoding="utf-8-sig",
             skip_blank_lines=True,
+            chunksize=CHUNK_ROWS,
+            usecols=columns,
         )
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as error:
+        for chunk in reader:
+            yield chunk.fillna("").apply(lambda column: column.str.strip())  # short lines: blanks
+    except UnicodeDecodeError:
+        raise DataError(f"cannot read {path}: it is not UTF-8 text") from None
+    except (pd.errors.ParserError, ValueError) as error:
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise DataError(f"cannot read {path} as CSV (delimiter {delimiter!r}): {detail}") from None
-    frame = frame.fillna("").apply(lambda column: column.str.strip())  # short lines: blanks
-    return frame, delimiter
 
 
-def _header(frame, path: Path, target: str, warnings: list[str]) -> list[str]:
-    names = [str(name) for name in frame.iloc[0]]
+def _header(values: list[str], path: Path, target: str, warnings: list[str]) -> list[str]:
+    names = [str(name) for name in values]
     seen: dict[str, int] = {}
     renamed = []
     for i, name in enumerate(names):
@@ -217,6 +266,28 @@ def _header(frame, path: Path, target: str, warnings: list[str]) -> list[str]:
     return names
 
 
+class _Column:
+    """One input column while the file is read: numbers until a value is text."""
+
+    def __init__(self) -> None:
+        self.numbers: list[np.ndarray] | None = []
+        self.text: list[pd.Categorical] = []
+        self.missing = 0
+        self.present = False
+
+    def add(self, values: pd.Series, decimal_comma: bool) -> None:
+        missing = _missing(values)
+        self.missing += int(missing.sum())
+        self.present |= bool((~missing).any())
+        if self.numbers is not None:
+            numbers = _numbers(values, decimal_comma, missing)
+            if numbers is not None:
+                self.numbers.append(numbers.astype(np.float32))
+                return
+            self.numbers = None  # text after all: its earlier chunks are read again
+        self.text.append(pd.Categorical(values.where(~missing, MISSING_TEXT)))
+
+
 def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
     """Read a CSV table for `lossopt lab compare`.
 
@@ -227,72 +298,123 @@ def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
     its own; each is reported in `warnings`. Text columns with at most 50
     distinct values are one-hot encoded. The task is classification when the
     target is text or holds at most 20 distinct whole numbers, else regression,
-    unless ``task`` says otherwise.
+    unless ``task`` says otherwise. The file is read CHUNK_ROWS lines at a time,
+    so that memory holds the numbers, not the text.
     """
     path = Path(path)
-    frame, delimiter = _read(path)
+    delimiter = _delimiter(path, _sample(path))
+    decimal_comma = delimiter != ","
     warnings: list[str] = []
-    names = _header(frame, path, target, warnings)
-    body = frame.iloc[1:].reset_index(drop=True)
-    body.columns = names
-    body = body[~(body == "").all(axis=1)]  # a line of bare delimiters is no row
-    if body.empty:
+    names: list[str] = []
+    columns: dict[str, _Column] = {}
+    targets: list[pd.Series] = []
+    kept: list[np.ndarray] = []  # per chunk: which lines are rows with a target
+    dropped = 0
+    for chunk in _chunks(path, delimiter):
+        first = not names
+        if first:
+            names = _header(list(chunk.iloc[0]), path, target, warnings)
+            if target not in names:
+                raise DataError(
+                    f"target column {target!r} not in {path} (columns: {', '.join(names)})"
+                )
+            columns = {name: _Column() for name in names if name != target}
+        chunk.columns = names
+        keep = ~(chunk == "").all(axis=1).to_numpy()  # a line of bare delimiters is no row
+        if first:
+            keep[0] = False  # the header
+        blank = _missing(chunk[target]).to_numpy() & keep
+        dropped += int(blank.sum())
+        keep &= ~blank
+        kept.append(keep)
+        body = chunk[keep]
+        targets.append(body[target])
+        for name, column in columns.items():
+            column.add(body[name], decimal_comma)
+    if not names or not any(k.any() for k in kept) and not dropped:
         raise DataError(f"{path} has a header but no rows")
-    if target not in names:
-        raise DataError(f"target column {target!r} not in {path} (columns: {', '.join(names)})")
-
-    missing_target = body[target].str.lower().isin(MISSING)
-    if missing_target.any():
-        count = int(missing_target.sum())
-        warnings.append(f"dropped {count} row{'s' * (count != 1)} whose target {target!r} is blank")
-        body = body[~missing_target].reset_index(drop=True)
-    if len(body) < MIN_ROWS:
+    if dropped:
+        warnings.append(
+            f"dropped {dropped} row{'s' * (dropped != 1)} whose target {target!r} is blank"
+        )
+    rows = sum(int(k.sum()) for k in kept)
+    if rows < MIN_ROWS:
         raise DataError(
-            f"{path} has {len(body)} row{'s' * (len(body) != 1)} with a target; "
+            f"{path} has {rows} row{'s' * (rows != 1)} with a target; "
             f"compare needs at least {MIN_ROWS}"
         )
-    decimal_comma = delimiter != ","
-    y, task, classes = _target(body[target], target, task, decimal_comma)
+    y, task, classes = _target(pd.concat(targets, ignore_index=True), target, task, decimal_comma)
+    del targets
 
-    features, blocks, imputed, blank_text, empty = [], [], [], [], []
-    for name in names:
-        if name == target:
-            continue
-        values = body[name]
-        missing = values.str.lower().isin(MISSING)
-        if missing.all():
+    switched = [
+        i
+        for i, name in enumerate(names)
+        if name in columns and columns[name].numbers is None and len(columns[name].text) < len(kept)
+    ]
+    for name in (names[i] for i in switched):
+        columns[name].text = []
+    if switched:  # read those columns again, as text from the first line
+        for keep, chunk in zip(kept, _chunks(path, delimiter, switched), strict=True):
+            chunk.columns = [names[i] for i in switched]
+            body = chunk[keep]
+            for name in chunk.columns:
+                missing = _missing(body[name])
+                values = body[name].where(~missing, MISSING_TEXT)
+                columns[name].text.append(pd.Categorical(values))
+
+    data: dict[str, object] = {}
+    numeric, text, categories = [], [], []
+    imputed, blank_text, empty = [], [], []
+    for name, column in columns.items():
+        if not column.present:
             empty.append(name)
             continue
-        numbers = _numbers(values, decimal_comma)
-        if numbers is not None:
-            holes = ~np.isfinite(numbers)  # inf is no measurement either
-            numbers[holes] = np.nan
+        if column.numbers is not None:
+            values = np.concatenate(column.numbers)
+            holes = ~np.isfinite(values)  # inf is no measurement either
+            values[holes] = np.nan
             if holes.any():
                 imputed.append(f"{name} ({int(holes.sum())})")
-            blocks.append(numbers[:, None])
-            features.append(name)
+            data[name] = values
+            numeric.append(name)
             continue
-        text = values.where(~missing, "(missing)")
-        categories = sorted(set(text))
-        if len(categories) > MAX_CATEGORIES:
+        merged = union_categoricals(column.text, sort_categories=True)
+        found = [str(c) for c in merged.categories]
+        if len(found) > MAX_CATEGORIES:
             raise DataError(
                 f"column {name!r} is neither numeric nor categorical "
-                f"({len(categories)} distinct text values, at most {MAX_CATEGORIES})"
+                f"({len(found)} distinct text values, at most {MAX_CATEGORIES})"
             )
-        if missing.any():
-            blank_text.append(f"{name} ({int(missing.sum())})")
-        blocks.append(np.stack([(text == c).to_numpy() for c in categories], axis=1))
-        features.extend(f"{name}={c}" for c in categories)
+        if column.missing:
+            blank_text.append(f"{name} ({column.missing})")
+        data[name] = merged
+        text.append(name)
+        categories.append(found)
     if empty:
         warnings.append(f"columns with no value at all, left out: {', '.join(empty)}")
     if imputed:
         warnings.append("missing numbers filled with the training median: " + ", ".join(imputed))
     if blank_text:
-        warnings.append("missing text kept as the category '(missing)': " + ", ".join(blank_text))
-    if not blocks:
+        warnings.append(
+            f"missing text kept as the category '{MISSING_TEXT}': " + ", ".join(blank_text)
+        )
+    if not data:
         raise DataError(f"{path} has no feature column besides the target {target!r}")
-    x = np.concatenate([b.astype(np.float32) for b in blocks], axis=1)
-    return Table(str(path), target, task, x, y, features, classes, delimiter, warnings)
+    frame = pd.DataFrame({name: data[name] for name in [*numeric, *text]})
+    return Table(
+        path=str(path),
+        target=target,
+        task=task,
+        frame=frame,
+        numeric=numeric,
+        text=text,
+        categories=categories,
+        y=y,
+        classes=classes,
+        delimiter=delimiter,
+        warnings=warnings,
+        columns=names,
+    )
 
 
 def _target(values, target: str, task: str | None, decimal_comma: bool):
@@ -320,8 +442,6 @@ def _target(values, target: str, task: str | None, decimal_comma: bool):
         return numbers.astype(np.float32), task, []
 
     if numbers is not None:  # '1' and '1.0' are the same class
-        import pandas as pd
-
         labels = [str(int(v)) if v == int(v) else repr(float(v)) for v in numbers]
         values = pd.Series(labels, index=values.index)
     classes = sorted(set(values), key=order)

@@ -1,9 +1,12 @@
-"""One training loop for every run of the lab that fits a small network."""
+"""One training loop for every network the lab fits: one rate (`fit`, `train`)
+or several at once (`fit_rates`), the lab's MLP or the user's own module."""
 
 from __future__ import annotations
 
+import copy
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -12,7 +15,10 @@ from torch import nn
 
 from lossopt import losses
 from lossopt.lab.data import Split
-from lossopt.lab.optimizers import OPTIMIZERS
+from lossopt.lab.optimizers import OPTIMIZERS, OptimizerSpec
+
+HIDDEN = 64
+Factory = Callable[[int, int], nn.Module]  # (inputs, outputs) -> an untrained network
 
 
 @contextmanager
@@ -27,9 +33,14 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def mlp(inputs: int, outputs: int, hidden: int = 64, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
+def perceptron(inputs: int, outputs: int, hidden: int = HIDDEN) -> nn.Module:
+    """The lab's network: one hidden layer of ReLU units."""
     return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+
+
+def mlp(inputs: int, outputs: int, hidden: int = HIDDEN, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return perceptron(inputs, outputs, hidden)
 
 
 @dataclass
@@ -65,7 +76,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str) -> t
 
 def train(
     data: Split,
-    optimizer: str,
+    optimizer: str | OptimizerSpec,
     lr: float,
     *,
     epochs: int,
@@ -85,114 +96,135 @@ def train(
 
 def fit(
     data: Split,
-    optimizer: str,
+    optimizer: str | OptimizerSpec,
     lr: float,
     *,
     epochs: int,
     seed: int,
     batch_size: int = 64,
     patience: int | None = None,
+    model: Factory = perceptron,
+    device: str = "cpu",
+    progress: Progress | None = None,
 ) -> tuple[nn.Module, Run]:
     """`train`, also returning the model (at its best epoch when ``patience`` is set)."""
-    with one_thread():
-        return _fit(
-            data, optimizer, lr, epochs=epochs, seed=seed, batch_size=batch_size, patience=patience
-        )
+    return fit_rates(
+        data,
+        optimizer,
+        [lr],
+        epochs=epochs,
+        seed=seed,
+        batch_size=batch_size,
+        patience=patience,
+        model=model,
+        device=device,
+        progress=progress,
+    )[0]
 
 
-def _fit(data, optimizer, lr, *, epochs, seed, batch_size, patience):
-    if patience is not None and patience < 1:
-        raise ValueError(f"patience must be None or at least 1, got {patience}")
-    model = mlp(data.x_train.shape[1], data.num_outputs, seed=seed)
-    opt = OPTIMIZERS[optimizer].build(model.parameters(), lr)
-    generator = torch.Generator().manual_seed(seed)
-    n = data.x_train.shape[0]
-    train_loss, val_loss, val_metric = [], [], []
-    best_loss, best_epoch, best_state = float("inf"), None, None
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator)
-        total = 0.0
-        for i in range(0, n, batch_size):
-            batch = order[i : i + batch_size]
-            opt.zero_grad(set_to_none=True)
-            loss = _loss(data.task, model(data.x_train[batch]), data.y_train[batch])
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(batch)
-        train_loss.append(total / n)
-        loss, metric = evaluate(model, data.x_val, data.y_val, data.task)
-        if loss != loss or loss == float("inf"):  # diverged: stop, and say so in the curve
-            val_loss.append(float("inf"))
-            val_metric.append(0.0 if data.task == "classification" else float("inf"))
-            break
-        val_loss.append(loss)
-        val_metric.append(metric)
-        if patience is None:
-            continue
-        if loss < best_loss:
-            best_loss, best_epoch = loss, epoch
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        elif epoch - best_epoch >= patience:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    run = Run(optimizer, lr, seed, train_loss, val_loss, val_metric, time.perf_counter() - start)
-    run.best_epoch = best_epoch
-    return model, run
+# Every update rule of the lab moves a parameter by lr times a step that does not
+# depend on lr (AdamW's decoupled decay too: lr * (wd * p + step)), so one
+# optimizer at lr = 1 over stacked copies of the network, its step rescaled per
+# copy, trains every rate at the cost of one run.
+LINEAR_IN_LR = frozenset({"sgd", "momentum", "adagrad", "rmsprop", "adam", "adamw"})
 
-
-# The lecture's five update rules all move a parameter by lr times a step that
-# does not depend on lr (no weight decay here), so one optimizer at lr = 1 over
-# stacked copies of the network, its step rescaled per copy, trains every rate
-# at the cost of one run.
-LINEAR_IN_LR = frozenset({"sgd", "momentum", "adagrad", "rmsprop", "adam"})
+# Called after every step as progress(epoch, fraction of the epoch done, curves)
+# and after every epoch with fraction 1.0, curves being each rate's (train loss,
+# validation loss, validation metric) lists so far; returning False ends the run
+# there (the live lab's pause and stop: it may also block).
+Progress = Callable[[int, float, list], "bool | None"]
 
 
 def fit_rates(
     data: Split,
-    optimizer: str,
+    optimizer: str | OptimizerSpec,
     lrs: list[float],
     *,
     epochs: int,
     seed: int,
     batch_size: int = 64,
     patience: int | None = None,
+    model: Factory = perceptron,
+    device: str = "cpu",
+    progress: Progress | None = None,
 ) -> list[tuple[nn.Module, Run]]:
-    """`fit` at each rate of lrs: the same initial weights and mini-batches, so
-    each result is the run `fit` gives (up to rounding). Optimizers outside
-    LINEAR_IN_LR are run one rate at a time."""
-    if optimizer not in LINEAR_IN_LR or len(lrs) == 1:
-        return [
-            fit(
-                data,
-                optimizer,
-                lr,
-                epochs=epochs,
-                seed=seed,
-                batch_size=batch_size,
-                patience=patience,
-            )
-            for lr in lrs
-        ]
+    """Train ``model(inputs, outputs)`` (initialised after torch.manual_seed(seed))
+    at each rate of lrs: the same initial weights and mini-batches, so each
+    result is the run `fit` gives at that rate (up to rounding). Optimizers
+    outside LINEAR_IN_LR are run one rate at a time."""
+    spec = OPTIMIZERS[optimizer] if isinstance(optimizer, str) else optimizer
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be None or at least 1, got {patience}")
-    k = len(lrs)
-    first, _, second = mlp(data.x_train.shape[1], data.num_outputs, seed=seed)
-    # (k, in, out) weights and (k, 1, out) biases: x @ w + b for every copy at once
-    params = [
-        first.weight.detach().T.repeat(k, 1, 1),
-        first.bias.detach().repeat(k, 1, 1),
-        second.weight.detach().T.repeat(k, 1, 1),
-        second.bias.detach().repeat(k, 1, 1),
-    ]
-    params = [p.clone().requires_grad_(True) for p in params]
-    opt = OPTIMIZERS[optimizer].build(params, 1.0)
-    scale = torch.tensor(lrs, dtype=params[0].dtype).view(k, 1, 1)
+    if not lrs:
+        raise ValueError("lrs must name at least one learning rate, got []")
+    with one_thread() if device == "cpu" else _nothing():
+        if spec.name not in LINEAR_IN_LR and len(lrs) > 1:
+            return [
+                _loop(
+                    data, spec, [lr], epochs, seed, batch_size, patience, model, device, progress
+                )[0]
+                for lr in lrs
+            ]
+        return _loop(data, spec, lrs, epochs, seed, batch_size, patience, model, device, progress)
 
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        w1, b1, w2, b2 = params
-        return torch.relu(x @ w1 + b1) @ w2 + b2  # (k, rows, outputs)
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+class _Copies:
+    """k copies of one network with the same initial weights, their parameters
+    stacked along a new first dimension; torch.func runs them side by side."""
+
+    def __init__(self, factory: Factory, inputs: int, outputs: int, seed: int, k: int, device):
+        torch.manual_seed(seed)
+        self.network = factory(inputs, outputs).to(device)
+        self.k = k
+        self.params = {
+            name: p.detach().unsqueeze(0).repeat(k, *([1] * p.dim())).requires_grad_(True)
+            for name, p in self.network.named_parameters()
+        }
+        self.buffers = {
+            name: b.detach().unsqueeze(0).repeat(k, *([1] * b.dim()))
+            for name, b in self.network.named_buffers()
+        }
+        skeleton = copy.deepcopy(self.network).to("meta")
+
+        def one(params, buffers, x):
+            return torch.func.functional_call(skeleton, (params, buffers), (x,))
+
+        self._one = one
+        self._all = torch.func.vmap(one, in_dims=(0, 0, None), randomness="different")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(k, rows, outputs): every copy's output for the same rows."""
+        if self.k == 1:  # no vmap for a single copy: the plain module's speed
+            first = {name: p[0] for name, p in self.params.items()}
+            return self._one(first, {n: b[0] for n, b in self.buffers.items()}, x).unsqueeze(0)
+        return self._all(self.params, self.buffers, x)
+
+    def weights(self, j: int) -> dict[str, torch.Tensor]:
+        return {name: p[j].detach().clone() for name, p in {**self.params, **self.buffers}.items()}
+
+    def module(self, weights: dict[str, torch.Tensor]) -> nn.Module:
+        network = copy.deepcopy(self.network)
+        network.load_state_dict(weights)
+        return network
+
+
+def _loop(data, spec, lrs, epochs, seed, batch_size, patience, factory, device, progress=None):
+    k = len(lrs)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
+    copies = _Copies(factory, x_train.shape[1], data.num_outputs, seed, k, device)
+    params = list(copies.params.values())
+    # one copy: the optimizer at its own rate; several: at 1, each copy's step rescaled
+    opt = spec.build(params, lrs[0] if k == 1 else 1.0)
+    scale = [
+        torch.tensor(lrs, dtype=p.dtype, device=device).view(k, *[1] * (p.dim() - 1))
+        for p in params
+    ]
 
     def per_copy(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         rows = y.shape[0]
@@ -204,41 +236,53 @@ def fit_rates(
         return each.view(k, rows).mean(dim=1)
 
     generator = torch.Generator().manual_seed(seed)
-    n = data.x_train.shape[0]
+    n = x_train.shape[0]
     curves = [([], [], []) for _ in range(k)]  # train loss, val loss, val metric
     active = [True] * k
-    best = [(float("inf"), None, None)] * k  # loss, epoch, weights
+    best: list[tuple[float, int | None, dict | None]] = [(math.inf, None, None)] * k
     start = time.perf_counter()
     for epoch in range(epochs):
-        order = torch.randperm(n, generator=generator)
-        total = torch.zeros(k)
+        order = torch.randperm(n, generator=generator).to(device)
+        total = torch.zeros(k, device=device)
         for i in range(0, n, batch_size):
             batch = order[i : i + batch_size]
             opt.zero_grad(set_to_none=True)
-            loss = per_copy(forward(data.x_train[batch]), data.y_train[batch])
+            loss = per_copy(copies(x_train[batch]), y_train[batch])
             loss.sum().backward()  # each copy's gradient is that of its own mean loss
-            before = [p.detach().clone() for p in params]
-            opt.step()
-            with torch.no_grad():
-                for p, old in zip(params, before, strict=True):
-                    p.copy_(old + scale * (p - old))
+            if k == 1:
+                opt.step()
+            else:
+                before = [p.detach().clone() for p in params]
+                opt.step()
+                with torch.no_grad():
+                    for p, old, s in zip(params, before, scale, strict=True):
+                        p.copy_(old + s * (p - old))
             total += loss.detach() * len(batch)
+            if (
+                progress is not None
+                and progress(epoch, min(i + batch_size, n) / n, curves) is False
+            ):
+                active = [False] * k
+                break
+        if not any(active):  # stopped by progress: the epoch is not finished
+            break
         with torch.no_grad():
-            output = forward(data.x_val)
-            val_loss = per_copy(output, data.y_val)
+            output = copies(x_val)
+            val_loss = per_copy(output, y_val).cpu()
             if data.task == "classification":
-                metric = (output.argmax(dim=-1) == data.y_val).float().mean(dim=1)
+                metric = (output.argmax(dim=-1) == y_val).float().mean(dim=1).cpu()
             else:
                 metric = val_loss.sqrt()
+        total = total.cpu()
         for j in range(k):
             if not active[j]:
                 continue
             train_curve, loss_curve, metric_curve = curves[j]
             train_curve.append(total[j].item() / n)
             value = val_loss[j].item()
-            if value != value or value == float("inf"):  # diverged: stop, and say so
-                loss_curve.append(float("inf"))
-                metric_curve.append(0.0 if data.task == "classification" else float("inf"))
+            if not math.isfinite(value):  # diverged: stop, and say so in the curve
+                loss_curve.append(math.inf)
+                metric_curve.append(0.0 if data.task == "classification" else math.inf)
                 active[j] = False
                 continue
             loss_curve.append(value)
@@ -246,23 +290,19 @@ def fit_rates(
             if patience is None:
                 continue
             if value < best[j][0]:
-                best[j] = (value, epoch, [p[j].detach().clone() for p in params])
+                best[j] = (value, epoch, copies.weights(j))
             elif epoch - best[j][1] >= patience:
                 active[j] = False
+        if progress is not None and progress(epoch, 1.0, curves) is False:
+            break
         if not any(active):
             break
     seconds = (time.perf_counter() - start) / k
     results = []
     for j, lr in enumerate(lrs):
-        weights = best[j][2] or [p[j].detach().clone() for p in params]
-        model = mlp(data.x_train.shape[1], data.num_outputs, seed=seed)
-        with torch.no_grad():
-            model[0].weight.copy_(weights[0].T)
-            model[0].bias.copy_(weights[1].squeeze(0))
-            model[2].weight.copy_(weights[2].T)
-            model[2].bias.copy_(weights[3].squeeze(0))
+        _, best_epoch, weights = best[j]
+        network = copies.module(weights if weights is not None else copies.weights(j))
         train_curve, loss_curve, metric_curve = curves[j]
-        run = Run(optimizer, lr, seed, train_curve, loss_curve, metric_curve, seconds)
-        run.best_epoch = best[j][1]
-        results.append((model, run))
+        run = Run(spec.name, lr, seed, train_curve, loss_curve, metric_curve, seconds, best_epoch)
+        results.append((network, run))
     return results
