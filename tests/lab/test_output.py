@@ -105,9 +105,12 @@ def test_an_empty_folder_is_used(user_files):
 
 def test_compare_has_its_own_folder_and_never_replaces_the_labs(user_files, capsys):
     assert main(["lab", CHEAP, "--quick", "--quiet"]) == 0  # the default, lab-report/
+    # A readable table, so that the folder is what compare refuses, whichever it checks first.
+    rows = "\n".join(f"{i},{i % 2}" for i in range(40))
+    (user_files / "t.csv").write_text("x,y\n" + rows + "\n")
     before = _snapshot(user_files)
     line = _refused(
-        capsys, "lab", "compare", "--data", "x.csv", "--target", "y", "--out", "lab-report"
+        capsys, "lab", "compare", "--data", "t.csv", "--target", "y", "--out", "lab-report"
     )
     assert "holds a lossopt lab report; compare will not replace it" in line
     assert _snapshot(user_files) == before
