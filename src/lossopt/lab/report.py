@@ -846,12 +846,21 @@ LIVE: dict[str, tuple[str, Callable[[Any, Mapping[str, Any]], dict[str, Any]]]] 
             "seed": _seed(m),
         },
     ),
+    "training": (
+        "training",
+        lambda r, m: {
+            "optimizer": r.ranking[0].optimizer,
+            "lr": r.ranking[0].lr,
+            "epochs": r.epochs,
+            "seed": _seed(m),
+        },
+    ),
 }
 
 
-def _accepted(knobs: Sequence[Knob], values: Mapping[str, Any]) -> dict[str, Any]:
+def _accepted(controls: Sequence[Knob], values: Mapping[str, Any]) -> dict[str, Any]:
     """The values the live lab's knobs take; one outside a knob's range is left out."""
-    by_name = {k.name: k for k in knobs}
+    by_name = {k.name: k for k in controls}
     kept = {}
     for name, value in values.items():
         if name in by_name:
