@@ -213,11 +213,13 @@ class _IndexCrossEntropy(torch.autograd.Function):
         # The second output is never differentiated: no N x C zeros for it.
         ctx.set_materialize_grads(False)
         scale_t = scale if isinstance(scale, torch.Tensor) else None
-        ctx.save_for_backward(logits, target, keep, weight, scale_t)
-        # The gradient formed in the forward is not a saved tensor but a
-        # result waiting to be handed over, once: autograd may make it the
-        # caller's .grad, which the caller may change in place.
-        ctx.grad = output[1] if eager else None
+        # The gradient formed in the forward is saved like every tensor the
+        # backward needs, so saved-tensor hooks (save_on_cpu, offloading) see it.
+        ctx.save_for_backward(logits, target, keep, weight, scale_t, output[1])
+        # It is handed over once: autograd may make it the caller's .grad,
+        # which the caller may change in place; a retained graph's second
+        # backward forms it again.
+        ctx.formed = eager
         ctx.smoothing = smoothing
         ctx.scale = None if scale is None or scale_t is not None else scale
 
@@ -225,8 +227,10 @@ class _IndexCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss, _):
         if grad_loss is None:  # only the second output was reached
             return (None,) * 7
-        logits, target, keep, weight, scale = ctx.saved_tensors
-        grad, ctx.grad = ctx.grad, None
+        logits, target, keep, weight, scale, grad = ctx.saved_tensors
+        if not ctx.formed:
+            grad = None
+        ctx.formed = False
         if scale is None:
             scale = ctx.scale
         dtype = compute_dtype(logits)
@@ -244,7 +248,7 @@ class _IndexCrossEntropy(torch.autograd.Function):
             # answer, handed over without a copy. A retained graph's second
             # backward recomputes it, below.
             unit = grad.device.type == "cpu" and grad_loss.item() == 1.0
-            out = grad if unit else grad * grad_loss.to(grad.dtype)
+            out = hand_over(grad) if unit else grad * grad_loss.to(grad.dtype)
         else:
             z = logits.to(dtype)
             out = torch.empty_like(z)
@@ -252,6 +256,15 @@ class _IndexCrossEntropy(torch.autograd.Function):
                 softmax_lse(z[part], out[part])
                 _index_grad_(out[part], terms.rows(part), weight, rows[part])
         return out.to(logits.dtype), None, None, None, None, None, None
+
+
+def hand_over(formed: torch.Tensor) -> torch.Tensor:
+    """A gradient formed in the forward and saved for the backward, as the
+    backward's result: the same memory under a tensor of its own. The caller
+    may change its .grad in place (``zero_()``); the saved tensor's version
+    then stays as it was, so a retained graph's second backward still
+    unpacks what it saved (and forms the gradient anew)."""
+    return formed.new_empty(0).set_(formed)
 
 
 def _check_shapes(input, target, dim) -> tuple[int, bool]:

@@ -32,6 +32,7 @@ from lossopt.losses.classification import (
     _kept_weight,
     _torch_layout,
     _with_torch,
+    hand_over,
     index_loss_and_grad,
     index_terms,
     logsumexp_rows,
@@ -76,23 +77,34 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 )
                 losses[part] = _index_loss(z, logsumexp_rows(z), terms, class_weight)
         out = losses if scale is None else losses.sum() * scale
-        return out, grads
+        formed = (grads.h, grads.w, grads.b) if eager else (None,) * 3
+        # The gradients as outputs of their own (never differentiated), an
+        # empty tensor for each one not formed.
+        return out, *(h.new_empty(0) if g is None else g for g in formed)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         h, w, b, target, keep, class_weight, smoothing, scale, eager, need = inputs
+        formed = output[1:]
+        ctx.mark_non_differentiable(*formed)
+        ctx.set_materialize_grads(False)  # no zeros for the formed gradients' outputs
         scale_t = scale if isinstance(scale, torch.Tensor) else None
-        ctx.save_for_backward(h, w, b, target, keep, class_weight, scale_t)
+        # The formed gradients are saved like every tensor the backward needs,
+        # so saved-tensor hooks (save_on_cpu, offloading) see them; they are
+        # handed over once (see the class docstring).
+        ctx.save_for_backward(h, w, b, target, keep, class_weight, scale_t, *formed)
+        ctx.formed = need if eager else None
         ctx.scale = None if scale is None or scale_t is not None else scale
         ctx.smoothing, ctx.rows = smoothing, _chunk_rows(w.shape[0])
-        ctx.grads = output[1]  # handed over once, not saved (see the class docstring)
 
     @staticmethod
-    def backward(ctx, grad_losses, _):
-        h, w, b, target, keep, class_weight, scale = ctx.saved_tensors
+    def backward(ctx, grad_losses, *_):
+        if grad_losses is None:  # only the formed gradients' outputs were reached
+            return (None,) * 10
+        h, w, b, target, keep, class_weight, scale, *formed = ctx.saved_tensors
         if scale is None:
             scale = ctx.scale
-        done, ctx.grads = ctx.grads, None
+        done, ctx.formed = ctx.formed, None
         rows = grad_losses if scale is None else (grad_losses * scale).expand(h.shape[0])
         nones = (None,) * 7
         if torch.is_grad_enabled():  # create_graph=True
@@ -109,8 +121,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
             return (*grads, *(None,) * (3 - len(grads)), *nones)
         if done is not None:
             unit = grad_losses.device.type == "cpu" and grad_losses.item() == 1.0
-            g = (done.h, done.w, done.b)
-            out = tuple(x if x is None or unit else x * grad_losses.to(x.dtype) for x in g)
+            g = (x if needed else None for x, needed in zip(formed, done, strict=True))
+            out = tuple(
+                x if x is None else hand_over(x) if unit else x * grad_losses.to(x.dtype)
+                for x in g
+            )
         else:
             need = ctx.needs_input_grad[:3]
             grads = _Grads(h, w, b, need)
@@ -297,7 +312,7 @@ def linear_cross_entropy(
         for t in (input, linear_weight, linear_bias)
     )
     eager = scale is not None and any(need)
-    loss, _ = _LinearCrossEntropy.apply(
+    loss, *_ = _LinearCrossEntropy.apply(
         h, linear_weight, linear_bias, flat, keep, class_weight, smoothing, scale, eager, need
     )
     return (loss if scale is not None else loss.reshape(target.shape)).to(input.dtype)
