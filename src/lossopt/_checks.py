@@ -33,9 +33,19 @@ def check_floating(name: str, value: Any) -> torch.Tensor:
     return value
 
 
+# The dtypes of integer class indices and labels (not bool): the one rule that
+# check_integer applies and one-expression guards test by membership.
+INTEGER_DTYPES = frozenset(
+    dtype
+    for dtype in vars(torch).values()
+    if isinstance(dtype, torch.dtype)
+    and not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+)
+
+
 def check_integer(name: str, value: Any) -> torch.Tensor:
     check_tensor(name, value)
-    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+    if value.dtype not in INTEGER_DTYPES:
         raise TypeError(f"{name} must hold integer class indices, got dtype {value.dtype}")
     return value
 

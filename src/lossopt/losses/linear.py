@@ -123,8 +123,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             unit = grad_losses.device.type == "cpu" and grad_losses.item() == 1.0
             g = (x if needed else None for x, needed in zip(formed, done, strict=True))
             out = tuple(
-                x if x is None else hand_over(x) if unit else x * grad_losses.to(x.dtype)
-                for x in g
+                x if x is None else hand_over(x) if unit else x * grad_losses.to(x.dtype) for x in g
             )
         else:
             need = ctx.needs_input_grad[:3]

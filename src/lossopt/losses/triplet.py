@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from lossopt import _compat, _policy
 from lossopt._checks import (
+    INTEGER_DTYPES,
     check_choice,
     check_floating,
     check_integer,
@@ -50,17 +51,28 @@ def pairwise_distance(
     return torch.pairwise_distance(x1, x2, p, eps, keepdim)
 
 
-def _plain_triplet(anchor, positive, negative) -> bool:
-    """Whether three embeddings pass :func:`_check_triplet`, from metadata in
-    one expression."""
+_NUMBERS = (float, int)  # bool is an int but never a margin or a norm
+
+
+# Each loss's arguments pass a one-expression guard (the common call, from
+# metadata) or else its named checks; the guard sits beside the checks and
+# never lets through what they refuse (tests/losses/test_guards.py).
+def _plain_triplet(anchor, positive, negative, margin, reduction) -> bool:
+    """Whether the arguments pass :func:`_check_triplet`, in one expression."""
     return (
-        floating_of_one_shape(anchor, positive)
+        type(reduction) is str
+        and reduction in TORCH_REDUCTION
+        and type(margin) in _NUMBERS
+        and margin > 0.0
+        and floating_of_one_shape(anchor, positive)
         and floating_of_one_shape(anchor, negative)
         and 0 < anchor.dim() < 3
     )
 
 
-def _check_triplet(anchor, positive, negative) -> None:
+def _check_triplet(anchor, positive, negative, margin, reduction) -> None:
+    check_reduction(reduction)
+    check_number("margin", margin, low=0.0, low_open=True)  # as torch: margin > 0
     check_floating("anchor", anchor)
     check_floating("positive", positive)
     check_floating("negative", negative)
@@ -70,6 +82,24 @@ def _check_triplet(anchor, positive, negative) -> None:
         )
     check_same_shape("anchor", anchor, "positive", positive)
     check_same_shape("anchor", anchor, "negative", negative)
+
+
+def _plain_norm_args(p, eps, swap) -> bool:
+    """Whether p, eps and swap pass :func:`_check_norm_args`, in one expression."""
+    return (
+        type(p) in _NUMBERS
+        and p > 0.0
+        and type(eps) in _NUMBERS
+        and eps >= 0.0
+        and type(swap) is bool
+    )
+
+
+def _check_norm_args(p, eps, swap) -> None:
+    check_number("p", p, low=0.0, low_open=True)
+    check_number("eps", eps, low=0.0)
+    if not isinstance(swap, bool):
+        raise TypeError(f"swap must be a bool, got {type(swap).__name__} {swap!r}")
 
 
 def triplet_margin_loss(
@@ -88,27 +118,15 @@ def triplet_margin_loss(
     al., 2016). Same as ``torch.nn.functional.triplet_margin_loss``, except that
     the three inputs must share one shape.
     """
-    if (  # the common call, checked in one expression
-        type(reduction) is str
-        and reduction in TORCH_REDUCTION
-        and type(margin) in _NUMBERS
-        and margin > 0.0
-        and type(p) in _NUMBERS
-        and p > 0.0
-        and type(eps) in _NUMBERS
-        and eps >= 0.0
-        and type(swap) is bool
-        and _plain_triplet(anchor, positive, negative)
-        and (anchor.numel() or reduction != "mean")
-    ):  # torch's kernel, without its functional wrapper
+    plain = _plain_triplet(anchor, positive, negative, margin, reduction)
+    if plain and _plain_norm_args(p, eps, swap) and (anchor.numel() or reduction != "mean"):
+        # torch's kernel, without its functional wrapper
         return torch.triplet_margin_loss(
             anchor, positive, negative, margin, p, eps, swap, TORCH_REDUCTION[reduction]
         )
-    check_reduction(reduction)
-    check_number("margin", margin)
-    check_number("p", p, low=0.0, low_open=True)
-    check_number("eps", eps, low=0.0)
-    _check_triplet(anchor, positive, negative)
+    if not plain:
+        _check_triplet(anchor, positive, negative, margin, reduction)
+    _check_norm_args(p, eps, swap)
     if anchor.numel() or reduction != "mean":  # torch's kernel; its mean of nothing is NaN
         return F.triplet_margin_loss(
             anchor, positive, negative, margin, p, eps, swap, reduction=reduction
@@ -132,21 +150,12 @@ def triplet_margin_with_distance_loss(
 ) -> torch.Tensor:
     """The triplet margin loss under any distance (default: :func:`pairwise_distance`),
     as ``torch.nn.functional.triplet_margin_with_distance_loss``; margin > 0."""
-    if not (  # the common call, checked in one expression; else each check by name
-        type(reduction) is str
-        and reduction in TORCH_REDUCTION
-        and type(margin) in _NUMBERS
-        and margin > 0.0
-        and (distance_function is None or callable(distance_function))
-        and _plain_triplet(anchor, positive, negative)
-    ):
-        check_reduction(reduction)
-        check_number("margin", margin, low=0.0, low_open=True)
-        if distance_function is not None and not callable(distance_function):
-            raise TypeError(
-                f"distance_function must be callable, got {type(distance_function).__name__}"
-            )
-        _check_triplet(anchor, positive, negative)
+    if not _plain_triplet(anchor, positive, negative, margin, reduction):
+        _check_triplet(anchor, positive, negative, margin, reduction)
+    if distance_function is not None and not callable(distance_function):
+        raise TypeError(
+            f"distance_function must be callable, got {type(distance_function).__name__}"
+        )
     distance = distance_function if distance_function is not None else pairwise_distance
     return _triplet_hinge(anchor, positive, negative, distance, margin, swap, reduction)
 
@@ -371,22 +380,7 @@ def batch_triplet_loss(
     'none' returns each anchor's summed hinge losses, shape (B,). With no valid
     triplet the loss is 0 with zero gradients. Memory is O(B^2) for every mining.
     """
-    if not (  # the common call, checked in one expression; else each check by name
-        type(mining) is str
-        and mining in MININGS
-        and type(reduction) is str
-        and reduction in REDUCTIONS
-        and type(margin) in _NUMBERS
-        and margin >= 0.0
-        and type(p) in _NUMBERS
-        and p >= 1.0
-        and isinstance(embeddings, torch.Tensor)
-        and isinstance(labels, torch.Tensor)
-        and embeddings.is_floating_point()
-        and labels.dtype in _INDEX_DTYPES
-        and embeddings.dim() == 2
-        and labels.shape == embeddings.shape[:1]
-    ):
+    if not _plain_batch(embeddings, labels, mining, margin, p, reduction):
         _check_batch(embeddings, labels, mining, margin, p, reduction)
     if embeddings.shape[0] == 0:
         return reduce(embeddings.sum(dim=1), reduction, denominator=embeddings.new_zeros(()))
@@ -420,8 +414,24 @@ def batch_triplet_loss(
     return _result(reduce(per_anchor, reduction, count=chosen.count), embeddings)
 
 
-_NUMBERS = (float, int)
-_INDEX_DTYPES = (torch.int64, torch.int32)
+def _plain_batch(embeddings, labels, mining, margin, p, reduction) -> bool:
+    """Whether the arguments pass :func:`_check_batch`, in one expression."""
+    return (
+        type(mining) is str
+        and mining in MININGS
+        and type(reduction) is str
+        and reduction in REDUCTIONS
+        and type(margin) in _NUMBERS
+        and margin >= 0.0
+        and type(p) in _NUMBERS
+        and p >= 1.0
+        and isinstance(embeddings, torch.Tensor)
+        and isinstance(labels, torch.Tensor)
+        and embeddings.is_floating_point()
+        and labels.dtype in INTEGER_DTYPES
+        and embeddings.dim() == 2
+        and labels.shape == embeddings.shape[:1]
+    )
 
 
 def _check_batch(embeddings, labels, mining, margin, p, reduction) -> None:
