@@ -114,6 +114,9 @@ def assert_drawn_is_computed(page, name: str, params: dict) -> dict:
         "Array.from(document.querySelectorAll('#notes li'), li => li.textContent)"
     )
     assert notes == answer["notes"]
+    for key, value in answer["numbers"].items():  # what the notes and traces were made from
+        if key != "seconds":  # a streamed answer's time on the server
+            assert page.evaluate(f"lab.answer.numbers[{key!r}]") == value, key
     return answer
 
 
@@ -147,7 +150,7 @@ MOVES = [
 
 
 def test_every_explorable_has_a_browser_case():
-    assert sorted(name for name, _, _ in MOVES) == sorted(EXPLORABLES)
+    assert sorted([*(name for name, _, _ in MOVES), "training"]) == sorted(EXPLORABLES)
 
 
 @pytest.mark.parametrize("name, query, moves", MOVES, ids=[m[0] for m in MOVES])
@@ -220,3 +223,48 @@ def test_ten_tabs_at_once_all_draw(lab):
 def test_the_server_listens_on_loopback_only(lab):
     _, (host, _), _ = lab
     assert host == "127.0.0.1"
+
+
+def _set(page, knob: str, value) -> None:
+    """Change a control of the training explorable (a change draws nothing until start)."""
+    box = f"#knob-{knob}"
+    if page.locator(f"{box} select").count():
+        page.select_option(f"{box} select", str(value))
+    else:
+        page.fill(f"{box} input[type=number]", str(value))
+        page.dispatch_event(f"{box} input[type=number]", "change")
+
+
+def _epochs(page) -> int:
+    return page.evaluate("lab.answer ? lab.answer.numbers.epochs_done : -1")
+
+
+def test_training_streams_the_loops_curves_pauses_resumes_and_resets(page):
+    page.goto(f"{page.base}/#training?epochs=3")
+    page.wait_for_selector("#train-start", state="visible")
+    for knob, value in (("optimizer", "momentum"), ("lr", 0.02), ("batch-size", 32)):
+        _set(page, knob, value)
+    page.click("#train-start")
+    page.wait_for_function("document.body.dataset.training === 'done'", timeout=120_000)
+    params = current_params(page)
+    assert (params["optimizer"], params["lr"], params["batch-size"]) == ("momentum", "0.02", "32")
+    assert_drawn_is_computed(page, "training", params)  # the loop's run, in Python, here
+
+    _set(page, "epochs", 200)
+    assert page.evaluate("lab.answer") is None  # the change reset the finished run
+    page.click("#train-start")
+    page.wait_for_function("lab.answer && lab.answer.numbers.epochs_done >= 1", timeout=60_000)
+    page.click("#train-pause")
+    page.wait_for_function("lab.answer.numbers.state === 'paused'", timeout=10_000)
+    held = _epochs(page)
+    page.wait_for_timeout(1000)
+    assert _epochs(page) == held and page.evaluate("lab.answer.numbers.state") == "paused"
+    page.click("#train-pause")  # resume
+    page.wait_for_function(f"lab.answer.numbers.epochs_done > {held}", timeout=60_000)
+    _set(page, "lr", 0.05)  # a change while it runs: a new run replaces it
+    page.wait_for_function("lab.answer.params.lr === 0.05", timeout=60_000)
+    assert page.evaluate("document.body.dataset.training") == "training"
+    page.click("#train-reset")
+    assert page.evaluate("document.body.dataset.training") == "idle"
+    assert page.evaluate("document.getElementById('figures').children.length") == 0
+    assert page.errors == []

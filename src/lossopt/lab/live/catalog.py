@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lossopt.lab.live import descent, losses, optimization
+from lossopt.lab.live import descent, losses, optimization, trainer
 
 _ORDER = (
     "regression",
@@ -14,6 +14,15 @@ _ORDER = (
     "learning-rate",
     "paths",
     "adaptive",
+    "training",
 )
-_ALL = {e.name: e for e in (*losses.EXPLORABLES, *descent.EXPLORABLES, *optimization.EXPLORABLES)}
+_ALL = {
+    e.name: e
+    for e in (
+        *losses.EXPLORABLES,
+        *descent.EXPLORABLES,
+        *optimization.EXPLORABLES,
+        trainer.EXPLORABLE,
+    )
+}
 EXPLORABLES = {name: _ALL[name] for name in _ORDER}

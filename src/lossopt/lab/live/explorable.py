@@ -27,6 +27,7 @@ class Explorable:
     intro: str  # the lecture's point and what to try
     knobs: tuple[Knob, ...]
     compute: Callable[..., View]  # keyword per knob (Knob.attr) -> View
+    stream: bool = False  # the page follows /api/<name>/stream (Server-Sent Events) instead
 
     def parse(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """{attr: value} from a query or flags; ValueError naming a bad knob or an unknown name."""
@@ -34,7 +35,10 @@ class Explorable:
 
     def answer(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Compute for parsed values: the JSON-ready answer of the API."""
-        view = self.compute(**values)
+        return self.show(values, self.compute(**values))
+
+    def show(self, values: Mapping[str, Any], view: View) -> dict[str, Any]:
+        """The JSON-ready answer for a view computed at these values."""
         return {
             "explorable": self.name,
             "params": {k.name: finite(_plain(values[k.attr])) for k in self.knobs},
@@ -52,6 +56,7 @@ class Explorable:
             "title": self.title,
             "intro": self.intro,
             "knobs": [knob.as_json() for knob in self.knobs],
+            "stream": self.stream,
         }
 
 

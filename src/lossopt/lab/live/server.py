@@ -114,7 +114,9 @@ def create_app() -> Starlette:
             media_type="application/json",
         )
 
-    routes = [
+    from lossopt.lab.live import trainer
+
+    routes = trainer.routes() + [
         Route("/", index),
         Route("/static/{name}", asset),
         Route("/favicon.ico", lambda request: Response(status_code=204)),

@@ -225,6 +225,7 @@ function parseValue(knob, text) {
 
 // -- one request per change; a newer one aborts the older ------------------------------
 async function update() {
+  if (lab.explorables[lab.current].stream) return liveTraining.changed();
   if (lab.controller) lab.controller.abort();
   const controller = new AbortController();
   lab.controller = controller;
@@ -245,8 +246,93 @@ async function update() {
   }
   if (seq !== lab.seq) return;
   if (!response.ok) return showError(body.error);
+  show(body);
+}
+
+// -- a run streamed as Server-Sent Events: start, pause, resume, reset ----------------
+// A changed knob during a run closes its stream, which stops it on the server, and
+// starts a new one: no stale run goes on.
+const liveTraining = {
+  source: null,
+  state: "idle",
+  token: 0,      // bumped by every start and reset: an older start that resumes stops there
+  running: "",   // the query of the run in progress
+  enter() {
+    $("train").hidden = false;
+    this.reset();
+  },
+  leave() {
+    this.close();
+    $("train").hidden = true;
+  },
+  close() {
+    if (this.source) this.source.close();
+    this.source = null;
+  },
+  setState(state) {
+    this.state = state;
+    document.body.dataset.training = state;
+    $("train-pause").textContent = state === "paused" ? "resume" : "pause";
+    $("train-pause").disabled = !(state === "training" || state === "paused");
+  },
+  async start() {
+    this.close();
+    const token = ++this.token;
+    const q = query();
+    this.running = q;
+    const check = await fetch(`/api/${lab.current}/check?${q}`);
+    if (token !== this.token) return;
+    if (!check.ok) { this.setState("idle"); return showError((await check.json()).error); }
+    history.replaceState(null, "", `#${lab.current}?${q}`);
+    const source = new EventSource(`/api/${lab.current}/stream?tab=${lab.tab}&${q}`);
+    this.source = source;
+    this.setState("training");
+    const onAnswer = (event) => {
+      if (source !== this.source) return;
+      const answer = JSON.parse(event.data);
+      show(answer);
+      this.setState(answer.numbers.state);
+      if (event.type === "done") this.close();
+    };
+    source.addEventListener("progress", onAnswer);
+    source.addEventListener("done", onAnswer);
+    source.addEventListener("error", (event) => {
+      if (source !== this.source) return;
+      if (event.data) showError(JSON.parse(event.data));
+      this.close();
+      if (this.state !== "done") this.setState("idle");
+    });
+  },
+  async control(action) {
+    await fetch(`/api/${lab.current}/control?tab=${lab.tab}&action=${action}`, { method: "POST" });
+  },
+  pause() {
+    if (this.state === "training") { this.control("pause"); this.setState("paused"); }
+    else if (this.state === "paused") { this.control("resume"); this.setState("training"); }
+  },
+  reset() {
+    this.close();
+    this.token += 1;
+    this.running = "";
+    this.setState("idle");
+    lab.answer = null;
+    $("figures").replaceChildren();
+    $("notes").replaceChildren();
+    $("play").hidden = true;
+    $("error").hidden = true;
+  },
+  changed() {
+    history.replaceState(null, "", `#${lab.current}?${query()}`);
+    if (this.state === "training" || this.state === "paused") {
+      if (query() !== this.running) this.start();
+    } else if (this.state !== "idle" || lab.answer) this.reset();
+  },
+};
+window.liveTraining = liveTraining;
+
+function show(answer) {
   $("error").hidden = true;
-  lab.answer = body;
+  lab.answer = answer;
   setupPlay();
   drawAll();
   lab.drawn += 1;
@@ -307,14 +393,14 @@ function route() {
     $("intro").textContent = ex.intro;
     $("controls").replaceChildren(...ex.knobs.map(control));
     document.querySelectorAll("#explorables a").forEach((a) => a.classList.toggle("current", a.dataset.name === chosen));
-    if (window.liveTraining) window.liveTraining.leave();
+    liveTraining.leave();
   }
   lab.values = {};
   for (const knob of ex.knobs) {
     lab.values[knob.name] = given.has(knob.name) ? parseValue(knob, given.get(knob.name)) : knob.default;
     setValue(knob.name, lab.values[knob.name]);
   }
-  if (ex.stream && window.liveTraining) return window.liveTraining.enter(ex);
+  if (ex.stream) return liveTraining.enter();
   update();
 }
 
@@ -333,6 +419,9 @@ async function init() {
     list.appendChild(li);
   }
   $("play-button").addEventListener("click", togglePlay);
+  $("train-start").addEventListener("click", () => liveTraining.start());
+  $("train-pause").addEventListener("click", () => liveTraining.pause());
+  $("train-reset").addEventListener("click", () => liveTraining.reset());
   $("play-step").addEventListener("input", () => playTo(Number($("play-step").value)));
   window.addEventListener("hashchange", () => {
     const name = decodeURIComponent(location.hash.slice(1)).split("?")[0];

@@ -1,0 +1,238 @@
+"""A real model trained live: the lab's digits network, trained by the lab's one
+training loop (lossopt.lab.training.fit), its curves streamed to the page.
+
+    GET  /api/training?<knobs>                 the whole run, as one answer (like every explorable)
+    GET  /api/training/stream?tab=T&<knobs>    the same run as Server-Sent Events: a `progress`
+                                               event at least every 0.5 s, then `done`
+    POST /api/training/control?tab=T&action=pause|resume|stop
+    GET  /api/training/check?<knobs>           400 with the message for a bad knob, before a start
+
+One run per tab: a new stream from a tab stops that tab's running one, and so
+does closing the stream (a changed knob, a reset, a closed tab).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import math
+import threading
+import time
+
+from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab.knobs import Knob
+from lossopt.lab.live.explorable import Explorable, View
+
+NAMES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
+LABELS = {"sgd": "SGD", "momentum": "Momentum (α = 0.9)", "adagrad": "AdaGrad"}
+LABELS.update(rmsprop="RMSProp", adam="Adam")
+KNOBS = (
+    Knob("optimizer", "the optimizer", "adam", kind="choice", choices=NAMES, labels=LABELS),
+    Knob("lr", "learning rate η", 3e-3, lo=1e-4, hi=3.0, scale="log", label="η"),
+    Knob("batch-size", "examples per step", 64, kind="int", lo=8, hi=512, scale="log"),
+    Knob("epochs", "passes over the training digits", 20, kind="int", lo=1, hi=200),
+    Knob("seed", "seed of the weights and the batches", 0, kind="int", lo=0, hi=10_000),
+)
+EVERY = 0.25  # seconds between progress events within an epoch (the page wants <= 0.5)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits():
+    from lossopt.lab.data import digits
+
+    return digits(0)
+
+
+@functools.lru_cache(maxsize=1)
+def warm() -> None:
+    """Load the digits and pay the training loop's first-call costs (imports, a few
+    seconds) once, stopping after one step, before a streamed run's clock starts."""
+    from lossopt.lab.training import fit
+
+    fit(_digits(), "sgd", 0.1, epochs=1, seed=0, progress=lambda *_: False)
+
+
+def view(curves: tuple[list, list, list], *, epochs: int, epoch: int = 0, fraction: float = 1.0,
+         state: str = "done") -> View:  # fmt: skip
+    """The figures and numbers for a run's curves so far."""
+    train, val, accuracy = (list(c) for c in curves)
+    done = len(val)
+    x = list(range(1, done + 1))
+    loss = Figure(
+        "loss per epoch",
+        Axis("epoch", range=(0.5, epochs + 0.5)),
+        Axis("cross-entropy", scale="log"),
+        [
+            Series("line", "training", x=x, y=train[:done], color="#1f77b4"),
+            Series("line", "validation", x=x, y=val, color="#d62728"),
+        ],
+        name="loss",
+    )
+    acc = Figure(
+        "validation accuracy per epoch",
+        Axis("epoch", range=(0.5, epochs + 0.5)),
+        Axis("accuracy", range=(0, 1)),
+        [Series("line", "validation accuracy", x=x, y=accuracy, color="#2ca02c")],
+        name="accuracy",
+    )
+    diverged = bool(val) and not math.isfinite(val[-1])
+    notes = [f"{state}: epoch {done} of {epochs}" + (
+        f", {fraction:.0%} of epoch {epoch + 1}" if state == "training" and fraction < 1 else ""
+    ) + "."]  # fmt: skip
+    if done and not diverged:
+        notes.append(f"validation loss {val[-1]:.4f}, accuracy {accuracy[-1]:.1%}.")
+    if diverged:
+        notes.append("The loss stopped being finite: the run diverged (try a smaller η).")
+    numbers = {
+        "train_loss": train[:done],
+        "val_loss": val,
+        "val_accuracy": accuracy,
+        "epochs_done": done,
+        "epoch": epoch,
+        "fraction": fraction,
+        "state": state,
+    }
+    return View([loss, acc], numbers, notes)
+
+
+def train_whole(*, optimizer, lr, batch_size, epochs, seed, progress=None) -> View:
+    from lossopt.lab.training import fit
+
+    _, run = fit(_digits(), optimizer, lr, epochs=epochs, seed=seed, batch_size=batch_size,
+                 progress=progress)  # fmt: skip
+    return view((run.train_loss, run.val_loss, run.val_metric), epochs=epochs)
+
+
+EXPLORABLE = Explorable(
+    "training",
+    "A real model, trained live",
+    "The lab's 64-64-10 network on the handwritten digits, trained by lossopt's optimizers: "
+    "pick one, its rate and the batch size, press start, and watch the loss and the accuracy; "
+    "pause, resume, reset.",
+    KNOBS,
+    train_whole,
+    stream=True,
+)
+
+
+class Run:
+    """One streamed training run: its thread, and the switches the page sends."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.running = threading.Event()
+        self.running.set()
+
+
+def routes():
+    """The streaming and control endpoints (the plain one is the explorables' route)."""
+    import anyio
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
+
+    runs: dict[str, Run] = {}
+    # Runs take seconds to minutes: their own two slots, not the explorables' workers.
+    limiter = anyio.CapacityLimiter(2)
+
+    def _error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message, "explorable": "training"}, status_code=status)
+
+    async def stream(request: Request):
+        given = dict(request.query_params)
+        tab = given.pop("tab", "")
+        try:
+            values = EXPLORABLE.parse(given)
+        except ValueError as error:
+            return _error(400, str(error))
+        if tab in runs:  # a new run from this tab supersedes its old one
+            runs[tab].stop.set()
+        run = runs[tab] = Run()
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        epochs = values["epochs"]
+        last = [0.0]
+        clock = [time.monotonic()]
+
+        def send(kind: str, shown: View) -> None:
+            shown.numbers["seconds"] = time.monotonic() - clock[0]  # when the server sent it
+            payload = EXPLORABLE.show(values, shown)
+            text = json.dumps(payload, allow_nan=False, ensure_ascii=False)
+            loop.call_soon_threadsafe(events.put_nowait, (kind, text))
+
+        def progress(epoch: int, fraction: float, curves: list) -> bool:
+            now = time.monotonic()
+            if fraction >= 1.0 or now - last[0] >= EVERY:
+                last[0] = now
+                send("progress", view(curves[0], epochs=epochs, epoch=epoch, fraction=fraction,
+                                      state="training"))  # fmt: skip
+            while not run.running.is_set() and not run.stop.is_set():
+                send("progress", view(curves[0], epochs=epochs, epoch=epoch, fraction=fraction,
+                                      state="paused"))  # fmt: skip
+                run.running.wait(EVERY)
+            return not run.stop.is_set()
+
+        def work() -> None:
+            try:
+                warm()
+                clock[0] = last[0] = time.monotonic()
+                send("progress", view(([], [], []), epochs=epochs, state="training"))
+                final = train_whole(**values, progress=progress)
+                state = "stopped" if run.stop.is_set() else "done"
+                final.numbers["state"] = state
+                final.notes[0] = final.notes[0].replace("done", state, 1)
+                send("done", final)
+            except Exception as error:  # reported to the page, the server goes on
+                loop.call_soon_threadsafe(events.put_nowait, ("error", json.dumps(str(error))))
+
+        async def body():
+            async with limiter:
+                if run.stop.is_set():
+                    return
+                worker = asyncio.ensure_future(asyncio.to_thread(work))
+                try:
+                    while True:
+                        kind, text = await events.get()
+                        yield f"event: {kind}\ndata: {text}\n\n"
+                        if kind in ("done", "error"):
+                            break
+                finally:  # the page closed the stream: stop the run
+                    run.stop.set()
+                    run.running.set()
+                    await asyncio.shield(worker)
+                    if runs.get(tab) is run:
+                        del runs[tab]
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+    async def check(request: Request):
+        try:
+            EXPLORABLE.parse(dict(request.query_params))
+        except ValueError as error:
+            return _error(400, str(error))
+        return JSONResponse({"ok": True})
+
+    async def control(request: Request):
+        tab = request.query_params.get("tab", "")
+        action = request.query_params.get("action", "")
+        if action not in ("pause", "resume", "stop"):
+            return _error(400, f"action must be pause, resume or stop, got {action!r}")
+        run = runs.get(tab)
+        if run is None:
+            return _error(404, f"no run for tab {tab!r}")
+        if action == "pause":
+            run.running.clear()
+        elif action == "resume":
+            run.running.set()
+        else:
+            run.stop.set()
+            run.running.set()
+        return JSONResponse({"tab": tab, "action": action})
+
+    return [
+        Route("/api/training/stream", stream),
+        Route("/api/training/check", check),
+        Route("/api/training/control", control, methods=["POST"]),
+    ]
