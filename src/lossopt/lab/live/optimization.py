@@ -78,8 +78,8 @@ SURFACES = {
 @functools.lru_cache(maxsize=32)
 def _contour(surface: str, condition: float) -> Series:
     x0, x1, y0, y1 = BOUNDS
-    xs = torch.linspace(x0, x1, 81, dtype=torch.float64)
-    ys = torch.linspace(y0, y1, 41, dtype=torch.float64)
+    xs = torch.linspace(x0, x1, 61, dtype=torch.float64)
+    ys = torch.linspace(y0, y1, 31, dtype=torch.float64)
     least = SURFACES[surface].least
     # √(f − f*) at evenly spaced levels: on a bowl, rings evenly spaced in distance.
     z = (SURFACES[surface].f(xs[None, :], ys[:, None], condition) - least).clamp_min(0).sqrt()
@@ -104,23 +104,32 @@ class Path:
     diverged: bool
 
 
-def descend(opt_name: str, surface: str, condition: float, start, steps: int, **hyper) -> Path:
+def descend(runs: list[tuple[str, dict]], surface: str, condition: float, start, steps: int):
+    """One Path per (optimizer, its hyperparameters), all from `start`, stepped
+    together: one backward per step through the sum of their f (each point's
+    gradient is its own), so five paths cost little more than one."""
     f = SURFACES[surface].f
-    xy = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    opt = build(opt_name, [xy], **hyper)
-    trace = torch.empty(steps + 1, 2, dtype=torch.float64)
-    trace[0] = xy.detach()
+    points = [torch.tensor(start, dtype=torch.float64, requires_grad=True) for _ in runs]
+    opts = [build(name, [p], **hyper) for p, (name, hyper) in zip(points, runs, strict=True)]
+    trace = torch.empty(steps + 1, len(runs), 2, dtype=torch.float64)
+    trace[0] = torch.tensor(start, dtype=torch.float64)
     for t in range(1, steps + 1):
-        opt.zero_grad()
-        f(*xy.unbind(), condition).backward()
-        opt.step()
-        trace[t] = xy.detach()  # no read back to Python inside the loop
-    # A path that leaves [-1e6, 1e6] or stops being finite has diverged: cut it there.
-    bad = ~(trace.isfinite().all(dim=1) & (trace.abs() <= ESCAPE).all(dim=1))
-    kept = int(bad.nonzero()[0]) if bad.any() else steps + 1
-    trace = trace[:kept]
-    values = f(trace[:, 0], trace[:, 1], condition)
-    return Path([tuple(p) for p in trace.tolist()], values.tolist(), kept <= steps)
+        for opt in opts:
+            opt.zero_grad()
+        sum(f(*p.unbind(), condition) for p in points).backward()
+        for opt in opts:
+            opt.step()
+        trace[t] = torch.stack(points).detach()  # no read back to Python inside the loop
+    paths = []
+    for i in range(len(runs)):
+        one = trace[:, i]
+        # A path that leaves [-1e6, 1e6] or stops being finite has diverged: cut it there.
+        bad = ~(one.isfinite().all(dim=1) & (one.abs() <= ESCAPE).all(dim=1))
+        kept = int(bad.nonzero()[0]) if bad.any() else steps + 1
+        one = one[:kept]
+        values = f(one[:, 0], one[:, 1], condition)
+        paths.append(Path([tuple(p) for p in one.tolist()], values.tolist(), kept <= steps))
+    return paths
 
 
 def _crossings(points) -> int:
@@ -267,9 +276,10 @@ def paths(
     numbers["stability_limit"] = 2 / lam if lam > 0 else math.inf
     numbers["momentum_stability_limit"] = 2 * (1 + momentum) / lam if lam > 0 else math.inf
     runs = {}
-    for name in optimizers:
+    chosen = [(name, dict(hyper, lr=lrs[f"lr_{name}"])) for name in optimizers]
+    for (name, _), path in zip(chosen, descend(chosen, surface, condition, start, steps),
+                               strict=True):  # fmt: skip
         lr = lrs[f"lr_{name}"]
-        path = descend(name, surface, condition, start, steps, lr=lr, **hyper)
         xs, ys = [p[0] for p in path.points], [p[1] for p in path.points]
         board.series.append(Series("line", LABELS[name], x=xs, y=ys, color=COLORS[name], width=1.5))
         gap = _gap(path.values, shape.least)
@@ -345,9 +355,10 @@ def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> 
                       series=[], name="loss")  # fmt: skip
     runs = []
     zero = dict(momentum=0.0, gamma=0.99, beta1=0.9, beta2=0.999, eps=1e-8)
-    for label, lr, color in zip(("too small", "right", "too large"), (lr_small, lr_right, lr_large),
-                                RATE_COLORS, strict=True):  # fmt: skip
-        path = descend("sgd", "bowl", condition, start, steps, lr=lr, **zero)
+    rates = (lr_small, lr_right, lr_large)
+    found = descend([("sgd", dict(zero, lr=lr)) for lr in rates], "bowl", condition, start, steps)
+    for label, lr, color, path in zip(("too small", "right", "too large"), rates, RATE_COLORS,
+                                      found, strict=True):  # fmt: skip
         name = f"{label}: η = {lr:g}"
         xs, ys = [p[0] for p in path.points], [p[1] for p in path.points]
         board.series.append(Series("line", name, x=xs, y=ys, color=color, width=1.5))
