@@ -137,7 +137,12 @@ def _binding(name: str, wrapper: Callable[..., Any]) -> Callable[..., Any]:
     return kernel or wrapper
 
 
-_REDUCTION_NAMES = ("none", "mean", "sum")
+def _reduction_name(code: int) -> str:
+    """torch's reduction number as the functional wrappers take it (only a
+    torch without the kernel bindings needs it)."""
+    from lossopt.losses._reduction import REDUCTIONS  # the one list of the names
+
+    return REDUCTIONS[code]
 
 
 def _cross_entropy_wrapper(input, target, weight, reduction, ignore_index, label_smoothing):
@@ -148,14 +153,14 @@ def _cross_entropy_wrapper(input, target, weight, reduction, ignore_index, label
         None,
         ignore_index,
         None,
-        _REDUCTION_NAMES[reduction],
+        _reduction_name(reduction),
         label_smoothing,
     )
 
 
 def _nll_wrapper(input, target, weight, reduction, ignore_index):
     return torch.nn.functional.nll_loss(
-        input, target, weight, None, ignore_index, None, _REDUCTION_NAMES[reduction]
+        input, target, weight, None, ignore_index, None, _reduction_name(reduction)
     )
 
 
@@ -163,7 +168,7 @@ def _pointwise_wrapper(name: str, threshold: str | None = None) -> Callable[...,
     def wrapper(input, target, reduction, *value):
         options = {threshold: value[0]} if threshold else {}
         loss = getattr(torch.nn.functional, name)
-        return loss(input, target, reduction=_REDUCTION_NAMES[reduction], **options)
+        return loss(input, target, reduction=_reduction_name(reduction), **options)
 
     return wrapper
 

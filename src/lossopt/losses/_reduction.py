@@ -7,10 +7,12 @@ import torch
 
 from lossopt._checks import check_choice
 
+# The reduction names, once, in the order of torch's own numbering, which its
+# kernels take (none 0, mean 1, sum 2); the KL losses add 'batchmean'.
 REDUCTIONS = ("none", "mean", "sum")
-# torch's own numbering of the same reductions, which its kernels take.
-TORCH_REDUCTION = {"none": 0, "mean": 1, "sum": 2}
+TORCH_REDUCTION = {name: code for code, name in enumerate(REDUCTIONS)}
 MEAN = TORCH_REDUCTION["mean"]
+WITH_BATCHMEAN = (*REDUCTIONS, "batchmean")
 _HALF = (torch.float16, torch.bfloat16)
 
 
@@ -21,8 +23,24 @@ def compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 def check_reduction(reduction: str, *, batchmean: bool = False) -> str:
-    choices = REDUCTIONS + ("batchmean",) if batchmean else REDUCTIONS
-    return check_choice("reduction", reduction, choices)
+    return check_choice("reduction", reduction, WITH_BATCHMEAN if batchmean else REDUCTIONS)
+
+
+def mean_over(total, count):
+    """total / count, and 0 where count is 0: lossopt's one rule for a mean
+    over nothing (torch's is NaN). An empty batch, or one whose every target
+    is ignored, has nothing to learn from, so the loss is 0 with zero
+    gradients, still on the graph of ``total``.
+
+    ``count`` may be a number, an integer tensor (a number of items, whose
+    ``total`` is a sum over them and so 0 when there are none: two
+    operations) or a floating tensor (a sum of weights: masked)."""
+    if not isinstance(count, torch.Tensor):
+        return total / count if count else total * 0.0
+    if not count.is_floating_point():
+        return total / count.clamp_min(1)
+    empty = count == 0
+    return torch.where(empty, 0.0, total / torch.where(empty, 1.0, count))
 
 
 def reduction_scale(
@@ -43,11 +61,8 @@ def reduction_scale(
     if reduction == "sum":
         return 1.0
     if reduction == "batchmean":
-        return 1.0 / batch_size if batch_size else 0.0
-    if denominator is None:
-        return 1.0 / count if count else 0.0
-    safe = torch.where(denominator == 0, torch.ones_like(denominator), denominator)
-    return torch.where(denominator == 0, 0.0, 1.0 / safe)
+        return mean_over(1.0, batch_size)
+    return mean_over(1.0, count if denominator is None else denominator)
 
 
 def reduce(
@@ -69,7 +84,7 @@ def reduce(
         return loss.mean(dtype=compute_dtype(loss)).to(loss.dtype)  # one operation, as torch
     total = loss.sum(dtype=compute_dtype(loss))
     if count is not None and reduction == "mean":
-        return (total / count.clamp_min(1)).to(loss.dtype)
+        return mean_over(total, count).to(loss.dtype)
     factor = reduction_scale(
         reduction, loss.numel(), denominator=denominator, batch_size=batch_size
     )

@@ -28,6 +28,7 @@ from lossopt.losses._reduction import (
     TORCH_REDUCTION,
     check_reduction,
     compute_dtype,
+    mean_over,
     reduction_scale,
 )
 from lossopt.losses._route import (
@@ -350,14 +351,14 @@ def _with_torch(kernel, where, input, target, weight, ignore_index, reduction, *
     if reduction != "mean":
         loss = call(reduction)
     elif not index:  # the mean over rows: 0 for no row
-        loss = call("mean") if input.numel() else call("sum") * 0.0
+        loss = call("mean") if input.numel() else mean_over(call("sum"), 0)
     elif where != DEVICE:
         loss = call("mean")
         # A read of the CPU result (tolist: no dispatch, the cheapest read).
         if math.isnan(loss.tolist()):  # no kept target, or a NaN in the input
             flat = target.reshape(-1)
             if _kept_weight(flat, flat != ignore_index, weight, x.dtype).item() == 0:
-                loss = call("sum") * 0.0
+                loss = mean_over(call("sum"), 0)
     else:  # no read of a device value: the mean of nothing (0 / 0) is masked
         flat = target.reshape(-1)
         if weight is None:

@@ -20,8 +20,10 @@ from lossopt.losses._reduction import (
     _HALF,
     MEAN,
     TORCH_REDUCTION,
+    WITH_BATCHMEAN,
     check_reduction,
     compute_dtype,
+    mean_over,
     reduction_scale,
 )
 from lossopt.losses._route import DEVICE, OWN, autocast_on, direct, direct_call, route, traced
@@ -138,7 +140,7 @@ def kl_div(
         loss = direct_call(_kl_div_kernel, True, input, target, code, log_target, batch)
         if loss is not None:  # NaN (0 log 0, an empty batch) takes the full path
             return loss
-    if reduction not in _REDUCTIONS:
+    if reduction not in WITH_BATCHMEAN:
         check_reduction(reduction, batchmean=True)
     check_floating("input", input)
     check_floating("target", target)
@@ -157,7 +159,6 @@ def kl_div(
     return _kl_div_torch(input, target, reduction, bool(log_target), scale, where)
 
 
-_REDUCTIONS = ("batchmean", "mean", "sum", "none")
 # The scalar reductions as torch's kernel takes them: 'batchmean' is its sum
 # divided by the batch size.
 _SCALAR = {"batchmean": TORCH_REDUCTION["sum"], "mean": MEAN, "sum": TORCH_REDUCTION["sum"]}
@@ -210,7 +211,7 @@ def kl_divergence(
     """
     if not (  # the common call, checked in one expression; else each check by name
         type(reduction) is str
-        and reduction in _REDUCTIONS
+        and reduction in WITH_BATCHMEAN
         and floating_of_one_shape(p_logits, q_logits)
         and -p_logits.dim() <= dim < p_logits.dim()
     ):
@@ -233,7 +234,7 @@ def kl_divergence(
         kl = torch.kl_div(log_q, log_p, TORCH_REDUCTION["sum"], log_target=True)
         if reduction != "sum":  # the mean over distributions, as torch's batchmean
             distributions = a.numel() // a.shape[-1] if a.shape[-1] else 0
-            kl = kl / distributions if distributions else kl * 0.0
+            kl = mean_over(kl, distributions)
     return kl.to(p_logits.dtype) if half else kl
 
 

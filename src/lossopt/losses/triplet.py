@@ -383,7 +383,7 @@ def batch_triplet_loss(
     if not _plain_batch(embeddings, labels, mining, margin, p, reduction):
         _check_batch(embeddings, labels, mining, margin, p, reduction)
     if embeddings.shape[0] == 0:
-        return reduce(embeddings.sum(dim=1), reduction, denominator=embeddings.new_zeros(()))
+        return reduce(embeddings.sum(dim=1), reduction)  # a mean over nothing is 0
     if autocast_on(embeddings.device):
         # torch's distance kernels (cdist) are on autocast's float32 list: the
         # whole mined loss runs in float32, its matrix products included.
