@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(f"http://127.0.0.1:{port}/#{name}")
             page.wait_for_function("Number(document.body.dataset.drawn || 0) >= 1")
             box = f"#knob-{knob} input[type=number]"
-            times = []
+            times, split = [], []
             for value in values:
                 before = page.evaluate("Number(document.body.dataset.drawn)")
                 page.fill(box, f"{value:.6g}")
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 page.dispatch_event(box, "change")
                 page.wait_for_function(f"Number(document.body.dataset.drawn) > {before}")
                 times.append(time.perf_counter() - start)
+                split.append(page.evaluate("[lab.timing.answer, lab.timing.draw]"))
             times.sort()
             rows.append(
                 (
@@ -87,16 +88,24 @@ def main(argv: list[str] | None = None) -> int:
                     knob,
                     1000 * statistics.median(times),
                     1000 * times[int(0.9 * (len(times) - 1))],
+                    statistics.median(a for a, _ in split),
+                    statistics.median(d for _, d in split),
                     _compute_ms(name, knob, values),
                 )
             )
         browser.close()
     server.should_exit = True
     thread.join(timeout=10)
-    print("| explorable | control moved | redraw median (ms) | redraw p90 (ms) | compute (ms) |")
-    print("| --- | --- | ---: | ---: | ---: |")
-    for name, knob, median, p90, compute in rows:
-        print(f"| {name} | {knob} | {median:.0f} | {p90:.0f} | {compute:.0f} |")
+    print(
+        "| explorable | control moved | redraw median (ms) | p90 (ms) | of which: answer | drawing"
+        " | compute alone (ms) |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, knob, median, p90, answer, drawing, compute in rows:
+        print(
+            f"| {name} | {knob} | {median:.0f} | {p90:.0f} | {answer:.0f} | {drawing:.0f}"
+            f" | {compute:.0f} |"
+        )
     return 0
 
 
