@@ -31,13 +31,25 @@ def autocast_on(device: torch.device) -> bool:
         return False
 
 
+def plain(*tensors: torch.Tensor | None) -> bool:
+    """The one routing predicate: nothing traces the call (torch.compile,
+    export, a torch.func transform) and every tensor is a plain one (not a
+    subclass such as fake tensors or DTensor, not meta; None is a tensor not
+    given). Only then may a custom autograd Function with loops run, or a
+    value be read into Python."""
+    if _is_compiling() or transforms_active():  # first: compile traces nothing after it
+        return False
+    for t in tensors:
+        if t is not None and (type(t) not in _PLAIN or t.is_meta):
+            return False
+    return True
+
+
 def traced(*tensors: torch.Tensor | None) -> bool:
     """Whether torch.func, torch.compile or export is at work, or a tensor is
     a subclass (fake, meta-tracing, DTensor): then only torch's own
     operations compose, not a custom autograd Function with loops."""
-    if torch.compiler.is_compiling() or transforms_active():
-        return True
-    return not all(t is None or (type(t) in _PLAIN and not t.is_meta) for t in tensors)
+    return not plain(*tensors)
 
 
 def regrad(fn, inputs: tuple[torch.Tensor, ...], grad_output: torch.Tensor):
@@ -64,12 +76,7 @@ DEVICE = "device"  # torch's kernel; no value is read (accelerators, transforms,
 def route(loss: str | None, numel: int, input: torch.Tensor, *others) -> str:
     """Where a loss call runs, with as few Python steps as a small call affords.
     ``loss`` None: there is no lossopt kernel to choose."""
-    if torch.compiler.is_compiling() or transforms_active():
-        return DEVICE
-    for t in (input, *others):
-        if t is not None and (type(t) not in _PLAIN or t.is_meta):
-            return DEVICE
-    if not input.is_cpu or _policy.forced():
+    if not plain(input, *others) or not input.is_cpu or _policy.forced():
         return DEVICE
     if loss is None or not _policy.lossopt_kernel(loss, numel, "cpu"):
         return CPU
@@ -90,14 +97,12 @@ def direct(loss: str | None, input: torch.Tensor, other: torch.Tensor) -> bool:
     culprit or applies lossopt's rule. Everything else takes the full path at once.
     """
     return (
-        not _is_compiling()  # first: torch.compile traces nothing after it
-        and type(input) in _PLAIN
-        and type(other) in _PLAIN
+        input is not None
+        and plain(input, other)
         and input.is_cpu
         and input.dtype in _DIRECT_DTYPES
         and (loss is None or 0 < input.numel() < _policy.LOSS_CROSSOVER[loss]["cpu"])
         and not _forced.value
-        and not transforms_active()
     )
 
 
