@@ -98,6 +98,7 @@ def direct(loss: str | None, input: torch.Tensor, other: torch.Tensor) -> bool:
     """
     return (
         input is not None
+        and other is not None
         and plain(input, other)
         and input.is_cpu
         and input.dtype in _DIRECT_DTYPES
