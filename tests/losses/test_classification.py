@@ -274,3 +274,16 @@ def test_blocks_of_rows_cover_every_row(monkeypatch):
     for reduction in ("none", "mean"):
         kw = dict(reduction=reduction, label_smoothing=0.2)
         assert_same(losses.cross_entropy(x, y, **kw), F.cross_entropy(x, y, **kw), (x,))
+
+
+def test_ignore_index_with_a_probability_target_is_refused_by_name_as_torch():
+    x = torch.randn(3, 4, dtype=torch.float64)
+    p = torch.softmax(torch.randn(3, 4, dtype=torch.float64), 1)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported"):
+        F.cross_entropy(x, p, ignore_index=0)  # the control
+    with pytest.raises(ValueError, match="ignore_index=0"):
+        losses.cross_entropy(x, p, ignore_index=0)
+    # A negative ignore_index never matches a class: torch ignores it, as lossopt.
+    torch.testing.assert_close(
+        losses.cross_entropy(x, p, ignore_index=-2), F.cross_entropy(x, p, ignore_index=-2)
+    )

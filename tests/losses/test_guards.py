@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lossopt import losses
-from lossopt.losses import triplet
+from lossopt.losses import classification, divergence, regression, triplet
+from lossopt.losses._reduction import REDUCTIONS, TORCH_REDUCTION, mean_over
 
 _DTYPES = [
     torch.float32,
@@ -78,6 +79,52 @@ def test_batch_guard_passes_only_what_its_checks_pass(
     args = (embeddings, labels, mining, margin, p, reduction)
     if triplet._plain_batch(*args):
         assert _passes(triplet._check_batch, *args)
+
+
+@settings(max_examples=300, deadline=None)
+@given(input=tensors, target=tensors, reduction=reductions)
+def test_element_wise_guard_passes_only_what_its_checks_pass(input, target, reduction):
+    if regression._plain_pair(input, target, reduction):
+        assert _passes(regression._check_pair, input, target, reduction)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    p=tensors, q=tensors, dim=st.sampled_from([-3, -1, 0, 1, 2, 1.0, True]), reduction=reductions
+)
+def test_kl_divergence_guard_passes_only_what_its_checks_pass(p, q, dim, reduction):
+    if divergence._plain_logits(p, q, dim, reduction):
+        assert _passes(divergence._check_logits, p, q, dim, reduction)
+
+
+@settings(max_examples=300, deadline=None)
+@given(input=tensors, target=tensors, dim=st.sampled_from([-1, 0, 1, 2, 1.0, True]))
+def test_class_shape_guard_gives_what_its_checks_give(input, target, dim):
+    if classification._plain_shapes(input, target, dim):
+        assert classification._checked_shapes(input, target, dim) == (1, False)
+
+
+def test_reduction_codes_are_torchs():
+    from torch.nn import _reduction as torch_reduction  # the control: torch's own numbering
+
+    for name in REDUCTIONS:
+        assert TORCH_REDUCTION[name] == torch_reduction.get_enum(name)
+
+
+@pytest.mark.parametrize(
+    "count", [0, 4, torch.tensor(0), torch.tensor(4), torch.tensor(0.0), torch.tensor(4.0)]
+)
+def test_mean_over_nothing_is_zero_with_zero_gradients(count):
+    x = torch.arange(1.0, 5.0, dtype=torch.float64, requires_grad=True)
+    items = x if int(count) else x[:0]
+    mean = mean_over(items.sum(), count)
+    (grad,) = torch.autograd.grad(mean, x)
+    if int(count):  # torch's mean is the control
+        (expected_grad,) = torch.autograd.grad(x.mean(), x)
+        torch.testing.assert_close((mean, grad), (x.mean(), expected_grad))
+    else:  # torch's mean of nothing is NaN; lossopt's is 0, with zero gradients
+        assert torch.isnan(items.mean())
+        assert mean.item() == 0.0 and (grad == 0).all()
 
 
 @pytest.mark.parametrize("margin", [0.0, -1.0, 0])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -268,11 +269,13 @@ def hand_over(formed: torch.Tensor) -> torch.Tensor:
     return formed.new_empty(0).set_(formed)
 
 
-def _check_shapes(input, target, dim) -> tuple[int, bool]:
-    """The class dimension and whether the target holds probabilities, from
-    metadata alone (no pass over the data)."""
-    if (  # the common case, (N, C) logits and int64 indices, in one expression
-        dim == 1
+def _plain_shapes(input, target, dim) -> bool:
+    """Whether :func:`_checked_shapes` passes and finds classes along dim 1
+    and class indices: the common case, (N, C) logits and int64 indices, in
+    one expression."""
+    return (
+        type(dim) is int
+        and dim == 1
         and isinstance(input, torch.Tensor)
         and isinstance(target, torch.Tensor)
         and target.dtype == torch.long
@@ -280,8 +283,17 @@ def _check_shapes(input, target, dim) -> tuple[int, bool]:
         and input.is_floating_point()
         and input.shape[1] > 0
         and target.shape == input.shape[:1]
-    ):
-        return 1, False
+    )
+
+
+def _check_shapes(input, target, dim) -> tuple[int, bool]:
+    """The class dimension and whether the target holds probabilities, from
+    metadata alone (no pass over the data)."""
+    return (1, False) if _plain_shapes(input, target, dim) else _checked_shapes(input, target, dim)
+
+
+def _checked_shapes(input, target, dim) -> tuple[int, bool]:
+    """:func:`_check_shapes` by named checks."""
     check_floating("input", input)
     check_tensor("target", target)
     class_dim = _class_dim(input, dim)
@@ -317,8 +329,58 @@ def _torch_layout(input, target, class_dim, soft):
     return input, target
 
 
-def _with_torch(kernel, where, input, target, weight, ignore_index, reduction, **options):
-    """torch's kernel under lossopt's rules, ``where`` as :func:`route` decided.
+class _Plan(NamedTuple):
+    """How a classification loss call runs, decided once, before any kernel.
+
+    ``where`` is :func:`route`'s answer. ``input``, ``target`` and ``weight``
+    are as that path takes them: for torch's kernel in its layout (classes
+    along dim 1, int64 indices), half precision raised to float32 outside
+    autocast; for lossopt's (OWN), the logits as (M, C) rows and the class
+    indices flat beside them. ``result`` is the dtype to return in (None: the
+    kernel's); ``check_indices``, whether lossopt's named index check runs
+    before torch's kernel (an accelerator with sync_checks on)."""
+
+    where: str
+    input: torch.Tensor
+    target: torch.Tensor
+    weight: torch.Tensor | None
+    soft: bool
+    result: torch.dtype | None = None
+    check_indices: bool = False
+
+
+def _plan(loss: str | None, input, target, weight, reduction, dim) -> _Plan:
+    """Check a call by name and decide its path; ``loss`` names lossopt's
+    kernel to consider (None: there is none)."""
+    if reduction not in REDUCTIONS:
+        check_reduction(reduction)
+    class_dim, soft = _check_shapes(input, target, dim)
+    num_classes = input.shape[class_dim]
+    if weight is not None:
+        _check_weight(weight, num_classes)
+    where = route(None if soft else loss, input.numel(), input, target, weight)
+    if where == OWN:
+        rows = input.movedim(class_dim, -1).reshape(-1, num_classes)
+        return _Plan(OWN, rows, target.reshape(-1).long(), weight, soft)
+    return torch_plan(where, *_torch_layout(input, target, class_dim, soft), weight)
+
+
+def torch_plan(where: str, input, target, weight) -> _Plan:
+    """The plan of a call to torch's kernel, on input and target in its layout."""
+    soft = target.is_floating_point()
+    x, result = input, None
+    if input.dtype in _HALF or (weight is not None and weight.dtype != input.dtype):
+        if not autocast_on(input.device):  # under autocast, torch's policy decides
+            if input.dtype in _HALF:
+                x, result = input.float(), input.dtype  # half precision accumulates in float32
+            if weight is not None:
+                weight = weight.to(x.dtype)
+    check = not soft and where == DEVICE and _policy.sync_checks() and not traced(input, target)
+    return _Plan(where, x, target, weight, soft, result, check)
+
+
+def _with_torch(kernel, plan: _Plan, ignore_index, reduction, **options):
+    """torch's kernel under lossopt's rules, as ``plan`` decided.
 
     A class index out of range raises lossopt's IndexError naming it (on the
     CPU, where torch raises, the check costs nothing until then). A 'mean' over
@@ -327,16 +389,10 @@ def _with_torch(kernel, where, input, target, weight, ignore_index, reduction, *
     masking the result where no target is kept (three small operations, no
     host synchronisation).
     """
-    index = not target.is_floating_point()
-    x = input
-    if input.dtype in _HALF or (weight is not None and weight.dtype != input.dtype):
-        if not autocast_on(input.device):  # under autocast, torch's policy decides
-            if input.dtype in _HALF:
-                x = input.float()  # half precision accumulates in float32
-            if weight is not None:
-                weight = weight.to(x.dtype)
-    if index and where == DEVICE and _policy.sync_checks() and not traced(input, target):
-        _check_index_target(target.reshape(-1), _classes(input), ignore_index)
+    x, target, weight = plan.input, plan.target, plan.weight
+    index = not plan.soft
+    if plan.check_indices:
+        _check_index_target(target.reshape(-1), _classes(x), ignore_index)
 
     def call(reduction):
         try:
@@ -345,14 +401,14 @@ def _with_torch(kernel, where, input, target, weight, ignore_index, reduction, *
             )
         except IndexError:
             if index:
-                _check_index_target(target.reshape(-1), _classes(input), ignore_index)
+                _check_index_target(target.reshape(-1), _classes(x), ignore_index)
             raise
 
     if reduction != "mean":
         loss = call(reduction)
     elif not index:  # the mean over rows: 0 for no row
-        loss = call("mean") if input.numel() else mean_over(call("sum"), 0)
-    elif where != DEVICE:
+        loss = call("mean") if x.numel() else mean_over(call("sum"), 0)
+    elif plan.where != DEVICE:
         loss = call("mean")
         # A read of the CPU result (tolist: no dispatch, the cheapest read).
         if math.isnan(loss.tolist()):  # no kept target, or a NaN in the input
@@ -366,7 +422,7 @@ def _with_torch(kernel, where, input, target, weight, ignore_index, reduction, *
         else:
             nothing = _kept_weight(flat, flat != ignore_index, weight, x.dtype) == 0
         loss = torch.where(nothing, 0.0, call("mean"))
-    return loss.to(input.dtype) if x is not input else loss
+    return loss if plan.result is None else loss.to(plan.result)
 
 
 def _classes(input: torch.Tensor) -> int:
@@ -436,39 +492,28 @@ def cross_entropy(
         )
         if loss is not None:
             return loss
-    if reduction not in REDUCTIONS:
-        check_reduction(reduction)
+    plan = _plan("cross_entropy", input, target, weight, reduction, dim)
+    if plan.soft and isinstance(ignore_index, int) and ignore_index >= 0:  # as torch refuses
+        raise ValueError(
+            f"ignore_index applies to class indices, not to a probability target: "
+            f"got ignore_index={ignore_index}"
+        )
     if type(label_smoothing) is not float or not 0.0 <= label_smoothing <= 1.0:
         check_number("label_smoothing", label_smoothing, low=0.0, high=1.0)
-    class_dim, soft = _check_shapes(input, target, dim)
-    num_classes = input.shape[class_dim]
-    if weight is not None:
-        _check_weight(weight, num_classes)
-    where = route(None if soft else "cross_entropy", input.numel(), input, target, weight)
-    if where != OWN:
-        x, t = _torch_layout(input, target, class_dim, soft)
+    smoothing = float(label_smoothing)
+    if plan.where != OWN:
         return _with_torch(
-            F.cross_entropy,
-            where,
-            x,
-            t,
-            weight,
-            ignore_index,
-            reduction,
-            label_smoothing=float(label_smoothing),
+            F.cross_entropy, plan, ignore_index, reduction, label_smoothing=smoothing
         )
-    # Checked above: the logits as (M, C) rows and the indices beside them.
-    logits = input.movedim(class_dim, -1).reshape(-1, num_classes)
-    flat = target.reshape(-1).long()
-    keep = _check_index_target(flat, num_classes, ignore_index)
+    # lossopt's one-pass kernel, on the logits as (M, C) rows.
+    logits, flat = plan.input, plan.target
+    keep = _check_index_target(flat, logits.shape[1], ignore_index)
     scale = None
     if reduction != "none":
         denominator = _kept_weight(flat, keep, weight, compute_dtype(input))
         scale = reduction_scale(reduction, len(keep), denominator=denominator)
     eager = scale is not None and input.requires_grad and torch.is_grad_enabled()
-    loss, _ = _IndexCrossEntropy.apply(
-        logits, flat, keep, weight, float(label_smoothing), scale, eager
-    )
+    loss, _ = _IndexCrossEntropy.apply(logits, flat, keep, weight, smoothing, scale, eager)
     return (loss if scale is not None else loss.reshape(target.shape)).to(input.dtype)
 
 
@@ -507,13 +552,7 @@ def nll_loss(
         )
         if loss is not None:
             return loss
-    if reduction not in REDUCTIONS:
-        check_reduction(reduction)
-    class_dim, soft = _check_shapes(input, target, 1)
-    if soft:
+    plan = _plan(None, input, target, weight, reduction, 1)
+    if plan.soft:
         raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    if weight is not None:
-        _check_weight(weight, input.shape[class_dim])
-    x, t = _torch_layout(input, target, class_dim, soft)
-    where = route(None, input.numel(), input, target, weight)
-    return _with_torch(F.nll_loss, where, x, t, weight, ignore_index, reduction)
+    return _with_torch(F.nll_loss, plan, ignore_index, reduction)

@@ -209,12 +209,7 @@ def kl_divergence(
     'none' returns one divergence per distribution (the input's shape without
     ``dim``), 'sum' their sum, and 'mean' and 'batchmean' their mean.
     """
-    if not (  # the common call, checked in one expression; else each check by name
-        type(reduction) is str
-        and reduction in WITH_BATCHMEAN
-        and floating_of_one_shape(p_logits, q_logits)
-        and -p_logits.dim() <= dim < p_logits.dim()
-    ):
+    if not _plain_logits(p_logits, q_logits, dim, reduction):
         _check_logits(p_logits, q_logits, dim, reduction)
     last = dim == -1 or dim == p_logits.dim() - 1
     a, b = (p_logits, q_logits) if last else (p_logits.movedim(dim, -1), q_logits.movedim(dim, -1))
@@ -236,6 +231,17 @@ def kl_divergence(
             distributions = a.numel() // a.shape[-1] if a.shape[-1] else 0
             kl = mean_over(kl, distributions)
     return kl.to(p_logits.dtype) if half else kl
+
+
+def _plain_logits(p_logits, q_logits, dim, reduction) -> bool:
+    """Whether the arguments pass :func:`_check_logits`, in one expression."""
+    return (
+        type(reduction) is str
+        and reduction in WITH_BATCHMEAN
+        and floating_of_one_shape(p_logits, q_logits)
+        and type(dim) is int
+        and -p_logits.dim() <= dim < p_logits.dim()
+    )
 
 
 def _check_logits(p_logits, q_logits, dim, reduction) -> None:

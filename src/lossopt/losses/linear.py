@@ -36,6 +36,7 @@ from lossopt.losses.classification import (
     index_loss_and_grad,
     index_terms,
     logsumexp_rows,
+    torch_plan,
 )
 
 
@@ -288,15 +289,9 @@ def linear_cross_entropy(
     )
     if where != OWN:
         logits, flat = _torch_layout(F.linear(h, linear_weight, linear_bias), flat, 1, False)
+        plan = torch_plan(where, logits, flat, class_weight)
         loss = _with_torch(
-            F.cross_entropy,
-            where,
-            logits,
-            flat,
-            class_weight,
-            ignore_index,
-            reduction,
-            label_smoothing=smoothing,
+            F.cross_entropy, plan, ignore_index, reduction, label_smoothing=smoothing
         )
         return loss if reduction != "none" else loss.reshape(target.shape)
     flat = flat.long()

@@ -26,21 +26,30 @@ from lossopt.losses import reference
 from lossopt.losses._reduction import TORCH_REDUCTION, check_reduction
 
 
-def _check(input: torch.Tensor, target: torch.Tensor, reduction: str) -> bool:
-    """Check the arguments; True when torch's kernel gives lossopt's answer
-    (everything but the mean of an empty tensor). The common case is tested
-    in one expression: a small loss call cannot afford more. The kernels are
-    then called without torch.nn.functional's wrappers, whose broadcast of
-    two same-shaped tensors is one more dispatched operation."""
-    if not (
+def _plain_pair(input, target, reduction) -> bool:
+    """Whether the arguments pass :func:`_check_pair`, in one expression: the
+    common call, which a small loss cannot afford to check step by step."""
+    return (
         type(reduction) is str
         and reduction in TORCH_REDUCTION
         and floating_of_one_shape(input, target)
-    ):
-        check_reduction(reduction)
-        check_floating("input", input)
-        check_floating("target", target)
-        check_same_shape("input", input, "target", target)
+    )
+
+
+def _check_pair(input, target, reduction) -> None:
+    check_reduction(reduction)
+    check_floating("input", input)
+    check_floating("target", target)
+    check_same_shape("input", input, "target", target)
+
+
+def _check(input: torch.Tensor, target: torch.Tensor, reduction: str) -> bool:
+    """Check the arguments; True when torch's kernel gives lossopt's answer
+    (everything but the mean of an empty tensor). The kernels are then called
+    without torch.nn.functional's wrappers, whose broadcast of two
+    same-shaped tensors is one more dispatched operation."""
+    if not _plain_pair(input, target, reduction):
+        _check_pair(input, target, reduction)
     return reduction != "mean" or input.numel() > 0
 
 
