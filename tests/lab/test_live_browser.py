@@ -208,15 +208,19 @@ def test_a_bad_value_shows_the_servers_message_and_the_page_recovers(page):
 def test_ten_tabs_at_once_all_draw(lab):
     url, _, browser = lab
     context = browser.new_context()
-    names = list(EXPLORABLES)
+    names = [name for name, e in EXPLORABLES.items() if not e.stream][:9]
     pages = [context.new_page() for _ in range(10)]
     start = time.perf_counter()
-    for i, tab in enumerate(pages):
-        query = "steps=10" if names[i % len(names)] == "gd-vs-sgd" else ""
-        tab.goto(f"{url}/#{names[i % len(names)]}" + (f"?{query}" if query else ""))
-    for tab in pages:
-        tab.wait_for_function("Number(document.body.dataset.drawn || 0) >= 1", timeout=120_000)
-    assert time.perf_counter() - start < 120
+    pages[-1].goto(f"{url}/#training?epochs=2")  # the tenth trains the network meanwhile
+    pages[-1].click("#train-start")
+    for name, tab in zip(names, pages, strict=False):
+        tab.goto(f"{url}/#{name}" + ("?steps=10" if name == "gd-vs-sgd" else ""))
+    for tab in pages[:-1]:
+        tab.wait_for_function("Number(document.body.dataset.drawn || 0) >= 1", timeout=240_000)
+    pages[-1].wait_for_function("document.body.dataset.training === 'done'", timeout=240_000)
+    assert time.perf_counter() - start < 240  # on 2 busy cores
+    for name, tab in zip(names, pages, strict=False):
+        assert tab.evaluate("lab.answer.explorable") == name
     context.close()
 
 

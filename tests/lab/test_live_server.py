@@ -3,6 +3,7 @@ writes no file, and Ctrl-C stops it cleanly; --help imports no server stack."""
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -79,8 +80,9 @@ def test_serve_answers_writes_nothing_and_stops_on_ctrl_c(tmp_path):
         env=env,
     )
     try:
-        line = process.stdout.readline()
-        assert f"http://127.0.0.1:{port}/" in line, line
+        ready, _, _ = select.select([process.stdout], [], [], 90)
+        line = process.stdout.readline() if ready else ""
+        assert f"http://127.0.0.1:{port}/" in line, (line, process.poll())
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/triplet?margin=0.5") as answer:
             assert json.load(answer)["params"]["margin"] == 0.5
         with pytest.raises(urllib.error.HTTPError) as error:
@@ -96,10 +98,11 @@ def test_serve_answers_writes_nothing_and_stops_on_ctrl_c(tmp_path):
                 s.connect((address, port))
         process.send_signal(signal.SIGINT)
         start = time.monotonic()
-        code = process.wait(timeout=20)
-        assert time.monotonic() - start < 20
-        assert code == 0
-        assert "Traceback" not in process.stderr.read()
+        code = process.wait(timeout=30)
+        errors = process.stderr.read()
+        assert time.monotonic() - start < 30
+        assert code == 0, errors
+        assert "Traceback" not in errors
     finally:
         if process.poll() is None:
             process.kill()
