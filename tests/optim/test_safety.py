@@ -2,12 +2,13 @@
 checked checkpoints, and the plumbing every torch training loop relies on."""
 
 import copy
+import linecache
 import math
 
 import pytest
 import torch
 
-from lossopt import optim
+from lossopt import _compat, optim
 
 D = torch.float64
 ALL = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
@@ -300,3 +301,28 @@ def test_lecture_picture_learning_rate_too_large_or_too_small():
         (tiny[0] ** 2 / 20 + tiny[1] ** 2).backward()
         opt.step()
     assert (tiny.detach() - torch.tensor([-7.0, 2.0], dtype=D)).norm() < 0.01  # barely moved
+
+
+def test_warnings_name_the_users_line_through_overrides_and_hooks():
+    """A warning from inside a step names the first line outside lossopt and
+    torch, however many frames (a subclass's step, step hooks, torch's
+    wrappers) lie between; so does a fallback warning of the torch adapter."""
+
+    class Stepped(optim.Adam):
+        def step(self, closure=None):
+            return super().step(closure)  # the user's own line
+
+    p = torch.zeros(4, dtype=torch.float16, requires_grad=True)
+    opt = Stepped([p], eps=1e-8)
+    opt.register_step_pre_hook(lambda *args: None)
+    p.grad = torch.zeros_like(p)
+    with pytest.warns(RuntimeWarning, match="is 0 in float16") as caught:
+        opt.step()
+    assert caught[0].filename == __file__
+    assert "super().step(closure)" in linecache.getline(__file__, caught[0].lineno)
+
+    feature = "a feature for this test"
+    with pytest.warns(RuntimeWarning, match=feature) as caught:
+        _compat._fallback(feature, "nothing changes")
+    assert caught[0].filename == __file__
+    _compat._warned.discard(feature)

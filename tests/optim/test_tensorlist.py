@@ -5,7 +5,7 @@ cast it for every tensor), with bitwise the results of the plain number."""
 import pytest
 import torch
 
-from lossopt.optim.forms import TensorList
+from lossopt.optim.operands import TensorList
 from tests.counting import count
 
 OPERATIONS = {

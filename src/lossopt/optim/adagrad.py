@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, step_counter
+from lossopt.optim.optimizer import Optimizer, regularized, step_counter
 
 
 class Hyper(NamedTuple):
@@ -121,10 +121,7 @@ class Adagrad(Optimizer):
 
     @staticmethod
     def _update(param, grad, state, h, o, at):
-        if o.maximize:
-            grad = -grad
-        if o.weight_decay:
-            grad = grad.add(param, alpha=h.weight_decay)
+        grad = regularized(param, grad, o, h.weight_decay)
         if grad.is_sparse:
             # The same update on the rows the gradient touches; the others keep
             # their accumulator and value (torch's sparse Adagrad).

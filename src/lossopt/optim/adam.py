@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, check_betas, step_counter
+from lossopt.optim.optimizer import Optimizer, check_betas, regularized, step_counter
 
 
 class Hyper(NamedTuple):
@@ -130,13 +130,9 @@ class Adam(Optimizer):
 
     @staticmethod
     def _update(param, grad, state, h, o, at):
-        if o.maximize:
-            grad = -grad
-        if o.weight_decay:
-            if o.decoupled:
-                param.mul_(1 - h.lr * h.weight_decay)
-            else:
-                grad = grad.add(param, alpha=h.weight_decay)
+        grad = regularized(param, grad, o, h.weight_decay, coupled=not o.decoupled)
+        if o.weight_decay and o.decoupled:
+            param.mul_(1 - h.lr * h.weight_decay)
         exp_avg = state["exp_avg"].lerp_(grad, 1 - h.beta1)
         exp_avg_sq = state["exp_avg_sq"].mul_(h.beta2).addcmul_(grad, grad, value=1 - h.beta2)
         if o.amsgrad:

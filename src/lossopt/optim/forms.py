@@ -1,250 +1,183 @@
-"""The operand types one update rule runs on, besides plain tensors.
+"""The three forms one update rule runs in, and the choice among them.
 
-An algorithm's ``_update`` is written once in terms of tensor methods
-(``add_``, ``mul_``, ``lerp_``, ``addcmul_``, ``addcdiv_``, ``sqrt``, ...).
-:class:`TensorList` gives those methods to a whole list of tensors as
-``torch._foreach_*`` calls (torch's multi-tensor form); :class:`Traced` gives
-them to one tensor inside torch.compile (the compiled form, ``fused=True``).
+- per parameter (torch's "for-loop"), on tensors, with Python numbers;
+- multi-tensor (torch's "foreach"), on :class:`TensorList`: a constant number
+  of dispatched operations per group, whatever the parameter count;
+- compiled by torch.compile (``fused=True``), on :class:`Traced` tensors with
+  the numbers as 0-d tensors, so a scheduler that changes the learning rate
+  does not recompile.
+
+Each runner takes the algorithm's ``update`` rule and its ``at_step`` numbers
+(see :class:`lossopt.optim.Optimizer`); the operand types live in
+:mod:`lossopt.optim.operands`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 import torch
 
-from lossopt import _compat
-from lossopt._policy import OPTIM_FUSED_CHUNK
+from lossopt import _compat, _policy
+from lossopt._policy import OPTIM_FUSED_CHUNK, optim_foreach
+from lossopt.optim.operands import TensorList, Traced
+from lossopt.optim.steps import at_counts
+
+FOREACH, LOOP, FUSED = "foreach", "for-loop", "fused"
+_NUMBER_DTYPES = (torch.float32, torch.float64)
+
+__all__ = ["FOREACH", "FUSED", "LOOP", "TensorList", "Traced", "choose", "run", "run_compiled"]
 
 
-def _args(other: Any) -> Any:
-    return other.tensors if isinstance(other, TensorList) else other
+def _real(t: Any) -> Any:
+    return torch.view_as_real(t) if isinstance(t, torch.Tensor) and t.is_complex() else t
 
 
-def _is_tensor(number: Any) -> bool:
-    """Whether a number is a 0-d tensor (a tensor ``lr`` or ``betas``, or the
-    compiled and capturable forms' numbers). foreach's ``alpha=`` and
-    ``value=`` take only numbers (a tensor ``value=`` is read as a packed 1-d
-    list), so such a number enters as an explicit product."""
-    return isinstance(number, torch.Tensor)
+def _number_dtype(t: torch.Tensor) -> torch.dtype:
+    """The precision the compiled step's numbers take for a parameter: float64
+    for float64 (and complex128) parameters, float32 for all others (float64
+    would slow the compiled loops)."""
+    return torch.float64 if t.dtype in (torch.float64, torch.complex128) else torch.float32
 
 
-class TensorList:
-    """A list of tensors that an update rule treats as one tensor: each method
-    a rule uses is one ``torch._foreach_*`` call over the whole list. A number
-    argument may be a Python number, a list of numbers (one per tensor) or
-    another TensorList.
+def choose(group, params, states, *, fused, sparse, sharded, fresh, complex_, ready, memo) -> str:
+    """The form of a group's step. ``ready(state)``: whether a parameter's
+    state is complete; ``fresh``: whether some state was made at this step;
+    ``memo``: the remembered CPU choices (see :func:`default_foreach`)."""
+    if fused and not sharded and not sparse:
+        # The first step of a parameter runs uncompiled: a short run never
+        # waits for a compilation, and state created lazily then exists.
+        if not fresh and not complex_ and all(map(ready, states)):
+            return FUSED
+    if sparse or sharded:
+        return LOOP
+    if len(set(map(len, states))) > 1:  # state made lazily in some only
+        return LOOP
+    foreach = group.get("foreach")
+    if foreach is None:
+        foreach = default_foreach(memo, params)
+    return FOREACH if foreach else LOOP
 
-    ``number_dtype``, given for a list of CPU tensors of that one dtype
-    (float32 or float64), turns a Python number into a 0-d tensor of the dtype
-    once per call. On the CPU, foreach runs a loop over the tensors that would
-    otherwise wrap and cast the number anew for every tensor: 3-4x the time of
-    the arithmetic itself over 200 small tensors, with bitwise the same result.
-    """
 
-    __slots__ = ("tensors", "number_dtype")
-    is_sparse = False
+def default_foreach(memo: dict[tuple[int, int], bool], params: list[torch.Tensor]) -> bool:
+    """``foreach=None``'s form for a group: always multi-tensor on an
+    accelerator; on CPU by the group's mean tensor size. The choice sets
+    only the speed (both forms give the same numbers), so the CPU choice
+    is remembered in ``memo`` per parameter list and count: summing hundreds
+    of sizes every step would cost a fifth of a small step."""
+    if not params[0].is_cpu or _policy.forced():
+        return True
+    key = (id(params), len(params))
+    choice = memo.get(key)
+    if choice is None:
+        if len(memo) > 64:  # lists of the gradients present: bounded
+            memo.clear()
+        mean = sum(map(torch.Tensor.numel, params)) / len(params)
+        choice = memo[key] = optim_foreach("cpu", mean)
+    return choice
 
-    def __init__(
-        self, tensors: Iterable[torch.Tensor], number_dtype: torch.dtype | None = None
-    ) -> None:
-        self.tensors = list(tensors)
-        self.number_dtype = number_dtype
 
-    def __len__(self) -> int:
-        return len(self.tensors)
+def _per_parameter(at: Any, count: int) -> list[Any]:
+    """A NamedTuple of vectors over the parameters as one NamedTuple each."""
+    if at is None:
+        return [None] * count
+    return [type(at)(*(v[i] for v in at)) for i in range(count)]
 
-    def _like(self, tensors: list[torch.Tensor]) -> TensorList:
-        return TensorList(tensors, self.number_dtype)
 
-    def _scalar(self, other: Any) -> Any:
-        """A number as a foreach operation takes it fastest here."""
-        if isinstance(other, TensorList):
-            return other.tensors
-        if self.number_dtype is not None and type(other) in (float, int):
-            return torch.tensor(other, dtype=self.number_dtype)
-        return other
+def run(form, update, at_step, params, grads, states, hyper, options, steps, on_device, dtypes):
+    """Run ``update`` over a group in ``form``; ``steps``: the group's
+    counters, already advanced (None without counters)."""
+    if form == FUSED:
+        _run_fused(update, at_step, params, grads, states, hyper, options, steps)
+    elif form == FOREACH:
+        _run_foreach(
+            update, at_step, params, grads, states, hyper, options, steps, on_device, dtypes
+        )
+    else:
+        _run_loop(update, at_step, params, grads, states, hyper, options, steps, on_device)
 
-    def _addend(self, other: Any) -> Any:
-        """``_scalar`` for the add family, whose 0-d Tensor overload is not the
-        fast one: the 0-d tensor repeated as a list."""
-        if self.number_dtype is not None and type(other) in (float, int):
-            return [torch.tensor(other, dtype=self.number_dtype)] * len(self.tensors)
-        return _args(other)
 
-    # out of place
-    def __neg__(self) -> TensorList:
-        return self._like(torch._foreach_neg(self.tensors))
+def _on_device_numbers(at_step, steps, hyper, params) -> list[Any]:
+    devices = {p.device for p in params}
+    if len(devices) == 1:
+        return _per_parameter(at_counts(at_step, steps, hyper, params[0].device), len(params))
+    pairs = zip(steps, params, strict=True)
+    return [_per_parameter(at_counts(at_step, [t], hyper, p.device), 1)[0] for t, p in pairs]
 
-    def __add__(self, other: Any) -> TensorList:
-        return self._like(torch._foreach_add(self.tensors, self._addend(other)))
 
-    __radd__ = __add__
-
-    def __sub__(self, other: Any) -> TensorList:
-        return self._like(torch._foreach_sub(self.tensors, _args(other)))
-
-    def __rsub__(self, other: Any) -> TensorList:
-        out = torch._foreach_neg(self.tensors)
-        torch._foreach_add_(out, self._addend(other))
-        return self._like(out)
-
-    def __mul__(self, other: Any) -> TensorList:
-        return self._like(torch._foreach_mul(self.tensors, self._scalar(other)))
-
-    __rmul__ = __mul__
-
-    def __truediv__(self, other: Any) -> TensorList:
-        return self._like(torch._foreach_div(self.tensors, self._scalar(other)))
-
-    def __rtruediv__(self, other: Any) -> TensorList:
-        out = torch._foreach_reciprocal(self.tensors)
-        torch._foreach_mul_(out, self._scalar(other))
-        return self._like(out)
-
-    def __pow__(self, exponent: Any) -> TensorList:
-        return self._like(torch._foreach_pow(self.tensors, _args(exponent)))
-
-    def __rpow__(self, base: Any) -> TensorList:
-        return self._like(torch._foreach_pow(base, self.tensors))
-
-    def add(self, other: Any, *, alpha: Any = 1) -> TensorList:
-        if _is_tensor(alpha):
-            return self._like(torch._foreach_add(self.tensors, _product(other, alpha)))
-        return self._like(torch._foreach_add(self.tensors, _args(other), alpha=alpha))
-
-    def addcmul(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
-        if _is_tensor(value):  # value * a * b, in the kernel's order
-            return self._like(torch._foreach_addcmul(self.tensors, _product(a, value), b.tensors))
-        return self._like(torch._foreach_addcmul(self.tensors, a.tensors, b.tensors, value))
-
-    def sqrt(self) -> TensorList:
-        return self._like(torch._foreach_sqrt(self.tensors))
-
-    def clone(self) -> TensorList:
-        return self._like([t.clone() for t in self.tensors])
-
-    # in place
-    def add_(self, other: Any, *, alpha: Any = 1) -> TensorList:
-        if isinstance(other, TensorList) and _is_tensor(alpha):
-            torch._foreach_add_(self.tensors, _product(other, alpha))
-        elif isinstance(other, TensorList):
-            torch._foreach_add_(self.tensors, other.tensors, alpha=alpha)
+def _run_loop(update, at_step, params, grads, states, hyper, options, steps, on_device) -> None:
+    if steps is None:
+        numbers = [None] * len(params)
+    elif on_device:
+        numbers = _on_device_numbers(at_step, steps, hyper, params)
+    else:
+        numbers = at_counts(at_step, steps, hyper)
+    for p, grad, state, at in zip(params, grads, states, numbers, strict=True):
+        if p.is_complex():
+            # Complex parameters update as pairs of reals, as in torch.
+            view = {k: _real(v) for k, v in state.items()}
+            update(_real(p), _real(grad), view, hyper, options, at)
+            for key in view.keys() - state.keys():
+                state[key] = torch.view_as_complex(view[key])
         else:
-            torch._foreach_add_(self.tensors, self._addend(other if alpha == 1 else other * alpha))
-        return self
-
-    def mul_(self, other: Any) -> TensorList:
-        torch._foreach_mul_(self.tensors, self._scalar(other))
-        return self
-
-    def div_(self, other: Any) -> TensorList:
-        torch._foreach_div_(self.tensors, self._scalar(other))
-        return self
-
-    def sqrt_(self) -> TensorList:
-        torch._foreach_sqrt_(self.tensors)
-        return self
-
-    def lerp_(self, end: TensorList, weight: Any) -> TensorList:
-        if _is_tensor(weight):  # the list overload takes 0-d weights
-            weight = [weight] * len(self.tensors)
-        torch._foreach_lerp_(self.tensors, end.tensors, weight)
-        return self
-
-    def addcmul_(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
-        if _is_tensor(value):  # value * a * b, in the kernel's order
-            torch._foreach_addcmul_(self.tensors, _product(a, value), b.tensors)
-        else:
-            torch._foreach_addcmul_(self.tensors, a.tensors, b.tensors, value)
-        return self
-
-    def addcdiv_(self, a: TensorList, b: TensorList, *, value: Any = 1) -> TensorList:
-        if _is_tensor(value):  # value * (a / b), in the kernel's order
-            quotient = torch._foreach_div(a.tensors, b.tensors)
-            torch._foreach_mul_(quotient, value)
-            torch._foreach_add_(self.tensors, quotient)
-        else:
-            torch._foreach_addcdiv_(self.tensors, a.tensors, b.tensors, value)
-        return self
-
-    def clamp_min_(self, other: TensorList) -> TensorList:
-        torch._foreach_maximum_(self.tensors, other.tensors)
-        return self
+            update(p, grad, state, hyper, options, at)
 
 
-def _product(other: Any, factor: torch.Tensor) -> Any:
-    """``other * factor`` for a 0-d tensor factor: one foreach operation over a
-    TensorList, or the product of plain operands."""
-    if isinstance(other, TensorList):
-        return torch._foreach_mul(other.tensors, factor)
-    return other * factor
+def _run_foreach(
+    update, at_step, params, grads, states, hyper, options, steps, on_device, dtypes
+) -> None:
+    complex_ = any(d.is_complex for d in dtypes)
+    if steps is None:
+        at = None
+    elif on_device:
+        # The numbers as vectors over the group (a few operations, not a few
+        # per parameter), then one 0-d tensor per parameter for foreach.
+        at = at_counts(at_step, steps, hyper, params[0].device)
+        if at is not None:
+            at = type(at)(*(TensorList(v.unbind()) for v in at))
+    else:
+        numbers = at_counts(at_step, steps, hyper)
+        first = numbers[0]
+        if first is None or numbers.count(first) == len(numbers):  # one count (cached)
+            at = first
+        else:  # counts differ: one number per tensor
+            at = type(first)(*map(list, zip(*numbers, strict=True)))
+    slots = {k: list(map(itemgetter(k), states)) for k in states[0] if k != "step"}
+    if complex_:  # pairs of reals, as in torch
+        kinds = [p.is_complex() for p in params]
+        params, grads = [_real(p) for p in params], [_real(g) for g in grads]
+        slots = {k: [_real(t) for t in v] for k, v in slots.items()}
+    # One dtype on the CPU: numbers become 0-d tensors once (see TensorList).
+    number_dtype = None
+    if not on_device and len(dtypes) == 1 and params[0].is_cpu and not _policy.forced():
+        number_dtype = next(iter(dtypes))
+        number_dtype = number_dtype if number_dtype in _NUMBER_DTYPES else None
+    view = {k: TensorList(v, number_dtype) for k, v in slots.items()}
+    update(
+        TensorList(params, number_dtype),
+        TensorList(grads, number_dtype),
+        view,
+        hyper,
+        options,
+        at,
+    )
+    for key in view.keys() - states[0].keys():
+        for i, (state, t) in enumerate(zip(states, view[key].tensors, strict=True)):
+            state[key] = torch.view_as_complex(t) if complex_ and kinds[i] else t
 
 
-def _raw(other: Any) -> Any:
-    return other.tensor if isinstance(other, Traced) else other
-
-
-class Traced:
-    """One tensor of the compiled form, where the numbers are 0-d tensors.
-    torch.compile (2.13) keeps the first call's value of a tensor passed as
-    ``alpha=`` or ``value=``, so here those become explicit products, which
-    Inductor fuses into the same single loop anyway. The other methods are
-    the tensor's own."""
-
-    __slots__ = ("tensor",)
-    is_sparse = False
-
-    def __init__(self, tensor: torch.Tensor) -> None:
-        self.tensor = tensor
-
-    def __neg__(self) -> Traced:
-        return Traced(-self.tensor)
-
-    def add(self, other: Any, *, alpha: Any = 1) -> Traced:
-        return Traced(self.tensor + _raw(other) * alpha)
-
-    def addcmul(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
-        return Traced(self.tensor + a.tensor * b.tensor * value)
-
-    def sqrt(self) -> Traced:
-        return Traced(self.tensor.sqrt())
-
-    def clone(self) -> Traced:
-        return Traced(self.tensor.clone())
-
-    def add_(self, other: Any, *, alpha: Any = 1) -> Traced:
-        self.tensor.add_(_raw(other) * alpha)
-        return self
-
-    def mul_(self, other: Any) -> Traced:
-        self.tensor.mul_(_raw(other))
-        return self
-
-    def div_(self, other: Any) -> Traced:
-        self.tensor.div_(_raw(other))
-        return self
-
-    def sqrt_(self) -> Traced:
-        self.tensor.sqrt_()
-        return self
-
-    def lerp_(self, end: Traced, weight: Any) -> Traced:
-        self.tensor.lerp_(end.tensor, weight)
-        return self
-
-    def addcmul_(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
-        self.tensor.add_(a.tensor * b.tensor * value)
-        return self
-
-    def addcdiv_(self, a: Traced, b: Traced, *, value: Any = 1) -> Traced:
-        self.tensor.add_(a.tensor / b.tensor * value)
-        return self
-
-    def clamp_min_(self, other: Traced) -> Traced:
-        self.tensor.clamp_min_(other.tensor)
-        return self
+def _run_fused(update, at_step, params, grads, states, hyper, options, steps) -> None:
+    first = params[0]
+    dtype = _number_dtype(first)
+    numbers = type(hyper)(*(torch.as_tensor(v, dtype=dtype, device=first.device) for v in hyper))
+    at = None
+    if steps is not None:
+        at = at_counts(at_step, steps, hyper, first.device)
+        if at is not None:
+            at = type(at)(*(v.to(dtype) for v in at))
+    run_compiled(update, params, grads, states, numbers, options, at)
 
 
 _COMPILED: dict[Callable[..., None], Callable[..., None]] = {}
@@ -260,9 +193,8 @@ def _compiled(update: Callable[..., None]) -> Callable[..., None]:
                 slots = {k: Traced(v) for k, v in state.items() if k != "step"}
                 update(Traced(p), Traced(g), slots, hyper, options, numbers)
 
-        # Inductor's size asserts on every input repeat what the guards check.
         compiled = _COMPILED[update] = torch.compile(
-            _compat.own_code(apply_all), dynamic=False, options={"size_asserts": False}
+            _compat.own_code(apply_all), dynamic=False, options=_compat.inductor_options()
         )
     return compiled
 

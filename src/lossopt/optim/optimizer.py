@@ -1,21 +1,18 @@
 """The small base every lossopt optimizer stands on.
 
-It owns what cuts across algorithms: the step loop, the step counters, the
-non-finite gradient policy, the three forms a step runs in, and a
-load_state_dict that checks everything before changing anything. Each
-algorithm supplies its state (``_init_state``), its numbers (``_hyper``, a
-NamedTuple: they may change between steps), its structural choices
+It owns the step loop over the parameter groups and the state; what cuts
+across algorithms lives in a module each: the non-finite gradient policy
+(:mod:`~lossopt.optim.nonfinite`), the three forms a step runs in and the
+choice among them (:mod:`~lossopt.optim.forms`), the step counters and the
+numbers that follow them (:mod:`~lossopt.optim.steps`), and what a checkpoint
+or an older pickle brings back (:mod:`~lossopt.optim.checkpoint`).
+
+Each algorithm supplies its state (``_init_state``), its numbers (``_hyper``,
+a NamedTuple: they may change between steps), its structural choices
 (``_options``, a NamedTuple of bools), the numbers that follow the step count
 t (``_at_step``: bias corrections) and its update rule (``_update``), written
-once, in place, in terms of tensor methods. The same rule runs in three forms:
-
-- per parameter (torch's "for-loop"), on tensors, with Python numbers;
-- multi-tensor (torch's "foreach"), on :class:`TensorList`, whose arithmetic
-  is ``torch._foreach_*``: a constant number of dispatched operations per
-  group, whatever the parameter count;
-- compiled by torch.compile (``fused=True``), on :class:`Traced` tensors with
-  the numbers as 0-d tensors, so a scheduler that changes the learning rate
-  does not recompile.
+once, in place, in terms of tensor methods, so that the same rule runs on
+tensors, on lists of tensors and inside torch.compile.
 
 The base, not the rule, advances the step counters: a compiled call may drop
 an in-place update of a 0-d counter (torch 2.13 does, for float64 ones).
@@ -25,31 +22,33 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import os
-import sys
-import warnings
 from collections.abc import Callable, Iterable
 from functools import partial
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import torch
 
-from lossopt import _compat, _policy
+from lossopt import _compat
 from lossopt._checks import check_choice, check_number
-from lossopt._policy import on_accelerator, optim_foreach
-from lossopt.optim.forms import TensorList, run_compiled
+from lossopt.optim import checkpoint, forms, nonfinite
+from lossopt.optim.nonfinite import NONFINITE
+from lossopt.optim.steps import advance, scalar_dtype, step_counter
 
-NONFINITE = ("propagate", "skip", "raise")
-FOREACH, LOOP, FUSED = "foreach", "for-loop", "fused"
+__all__ = [
+    "NONFINITE",
+    "Optimizer",
+    "check_betas",
+    "check_flag",
+    "regularized",
+    "scalar_dtype",
+    "step_counter",
+]
 
 # Per-parameter reads for C-level maps over a group (no Python frame each).
 _GRAD, _SHAPE, _DTYPE = attrgetter("grad"), attrgetter("shape"), attrgetter("dtype")
-_IS_SPARSE, _IS_CPU = attrgetter("is_sparse"), attrgetter("is_cpu")
-_STEP = itemgetter("step")
+_IS_SPARSE = attrgetter("is_sparse")
 _IS_NONE = partial(operator.is_, None)
-_ONE = torch.tensor(1.0)
-_NUMBER_DTYPES = (torch.float32, torch.float64)
 
 
 class _Work(NamedTuple):
@@ -61,18 +60,7 @@ class _Work(NamedTuple):
     sparse: bool  # whether any gradient is sparse
 
 
-def scalar_dtype() -> torch.dtype:
-    """The dtype torch.optim keeps its 'step' counters in."""
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-def step_counter() -> torch.Tensor:
-    """A new 'step' counter: a CPU tensor, as torch.optim keeps it unless
-    capturable, so reading it never waits for an accelerator."""
-    return torch.tensor(0.0, dtype=scalar_dtype())
-
-
-def check_betas(betas: Any) -> tuple[float, float]:
+def check_betas(betas: Any) -> tuple[Any, Any]:
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
     for i, beta in enumerate(betas):
@@ -89,40 +77,16 @@ def check_flag(name: str, value: Any, *, allow_none: bool = False) -> Any:
     return value
 
 
-def _real(t: Any) -> Any:
-    return torch.view_as_real(t) if isinstance(t, torch.Tensor) and t.is_complex() else t
-
-
-def _number_dtype(t: torch.Tensor) -> torch.dtype:
-    """The precision the step's numbers take for a parameter: float64 for
-    float64 (and complex128) parameters, float32 for all others."""
-    return torch.float64 if t.dtype in (torch.float64, torch.complex128) else torch.float32
-
-
-def _count_dtype(t: torch.Tensor) -> torch.dtype:
-    """The precision of bias corrections computed on the device: float64, as
-    torch's Python numbers, where the device has it."""
-    return torch.float32 if t.device.type == "mps" else torch.float64
-
-
-def _dense(grad: torch.Tensor) -> torch.Tensor:
-    """The values to check for NaN and Inf: a shard's, or a sparse gradient's."""
-    grad = _compat.local(grad)
-    return grad.coalesce().values() if grad.is_sparse else grad
-
-
-_INTERNAL = (os.path.dirname(__file__), os.path.dirname(torch.__file__))
-
-
-def _user_stacklevel() -> int:
-    """The ``stacklevel`` for a warning issued by the calling function that
-    names the first frame outside lossopt.optim and torch: the user's
-    ``optimizer.step()`` (or their own override of it), whatever torch's
-    hook and no_grad wrappers put in between."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
-        frame, level = frame.f_back, level + 1
-    return level
+def regularized(param, grad, options: NamedTuple, weight_decay: Any, *, coupled: bool = True):
+    """The gradient an update rule follows: -g when ``options.maximize``
+    (gradient ascent), plus lambda W when ``options.weight_decay`` and the
+    decay is ``coupled`` (L2 regularisation added to the gradient, torch's
+    ``weight_decay``; AdamW's decoupled decay is not)."""
+    if options.maximize:
+        grad = -grad
+    if options.weight_decay and coupled:
+        grad = grad.add(param, alpha=weight_decay)
+    return grad
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -220,18 +184,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        if "skipped_steps" in self.__dict__:  # pickled before it was a property
-            self.__dict__["_skipped"] = self.__dict__.pop("skipped_steps")
-        for name, value in self._attribute_fallbacks.items():
-            self.__dict__.setdefault(name, value)
-        self.__dict__.setdefault("_skipped_on_device", {})
-        self.__dict__["_foreach_memo"] = {}  # ids of another process's lists mean nothing
-        for key, value in self._group_fallbacks.items():
-            self.defaults.setdefault(key, value)
-        for group in self.param_groups:
-            for key, value in self.defaults.items():
-                if key != "params":
-                    group.setdefault(key, value)
+        checkpoint.fill_older_pickle(self, self._attribute_fallbacks, self._group_fallbacks)
 
     @property
     def skipped_steps(self) -> int:
@@ -331,61 +284,6 @@ class Optimizer(torch.optim.Optimizer):
         where = f"group {g}, index {i}, shape {shape}"
         return f"parameter '{names[i]}' ({where})" if names else f"parameter at {where}"
 
-    def _first_nonfinite(self, work) -> str | None:
-        """The first parameter whose gradient holds NaN or Inf, or None (reads
-        the verdict on the host).
-
-        Sharded (DTensor) gradients are checked shard by shard and the verdict
-        is agreed across ranks, so every rank skips (or raises) together."""
-        grads = [_dense(grad) for w in work for grad in w.grads]
-        finite = (
-            torch.stack([g.isfinite().all() for g in grads]).all() if grads else torch.tensor(True)
-        )
-        if any(_compat.is_dtensor(p) for w in work for p in w.params):
-            import torch.distributed as dist
-
-            agreed = finite.to(torch.int32)
-            dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
-            finite = agreed.bool()
-        if bool(finite):
-            return None
-        for g, w in enumerate(work):
-            for p, grad in zip(w.params, w.grads, strict=True):
-                if not bool(_dense(grad).isfinite().all()):
-                    return self._param_name(g, p)
-        return "a parameter sharded on another rank"
-
-    def _maskable(self, work) -> bool:
-        """Whether 'skip' can mask this step on the device instead of reading
-        the verdict: every parameter on one accelerator, dense, real, local,
-        with its state complete."""
-        devices = set()
-        for group, params, _, _ in work:
-            options = self._options(group)
-            for p in params:
-                if p.grad.is_sparse or p.is_complex() or _compat.is_dtensor(p):
-                    return False
-                state = self.state.get(p)
-                if state and not self._ready(state, options):
-                    return False
-                if not state and not self._ready({}, options):
-                    return False
-                devices.add(p.device)
-        return len(devices) == 1 and on_accelerator(next(iter(devices)))
-
-    def _finite(self, work) -> torch.Tensor:
-        """A 0-d bool on the device: every gradient finite. A skipped step is
-        counted on the device, so nothing here waits for it."""
-        grads = [grad for w in work for grad in w.grads]
-        keep = torch.stack(torch._foreach_norm(grads, float("inf"))).isfinite().all()
-        counter = self._skipped_on_device.get(keep.device)
-        if counter is None:
-            counter = self._skipped_on_device[keep.device] = torch.zeros(
-                (), dtype=torch.int64, device=keep.device
-            )
-        counter.add_(keep.logical_not())
-        return keep
-
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = None
@@ -394,10 +292,11 @@ class Optimizer(torch.optim.Optimizer):
                 loss = closure()
         work = self._work()
         keep = None
-        if self.nonfinite == "skip" and self._maskable(work):
-            keep = self._finite(work)
+        if self.nonfinite == "skip" and nonfinite.maskable(work, self.state, self._group_ready):
+            grads = [grad for w in work for grad in w.grads]
+            keep = nonfinite.finite_on_device(grads, self._skipped_on_device)
         elif self.nonfinite != "propagate":
-            culprit = self._first_nonfinite(work)
+            culprit = nonfinite.first_nonfinite(work, self._param_name)
             if culprit is not None:
                 if self.nonfinite == "raise":
                     raise FloatingPointError(f"non-finite gradient in {culprit}")
@@ -407,6 +306,9 @@ class Optimizer(torch.optim.Optimizer):
             if params:
                 self._step_group(group, params, grads, sparse, keep)
         return loss
+
+    def _group_ready(self, state: dict[str, Any], group: dict[str, Any]) -> bool:
+        return self._ready(state, self._options(group))
 
     def _step_group(
         self,
@@ -431,181 +333,41 @@ class Optimizer(torch.optim.Optimizer):
         dtypes = set(map(_DTYPE, params))
         if torch.float16 in dtypes:
             self._warn_if_eps_underflows(hyper)
-        complex_ = any(d.is_complex for d in dtypes)
-        form = self._form(group, params, sparse, states, options, fresh, sharded, complex_)
+        if self.fused and sharded:
+            self._warn_sharded_fallback()
+        form = forms.choose(
+            group,
+            params,
+            states,
+            fused=self.fused,
+            sparse=sparse,
+            sharded=sharded,
+            fresh=fresh,
+            complex_=any(d.is_complex for d in dtypes),
+            ready=partial(self._ready, options=options),
+            memo=self._foreach_memo,
+        )
         on_device = bool(group.get("capturable")) or keep is not None
-        steps = self._advance(params, states, on_device, keep)
+        steps = advance(params, states, on_device, keep)
         with _compat.implicit_replication() if sharded else contextlib.nullcontext():
             if keep is not None:
-                tensors, before = self._snapshot(params, states)
-                grads = self._masked(grads, keep)
-            if form == FUSED:
-                self._run_fused(params, grads, states, hyper, options, steps)
-            elif form == FOREACH:
-                self._run_foreach(params, grads, states, hyper, options, steps, on_device, dtypes)
-            else:
-                self._run_loop(params, grads, states, hyper, options, steps, on_device)
+                tensors, before = nonfinite.snapshot(params, states)
+                grads = nonfinite.masked(grads, keep)
+            forms.run(
+                form,
+                self._update,
+                self._at_step,
+                params,
+                grads,
+                states,
+                hyper,
+                options,
+                steps,
+                on_device,
+                dtypes,
+            )
             if keep is not None:
-                self._restore(tensors, before, keep)
-
-    def _form(self, group, params, sparse, states, options, fresh, sharded, complex_) -> str:
-        if self.fused and not sharded and not sparse:
-            # The first step of a parameter runs uncompiled: a short run never
-            # waits for a compilation, and state created lazily then exists.
-            if not fresh and not complex_ and all(self._ready(s, options) for s in states):
-                return FUSED
-        elif self.fused and sharded:
-            self._warn_sharded_fallback()
-        if sparse or sharded:
-            return LOOP
-        if len(set(map(len, states))) > 1:  # state made lazily in some only
-            return LOOP
-        foreach = group.get("foreach")
-        if foreach is None:
-            foreach = self._default_foreach(params)
-        return FOREACH if foreach else LOOP
-
-    def _default_foreach(self, params: list[torch.Tensor]) -> bool:
-        """``foreach=None``'s form for a group: always multi-tensor on an
-        accelerator; on CPU by the group's mean tensor size. The choice sets
-        only the speed (both forms give the same numbers), so the CPU choice
-        is remembered per parameter list and count: summing hundreds of sizes
-        every step would cost a fifth of a small step."""
-        if not params[0].is_cpu or _policy.forced():
-            return True
-        key = (id(params), len(params))
-        choice = self._foreach_memo.get(key)
-        if choice is None:
-            if len(self._foreach_memo) > 64:  # lists of the gradients present: bounded
-                self._foreach_memo.clear()
-            mean = sum(map(torch.Tensor.numel, params)) / len(params)
-            choice = self._foreach_memo[key] = optim_foreach("cpu", mean)
-        return choice
-
-    def _advance(self, params, states, on_device, keep) -> list[torch.Tensor] | None:
-        """Advance every state's 'step' (by ``keep`` on a masked step), on the
-        CPU, or on the parameters' device when capturable or masked."""
-        if "step" not in states[0]:
-            return None
-        steps = list(map(_STEP, states))
-        if on_device or not all(map(_IS_CPU, steps)):
-            for i, (p, state) in enumerate(zip(params, states, strict=True)):
-                where = p.device if on_device else torch.device("cpu")
-                if steps[i].device != where:
-                    steps[i] = state["step"] = steps[i].to(where)
-        if keep is None and not on_device:
-            # A 0-d tensor, not the number 1: CPU counters take foreach's
-            # per-tensor path, which would wrap a number into a new tensor for
-            # each counter (3.5x slower over 200 counters).
-            torch._foreach_add_(steps, _ONE, alpha=1)
-        elif keep is None:
-            torch._foreach_add_(steps, 1)
-        else:  # a list of one 0-d tensor: the 0-d Tensor overload reads it on CPU
-            by = keep.to(steps[0].dtype)
-            torch._foreach_add_(steps, [by] * len(steps))
-        return steps
-
-    def _numbers(self, steps, hyper, on_device, params) -> list[Any]:
-        """The per-parameter ``_at_step`` numbers: computed once per distinct
-        count from the CPU counters (a memory read, no synchronisation)."""
-        if steps is None:
-            return [None] * len(params)
-        if on_device:
-            pairs = zip(steps, params, strict=True)
-            return [self._at_step(t.to(_count_dtype(p)), hyper) for t, p in pairs]
-        values = list(map(torch.Tensor.tolist, steps))  # no stack: 0-d stacks are slow
-        cache = {t: self._at_step(t, hyper) for t in set(values)}
-        return list(map(cache.__getitem__, values))
-
-    def _run_loop(self, params, grads, states, hyper, options, steps, on_device) -> None:
-        numbers = self._numbers(steps, hyper, on_device, params)
-        for p, grad, state, at in zip(params, grads, states, numbers, strict=True):
-            if p.is_complex():
-                # Complex parameters update as pairs of reals, as in torch.
-                view = {k: _real(v) for k, v in state.items()}
-                self._update(_real(p), _real(grad), view, hyper, options, at)
-                for key in view.keys() - state.keys():
-                    state[key] = torch.view_as_complex(view[key])
-            else:
-                self._update(p, grad, state, hyper, options, at)
-
-    def _run_foreach(self, params, grads, states, hyper, options, steps, on_device, dtypes) -> None:
-        complex_ = any(d.is_complex for d in dtypes)
-        if steps is None:
-            at = None
-        elif on_device:
-            # The counts in float64 (3 operations, not one per parameter):
-            # 1 - beta2^t in float32 keeps only a few digits.
-            t = torch.stack(steps).to(_count_dtype(params[0])).unbind()
-            at = self._at_step(TensorList(t), hyper)
-        else:
-            numbers = self._numbers(steps, hyper, False, params)
-            first = numbers[0]
-            if numbers.count(first) == len(numbers):  # one count (by identity: cached)
-                at = first
-            else:  # counts differ: one number per tensor
-                at = type(first)(*map(list, zip(*numbers, strict=True)))
-        slots = {k: list(map(itemgetter(k), states)) for k in states[0] if k != "step"}
-        if complex_:  # pairs of reals, as in torch
-            kinds = [p.is_complex() for p in params]
-            params, grads = [_real(p) for p in params], [_real(g) for g in grads]
-            slots = {k: [_real(t) for t in v] for k, v in slots.items()}
-        # One dtype on the CPU: numbers become 0-d tensors once (see TensorList).
-        number_dtype = None
-        if not on_device and len(dtypes) == 1 and params[0].is_cpu and not _policy.forced():
-            number_dtype = next(iter(dtypes))
-            number_dtype = number_dtype if number_dtype in _NUMBER_DTYPES else None
-        view = {k: TensorList(v, number_dtype) for k, v in slots.items()}
-        self._update(
-            TensorList(params, number_dtype),
-            TensorList(grads, number_dtype),
-            view,
-            hyper,
-            options,
-            at,
-        )
-        for key in view.keys() - states[0].keys():
-            for i, (state, t) in enumerate(zip(states, view[key].tensors, strict=True)):
-                state[key] = torch.view_as_complex(t) if complex_ and kinds[i] else t
-
-    def _run_fused(self, params, grads, states, hyper, options, steps) -> None:
-        first = params[0]
-        # The numbers as 0-d tensors in the parameters' precision (float32 for
-        # half precision): float64 would slow the compiled loops.
-        dtype = _number_dtype(first)
-        numbers = type(hyper)(
-            *(torch.as_tensor(v, dtype=dtype, device=first.device) for v in hyper)
-        )
-        at = None
-        if steps is not None:
-            t = torch.stack(steps).to(dtype=dtype, device=first.device)
-            at = self._at_step(t, numbers)
-        run_compiled(self._update, params, grads, states, numbers, options, at)
-
-    @staticmethod
-    def _snapshot(params, states) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Copies of the group's parameters and state slots (one operation)."""
-        tensors = list(params)
-        for state in states:
-            tensors.extend(v for k, v in state.items() if k != "step")
-        return tensors, torch._foreach_mul(tensors, 1)
-
-    @staticmethod
-    def _masked(grads, keep) -> list[torch.Tensor]:
-        """The gradients, or zeros where ``keep`` is False, so that a skipped
-        step computes with finite numbers (one operation per gradient: no
-        foreach operation selects without propagating NaN)."""
-        zeros = {dtype: keep.new_zeros((), dtype=dtype) for dtype in {g.dtype for g in grads}}
-        return [torch.where(keep, g, zeros[g.dtype]) for g in grads]
-
-    @staticmethod
-    def _restore(tensors, before, keep) -> None:
-        """Where ``keep`` is False, every tensor gets its copy back: lerp with a
-        weight of exactly 0 or 1 returns one end unchanged (the update ran on
-        masked, finite gradients, so both ends are finite)."""
-        drop = keep.logical_not()
-        weights = {dtype: drop.to(dtype) for dtype in {t.dtype for t in tensors}}
-        torch._foreach_lerp_(tensors, before, [weights[t.dtype] for t in tensors])
+                nonfinite.restore(tensors, before, keep)
 
     def _warn_sharded_fallback(self) -> None:
         """fused=True on DTensor (FSDP2) parameters runs the uncompiled update,
@@ -613,11 +375,9 @@ class Optimizer(torch.optim.Optimizer):
         dispatch."""
         if not self._fallback_warned:
             self._fallback_warned = True
-            warnings.warn(
+            _compat.warn(
                 f"{type(self).__name__}(fused=True): DTensor (sharded) parameters take "
                 "the eager update path; results are the same, only slower",
-                RuntimeWarning,
-                stacklevel=_user_stacklevel(),
             )
 
     def _warn_if_eps_underflows(self, hyper) -> None:
@@ -628,13 +388,11 @@ class Optimizer(torch.optim.Optimizer):
         # Below half of float16's smallest subnormal (2^-24), eps rounds to 0.
         if float(eps) <= 2.0**-25:
             self._eps_warned = True
-            warnings.warn(
+            _compat.warn(
                 f"{type(self).__name__}: eps={float(eps):g} is 0 in float16, so the "
                 "denominator can be 0 where a gradient's history is 0 (division by "
                 "zero); use eps >= 6e-8 with float16 parameters, or keep float32 "
                 "master weights",
-                RuntimeWarning,
-                stacklevel=_user_stacklevel(),
             )
 
     # -- checkpoints -------------------------------------------------------------
@@ -659,63 +417,5 @@ class Optimizer(torch.optim.Optimizer):
                 result = hook(self, state_dict)
                 if result is not None:
                     state_dict = result
-            state_dict = self._checked(state_dict)
+            state_dict = checkpoint.checked(self.param_groups, state_dict)
             super().load_state_dict(state_dict)
-
-    def _checked(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
-            raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
-        saved_groups = state_dict["param_groups"]
-        if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
-                f"state_dict has {len(saved_groups)} parameter groups, "
-                f"the optimizer has {len(self.param_groups)}"
-            )
-        state_dict = self._match_names(state_dict)
-        saved_groups = state_dict["param_groups"]
-        problems = []
-        saved_state = state_dict["state"]
-        for g, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
-            if len(group["params"]) != len(saved["params"]):
-                problems.append(
-                    f"group {g} has {len(saved['params'])} parameters in the state_dict, "
-                    f"{len(group['params'])} in the optimizer"
-                )
-                continue
-            for i, (p, key) in enumerate(zip(group["params"], saved["params"], strict=True)):
-                for name, value in saved_state.get(key, {}).items():
-                    if (
-                        isinstance(value, torch.Tensor)
-                        and value.dim() > 0
-                        and value.shape != p.shape
-                    ):
-                        problems.append(
-                            f"group {g}, index {i}: state '{name}' has shape "
-                            f"{tuple(value.shape)}, the parameter {tuple(p.shape)}"
-                        )
-        if problems:
-            raise ValueError("state_dict does not fit this optimizer: " + "; ".join(problems))
-        return state_dict
-
-    def _match_names(self, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """Reorder each saved group's parameter ids to this optimizer's name order."""
-        saved_groups = state_dict["param_groups"]
-        named = all("param_names" in g for g in (*saved_groups, *self.param_groups))
-        if not named:
-            return state_dict
-        groups, problems = [], []
-        for g, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
-            ids = dict(zip(saved["param_names"], saved["params"], strict=True))
-            missing = [n for n in group["param_names"] if n not in ids]
-            unexpected = [n for n in saved["param_names"] if n not in set(group["param_names"])]
-            if missing or unexpected:
-                problems.append(
-                    f"group {g}: missing from the state_dict {missing}, "
-                    f"not in the optimizer {unexpected}"
-                )
-                continue
-            order = [ids[n] for n in group["param_names"]]
-            groups.append({**saved, "params": order, "param_names": list(group["param_names"])})
-        if problems:
-            raise ValueError("state_dict names other parameters: " + "; ".join(problems))
-        return {**state_dict, "param_groups": groups}

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer, step_counter
+from lossopt.optim.optimizer import Optimizer, regularized, step_counter
 
 
 class Hyper(NamedTuple):
@@ -115,10 +115,7 @@ class RMSprop(Optimizer):
 
     @staticmethod
     def _update(param, grad, state, h, o, at):
-        if o.maximize:
-            grad = -grad
-        if o.weight_decay:
-            grad = grad.add(param, alpha=h.weight_decay)
+        grad = regularized(param, grad, o, h.weight_decay)
         square_avg = state["square_avg"].mul_(h.alpha).addcmul_(grad, grad, value=1 - h.alpha)
         if o.centered:
             grad_avg = state["grad_avg"].lerp_(grad, 1 - h.alpha)

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import torch
 
 from lossopt._checks import check_number
-from lossopt.optim.optimizer import Optimizer
+from lossopt.optim.optimizer import Optimizer, regularized
 
 
 class Hyper(NamedTuple):
@@ -115,10 +115,7 @@ class SGD(Optimizer):
 
     @staticmethod
     def _update(param, grad, state, h, o, at):
-        if o.maximize:
-            grad = -grad
-        if o.weight_decay:
-            grad = grad.add(param, alpha=h.weight_decay)
+        grad = regularized(param, grad, o, h.weight_decay)
         if o.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
