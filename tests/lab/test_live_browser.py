@@ -272,3 +272,17 @@ def test_training_streams_the_loops_curves_pauses_resumes_and_resets(page):
     assert page.evaluate("document.body.dataset.training") == "idle"
     assert page.evaluate("document.getElementById('figures').children.length") == 0
     assert page.errors == []
+
+
+def test_rapid_changes_draw_only_the_last(page):
+    open_explorable(page, "paths")
+    before = drawn_count(page)
+    page.evaluate(
+        """() => { for (const v of [0.1, 0.2, 0.3, 0.4, 0.55]) {
+             lab.values['lr-sgd'] = v; update(); } }"""
+    )
+    settle(page, before)
+    page.wait_for_timeout(1500)  # anything still in flight would land by now
+    assert drawn_count(page) == before + 1  # the four older requests were aborted, never drawn
+    assert page.evaluate("lab.answer.params['lr-sgd']") == 0.55
+    assert_drawn_is_computed(page, "paths", current_params(page))
