@@ -327,3 +327,61 @@ def test_gd_curve_equals_torch_sgd(client):
     torch.testing.assert_close(torch.tensor(numbers["gd"]), torch.tensor(curve))
     assert numbers["read_per_step"] == {"gd": len(data.y_train), "sgd": 16}
     assert len(numbers["noise"]) == 8 and all(v > 0 for v in numbers["noise"])
+
+
+def _sample(knob, rng):
+    if knob.kind in ("float", "int"):
+        r = rng.random()
+        if r < 0.25:
+            value = knob.lo
+        elif r < 0.5:
+            value = knob.hi
+        elif knob.scale == "log":
+            value = 10 ** rng.uniform(math.log10(knob.lo), math.log10(knob.hi))
+        else:
+            value = rng.uniform(knob.lo, knob.hi)
+        return round(value) if knob.kind == "int" else value
+    if knob.kind == "choice":
+        return rng.choice(knob.choices)
+    if knob.kind == "subset":
+        return ",".join(rng.sample(knob.choices, rng.randint(1, len(knob.choices))))
+    return rng.choice(["true", "false"])
+
+
+CAPS = {"training": {"epochs": 1}, "gd-vs-sgd": {"steps": 20}, "paths": {"steps": 60},
+        "learning-rate": {"steps": 60}, "adaptive": {"steps": 300}}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(EXPLORABLES))
+def test_any_setting_in_the_knobs_ranges_is_answered(client, name):
+    """Edges and random values of every knob: always a 200 with strict JSON, never a
+    refusal from lossopt for a value the knobs let through."""
+    import random
+
+    rng = random.Random(name)
+    for _ in range(4):
+        query = {k.name: _sample(k, rng) for k in EXPLORABLES[name].knobs}
+        for knob, cap in CAPS.get(name, {}).items():
+            query[knob] = min(query[knob], cap)
+        response = client.get(f"/api/{name}", params=query)
+        assert response.status_code == 200, (query, response.text)
+        json.loads(response.text)
+
+
+def test_a_failing_computation_is_answered_and_the_server_goes_on(monkeypatch):
+    from lossopt.lab.knobs import Knob
+    from lossopt.lab.live.explorable import Explorable
+
+    def compute(*, x):
+        if x > 1:
+            raise ValueError(f"x refused by lossopt: {x}")
+        raise RuntimeError("boom")
+
+    broken = Explorable("broken", "t", "i", (Knob("x", "x", 0.0, lo=0.0, hi=2.0),), compute)
+    monkeypatch.setitem(EXPLORABLES, "broken", broken)
+    with TestClient(create_app()) as c:
+        refused = c.get("/api/broken?x=1.5")
+        assert refused.status_code == 400 and "x refused" in refused.json()["error"]
+        failed = c.get("/api/broken?x=0.5")
+        assert failed.status_code == 500 and "RuntimeError: boom" in failed.json()["error"]
+        assert c.get("/api/triplet").status_code == 200

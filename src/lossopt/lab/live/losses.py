@@ -367,7 +367,9 @@ TRIPLET_KNOBS = (
     Knob("py", "positive y", 0.5, lo=-3.0, hi=3.0, step=0.05),
     Knob("nx", "negative x", 1.5, lo=-3.0, hi=3.0, step=0.05),
     Knob("ny", "negative y", -1.0, lo=-3.0, hi=3.0, step=0.05),
-    Knob("margin", "the margin", 1.0, lo=0.0, hi=3.0, step=0.05),
+    Knob(
+        "margin", "the margin (torch's and lossopt's must be > 0)", 1.0, lo=0.05, hi=3.0, step=0.05
+    ),  # fmt: skip
 )
 KIND_COLORS = {"easy": "#2ca02c", "semi-hard": "#ff7f0e", "hard": "#d62728"}
 

@@ -108,7 +108,12 @@ def create_app() -> Starlette:
                 return _error(409, "superseded by a newer request from the same tab")
             if await request.is_disconnected():
                 return Response(status_code=499)
-            answer = await anyio.to_thread.run_sync(_answer, explorable, values)
+            try:
+                answer = await anyio.to_thread.run_sync(_answer, explorable, values)
+            except ValueError as error:  # lossopt refused a value the knobs let through
+                return _error(400, str(error), explorable=name)
+            except Exception as error:  # reported; the server goes on serving
+                return _error(500, f"{type(error).__name__}: {error}", explorable=name)
         return Response(
             json.dumps(answer, allow_nan=False, ensure_ascii=False),
             media_type="application/json",
