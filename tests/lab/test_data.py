@@ -217,3 +217,46 @@ def test_numeric_classes_are_grouped_by_value(tmp_path):
     assert table.task == "classification"
     assert table.classes == ["1", "2", "10"]  # by value, '1.0' is '1'
     assert np.bincount(table.y).tolist() == [20, 10, 10]
+
+
+def test_a_column_that_turns_to_text_in_a_later_chunk_is_read_again(tmp_path, monkeypatch):
+    import lossopt.lab.data as data
+
+    monkeypatch.setattr(data, "CHUNK_ROWS", 7)  # six chunks for 40 rows
+    rows = _table()
+    rows[30][1] = "unknown"  # column b: numbers for four chunks, then one text value
+    rows[12][2] = "NULL"  # a missing spelling in upper case, read as missing
+    table = read_table(_write(tmp_path / "t.csv", HEADER, rows), "kind")
+    assert table.numeric == ["a"] and table.text == ["b", "colour"]
+    b = table.categories[0]
+    assert "unknown" in b and len(b) == 40 and rows[0][1] in b  # every value, as spelled
+    assert table.frame["b"].iloc[0] == rows[0][1]
+    assert "missing text kept as the category '(missing)': colour (1)" in table.warnings
+    whole = read_table(_write(tmp_path / "t.csv", HEADER, rows), "kind")
+    monkeypatch.setattr(data, "CHUNK_ROWS", 100_000)
+    once = read_table(_write(tmp_path / "t.csv", HEADER, rows), "kind")
+    assert whole.features == once.features and np.array_equal(whole.y, once.y)
+
+
+def test_true_false_text_keeps_its_spelling(tmp_path):
+    rows = [[a, b, ["true", "false"][i % 2], k] for i, (a, b, _, k) in enumerate(_table())]
+    table = read_table(_write(tmp_path / "t.csv", HEADER, rows), "kind")
+    assert table.text == ["colour"] and table.categories == [["false", "true"]]
+
+
+def test_reading_holds_the_numbers_not_the_text(tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    lines = ["a,b,c,d,e,f,g,h,kind"] + [
+        ",".join(f"{v:.15g}" for v in row) + f",{'xy'[i % 2]}"
+        for i, row in enumerate(rng.normal(size=(60_000, 8)))
+    ]
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+    tracemalloc.start()
+    table = read_table(path, "kind")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert table.rows == 60_000 and table.frame.shape == (60_000, 8)
+    assert peak < 1.5 * path.stat().st_size  # the CSV is about 10 MB

@@ -736,14 +736,19 @@ def _baseline_models(task: str):
 
 
 def _run_task(table: Table, job: _Job, task: tuple):
-    """One unit of work in a worker, on one thread; (task, result) back."""
+    """One unit of work in a worker, on one thread (torch's and the BLAS's: more
+    only contend for the cores, and scikit-learn's solvers slow down a
+    hundredfold on a busy machine); (task, result) back."""
+    from threadpoolctl import threadpool_limits
+
     torch.set_num_threads(1)
     kind, *args = task
-    if kind == "search":
-        return task, _search(table, job, *args)
-    if kind == "fit":
-        return task, _final_fit(table, job, *args)
-    return task, _baselines(table, job, *args)
+    with threadpool_limits(1):
+        if kind == "search":
+            return task, _search(table, job, *args)
+        if kind == "fit":
+            return task, _final_fit(table, job, *args)
+        return task, _baselines(table, job, *args)
 
 
 def count_units(settings: Settings, rows: int) -> int:

@@ -130,7 +130,7 @@ def score_vs_lr(ax, r):
 
 def validation_curves(ax, r):
     """Validation loss per epoch at each optimizer's chosen rate, first split, first fold."""
-    finite_values = []
+    finite_values, ended = [], False
     for s in r.searches:
         run = s.curve
         if run is None:
@@ -145,8 +145,11 @@ def validation_curves(ax, r):
         if run.best_epoch is not None:
             ax.plot(run.best_epoch + 1, run.val_loss[run.best_epoch], "o", color=color, ms=5)
         if len(finite) < len(run.val_loss):  # diverged: a cross where it ended
+            ended = True
             ax.plot(len(run.val_loss), finite[-1][1] if finite else 1.0, "x", color=color, ms=7)
     ax.plot([], [], "o", color="#444444", label="weights kept (early stopping)")
+    if ended:
+        ax.plot([], [], "x", color="#444444", label="diverged here")
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation loss")
     if finite_values and min(finite_values) > 0:

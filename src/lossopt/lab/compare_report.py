@@ -125,7 +125,8 @@ def warnings(r) -> list[str]:
             if 2 * s.at_edge > r.splits:
                 found.append(
                     f"{label(s.name)}: the chosen rate sat at the edge of the widest grid "
-                    f"(widened by up to {r.widen} steps each way) in {s.at_edge} of {r.splits} "
+                    f"(widened by up to {r.widen} step{'s' * (r.widen != 1)} each way) in "
+                    f"{s.at_edge} of {r.splits} "
                     "splits; a better one may lie beyond"
                 )
     capped = sum(s.capped for s in r.scored)
@@ -286,7 +287,8 @@ def _method(r) -> str:
         f"grid trains on the fit part and is scored with the metric on the validation part, "
         "averaged over the folds. The rates within one standard error of the best form a "
         "plateau and its middle is chosen, so that a validation loss reaching 0 at a large "
-        f"rate does not decide alone; the grid widens (up to {r.widen} steps each way) while "
+        f"rate does not decide alone; the grid widens (up to {r.widen} "
+        f"step{'s' * (r.widen != 1)} each way) while "
         "the choice sits at its edge. Then the tie rule picks the optimizer, and its network "
         f"is scored once on the test rows. Scores are a mean with a 95% interval over the "
         "splits, with Nadeau and Bengio's corrected variance (the splits share training "

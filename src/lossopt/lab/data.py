@@ -75,9 +75,9 @@ MIN_PER_CLASS = 5  # each class in the training, validation and test parts of ev
 MISSING = {"", "na", "n/a", "nan", "-nan", "null", "none", "<na>", "#n/a", "?", "missing"}
 MISSING_TEXT = "(missing)"  # the category of a blank text cell
 DELIMITERS = ",;\t|"
-# Lines parsed at a time: as text, a chunk takes tens of bytes a cell; only its
-# numbers (4 bytes a cell) and category codes are kept.
-CHUNK_ROWS = 20_000
+# Lines parsed at a time; of each chunk only the numbers (4 bytes a cell) and the
+# category codes are kept.
+CHUNK_ROWS = 50_000
 
 
 def preprocessor(numeric: list[str], text: list[str], categories: list[list[str]]):
@@ -221,27 +221,44 @@ def _sample(path: Path) -> str:
     return sample
 
 
-def _chunks(path: Path, delimiter: str, columns: list[int] | None = None):
-    """The file's lines as frames of text, CHUNK_ROWS at a time, header included."""
+# The missing spellings as pandas' C parser matches them (exactly): lower, upper and
+# title case; another casing makes its column text, which is then read cell by cell.
+NA_SPELLINGS = sorted({v for m in MISSING for v in (m, m.upper(), m.title())})
+
+
+def _chunks(path: Path, delimiter: str, width: int, target: int, text: list[int] | None = None):
+    """The lines after the header, CHUNK_ROWS at a time, as frames: numbers parsed
+    by pandas' C parser where a column holds nothing else (the missing spellings
+    as NaN), text elsewhere and in the target; with ``text``, only those columns."""
+    options = dict(usecols=text, dtype=str) if text is not None else dict(dtype={target: object})
     try:
         reader = pd.read_csv(
             path,
             sep=delimiter,
             header=None,
-            dtype=str,
+            skiprows=1,
+            names=list(range(width)),
+            na_values=NA_SPELLINGS,
             keep_default_na=False,
+            decimal="," if delimiter != "," else ".",
             encoding="utf-8-sig",
             skip_blank_lines=True,
             chunksize=CHUNK_ROWS,
-            usecols=columns,
+            **options,
         )
-        for chunk in reader:
-            yield chunk.fillna("").apply(lambda column: column.str.strip())  # short lines: blanks
+        yield from reader
+    except pd.errors.EmptyDataError:
+        return
     except UnicodeDecodeError:
         raise DataError(f"cannot read {path}: it is not UTF-8 text") from None
     except (pd.errors.ParserError, ValueError) as error:
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise DataError(f"cannot read {path} as CSV (delimiter {delimiter!r}): {detail}") from None
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """A parsed column back as stripped text, '' where missing."""
+    return values.astype(object).where(values.notna(), "").astype(str).str.strip()
 
 
 def _header(values: list[str], path: Path, target: str, warnings: list[str]) -> list[str]:
@@ -274,8 +291,20 @@ class _Column:
         self.text: list[pd.Categorical] = []
         self.missing = 0
         self.present = False
+        self.spelled = False  # its text must be read again as the file spells it
 
     def add(self, values: pd.Series, decimal_comma: bool) -> None:
+        if self.numbers is not None and values.dtype.kind in "fiu":  # parsed by pandas
+            missing = values.isna().to_numpy()
+            self.missing += int(missing.sum())
+            self.present |= bool((~missing).any())
+            self.numbers.append(values.to_numpy(dtype=np.float32))
+            return
+        if values.dtype.kind == "b":  # True/False: text, as the file spells it
+            self.numbers = None
+            self.spelled = True
+            return
+        values = _as_text(values)
         missing = _missing(values)
         self.missing += int(missing.sum())
         self.present |= bool((~missing).any())
@@ -302,36 +331,32 @@ def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
     so that memory holds the numbers, not the text.
     """
     path = Path(path)
-    delimiter = _delimiter(path, _sample(path))
+    sample = _sample(path)
+    delimiter = _delimiter(path, sample)
     decimal_comma = delimiter != ","
     warnings: list[str] = []
-    names: list[str] = []
-    columns: dict[str, _Column] = {}
+    first = next(line for line in sample.splitlines() if line.strip())
+    header = [value.strip() for value in next(csv.reader([first], delimiter=delimiter))]
+    names = _header(header, path, target, warnings)
+    if target not in names:
+        raise DataError(f"target column {target!r} not in {path} (columns: {', '.join(names)})")
+    columns = {name: _Column() for name in names if name != target}
+    where = names.index(target)
     targets: list[pd.Series] = []
     kept: list[np.ndarray] = []  # per chunk: which lines are rows with a target
     dropped = 0
-    for chunk in _chunks(path, delimiter):
-        first = not names
-        if first:
-            names = _header(list(chunk.iloc[0]), path, target, warnings)
-            if target not in names:
-                raise DataError(
-                    f"target column {target!r} not in {path} (columns: {', '.join(names)})"
-                )
-            columns = {name: _Column() for name in names if name != target}
+    for chunk in _chunks(path, delimiter, len(names), where):
         chunk.columns = names
-        keep = ~(chunk == "").all(axis=1).to_numpy()  # a line of bare delimiters is no row
-        if first:
-            keep[0] = False  # the header
-        blank = _missing(chunk[target]).to_numpy() & keep
+        keep = ~chunk.isna().all(axis=1).to_numpy()  # a line of blanks is no row
+        values = _as_text(chunk[target])
+        blank = _missing(values).to_numpy() & keep
         dropped += int(blank.sum())
         keep &= ~blank
         kept.append(keep)
-        body = chunk[keep]
-        targets.append(body[target])
+        targets.append(values[keep])
         for name, column in columns.items():
-            column.add(body[name], decimal_comma)
-    if not names or not any(k.any() for k in kept) and not dropped:
+            column.add(chunk[name][keep], decimal_comma)
+    if not any(k.any() for k in kept) and not dropped:
         raise DataError(f"{path} has a header but no rows")
     if dropped:
         warnings.append(
@@ -349,18 +374,21 @@ def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
     switched = [
         i
         for i, name in enumerate(names)
-        if name in columns and columns[name].numbers is None and len(columns[name].text) < len(kept)
+        if name in columns
+        and columns[name].numbers is None
+        and (columns[name].spelled or len(columns[name].text) < len(kept))
     ]
     for name in (names[i] for i in switched):
-        columns[name].text = []
-    if switched:  # read those columns again, as text from the first line
-        for keep, chunk in zip(kept, _chunks(path, delimiter, switched), strict=True):
-            chunk.columns = [names[i] for i in switched]
-            body = chunk[keep]
-            for name in chunk.columns:
-                missing = _missing(body[name])
-                values = body[name].where(~missing, MISSING_TEXT)
-                columns[name].text.append(pd.Categorical(values))
+        columns[name].text, columns[name].missing = [], 0
+    if switched:  # read those columns again, as the file spells them
+        chunks = _chunks(path, delimiter, len(names), where, text=switched)
+        for keep, chunk in zip(kept, chunks, strict=True):
+            for i in switched:
+                values = _as_text(chunk[i][keep])
+                missing = _missing(values)
+                columns[names[i]].missing += int(missing.sum())
+                columns[names[i]].present |= bool((~missing).any())
+                columns[names[i]].text.append(pd.Categorical(values.where(~missing, MISSING_TEXT)))
 
     data: dict[str, object] = {}
     numeric, text, categories = [], [], []
