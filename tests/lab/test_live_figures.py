@@ -50,3 +50,17 @@ def test_bad_series_are_refused_by_name():
         Series("contour", "f", x=[0, 1], y=[0], z=[[0]])
     with pytest.raises(ValueError, match="scale"):
         Axis(scale="symlog")
+
+
+def test_knobs_and_figures_import_nothing_of_the_lab_nor_matplotlib():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lossopt.lab.knobs, lossopt.lab.figures, lossopt.lab.live\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('lossopt.lab', 'matplotlib',"
+        " 'starlette', 'uvicorn'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = eval(out.stdout.strip())
+    assert loaded == ["lossopt.lab", "lossopt.lab.figures", "lossopt.lab.knobs", "lossopt.lab.live"]
