@@ -207,7 +207,7 @@ HYPER_KNOBS = (
     ),  # fmt: skip
     Knob(
         "eps",
-        "ε of AdaGrad, RMSProp and Adam (outside the root, as torch)",
+        "AdaGrad's, RMSProp's and Adam's ε (outside the root, as torch)",
         1e-8,
         lo=1e-12,
         hi=1.0,
@@ -220,7 +220,7 @@ START_KNOBS = (
     Knob("y0", "start y (or click on the surface)", 2.0, lo=-5.0, hi=5.0, step=0.1),
 )
 CONDITION = Knob(
-    "condition", "κ of the bowl x²/κ + y²: how much flatter along x (20: the lecture's)", 20.0,
+    "condition", "how much flatter the bowl x²/κ + y² is along x (20: the lecture's)", 20.0,
     lo=1.0, hi=1000.0, scale="log", label="κ",
 )  # fmt: skip
 LR_KNOBS = tuple(
