@@ -379,6 +379,12 @@ def batch_triplet_loss(
 
     'none' returns each anchor's summed hinge losses, shape (B,). With no valid
     triplet the loss is 0 with zero gradients. Memory is O(B^2) for every mining.
+
+    The triplets are chosen by :func:`mine` on distances without a graph, and
+    the loss differentiates only the distances it chose, so second
+    derivatives (a gradient penalty's double backward) are those of the
+    chosen hinges, and ``torch.func.vmap`` over a stack of batches gives each
+    batch's gradient.
     """
     if not _plain_batch(embeddings, labels, mining, margin, p, reduction):
         _check_batch(embeddings, labels, mining, margin, p, reduction)
