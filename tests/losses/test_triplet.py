@@ -284,3 +284,26 @@ def test_blocked_path_matches_brute_force_above_the_block_size(monkeypatch, mini
                 emb, labels, mining=mining, margin=0.5, p=p, reduction=reduction
             )
             assert_same(ours, expected, (emb,), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0])
+def test_batch_hard_above_the_matrix_limit_matches_the_torch_formula(monkeypatch, p):
+    """Unpatched: B above HARD_MATRIX_MAX_BATCH takes the blocked path, whose
+    value and gradient equal the whole-matrix formula in torch operations."""
+    from lossopt import _policy
+    from lossopt.losses import triplet
+    from tests.losses.test_composability import _torch_mined
+
+    rows = []  # the blocked path's row distances, seen
+    row_distances = triplet._row_distances
+    monkeypatch.setattr(triplet, "_row_distances", lambda *a: rows.append(1) or row_distances(*a))
+
+    n = _policy.HARD_MATRIX_MAX_BATCH + 76
+    g = torch.Generator().manual_seed(12)
+    emb = torch.randn(n, 4, generator=g, dtype=D, requires_grad=True)
+    labels = torch.randint(0, 40, (n,), generator=g)
+    labels[:3] = torch.tensor([1000, 1001, 1002])  # anchors without a positive
+    ours = losses.batch_triplet_loss(emb, labels, margin=0.3, p=p)
+    expected = _torch_mined(emb, labels, "batch_hard", margin=0.3, p=p)
+    assert_same(ours, expected, (emb,), rtol=1e-9, atol=1e-12)
+    assert rows  # the blocked path ran
