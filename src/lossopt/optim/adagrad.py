@@ -134,6 +134,9 @@ class Adagrad(Optimizer):
             return
         state["sum"].addcmul_(grad, grad, value=1)
         std = state["sum"].sqrt().add_(h.eps)
-        # The learning rate divides the denominator, so it may be a tensor
-        # (compiled, or counted on the device) without a host read.
-        param.addcdiv_(grad, std.div_(at.lr), value=-1)
+        if type(at.lr) is float:  # a number: torch's four passes over memory
+            param.addcdiv_(grad, std, value=-at.lr)
+        else:
+            # A tensor (compiled, or counted on the device) divides the
+            # denominator, so that it is never read on the host: one more pass.
+            param.addcdiv_(grad, std.div_(at.lr), value=-1)

@@ -137,11 +137,14 @@ class Adam(Optimizer):
         exp_avg_sq = state["exp_avg_sq"].mul_(h.beta2).addcmul_(grad, grad, value=1 - h.beta2)
         if o.amsgrad:
             exp_avg_sq = state["max_exp_avg_sq"].clamp_min_(exp_avg_sq)
-        # alpha mhat / (sqrt(vhat) + eps) = m / ((sqrt(v) / sqrt(1 - beta2^t) + eps) / step_size):
-        # the step size divides the denominator, so it may be a tensor (compiled,
-        # capturable) without a host read, and one addcdiv_ applies the step.
+        # alpha mhat / (sqrt(vhat) + eps) = step_size m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
         denom = exp_avg_sq.sqrt().div_(at.bias_correction2_sqrt).add_(h.eps)
-        param.addcdiv_(exp_avg, denom.div_(at.step_size), value=-1)
+        if type(at.step_size) is float:  # a number: torch's passes over memory
+            param.addcdiv_(exp_avg, denom, value=-at.step_size)
+        else:
+            # A tensor (compiled, capturable) divides the denominator, so that
+            # it is never read on the host: one more pass.
+            param.addcdiv_(exp_avg, denom.div_(at.step_size), value=-1)
 
 
 class AdamW(Adam):
