@@ -259,7 +259,7 @@ def test_training_streams_the_loops_curves_pauses_resumes_and_resets(page):
     page.click("#train-start")
     page.wait_for_function("lab.answer && lab.answer.numbers.epochs_done >= 1", timeout=60_000)
     page.click("#train-pause")
-    page.wait_for_function("lab.answer.numbers.state === 'paused'", timeout=10_000)
+    page.wait_for_function("lab.answer.numbers.state === 'paused'", timeout=60_000)
     held = _epochs(page)
     page.wait_for_timeout(1000)
     assert _epochs(page) == held and page.evaluate("lab.answer.numbers.state") == "paused"
@@ -286,3 +286,16 @@ def test_rapid_changes_draw_only_the_last(page):
     assert drawn_count(page) == before + 1  # the four older requests were aborted, never drawn
     assert page.evaluate("lab.answer.params['lr-sgd']") == 0.55
     assert_drawn_is_computed(page, "paths", current_params(page))
+
+
+def test_a_click_on_the_triplet_board_moves_the_negative(page):
+    open_explorable(page, "triplet")
+    before = drawn_count(page)
+    box = page.locator("#fig-embedding .nsewdrag").bounding_box()
+    # the board spans -3.5..3.5 on both axes: the lower left quarter is negative
+    page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.8)
+    settle(page, before)
+    params = current_params(page)
+    nx, ny = float(params["nx"]), float(params["ny"])
+    assert -3.0 <= nx < -1.0 and -3.0 <= ny < -1.0, (nx, ny)
+    assert_drawn_is_computed(page, "triplet", params)

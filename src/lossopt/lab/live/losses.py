@@ -441,7 +441,8 @@ def triplet(*, ax, ay, px, py, nx, ny, margin) -> View:
                "negatives": [{"x": n[0], "y": n[1], "d": d, "loss": v, "kind": k}
                              for n, d, v, k in zip(negatives.tolist(), d_an.tolist(),
                                                    each.tolist(), kinds, strict=True)],
-               "counts": counts}  # fmt: skip
+               "counts": counts,
+               "click": {"figure": "embedding", "x": "nx", "y": "ny"}}  # fmt: skip
     return View([board], numbers, notes)
 
 

@@ -315,6 +315,7 @@ def paths(
         notes.append(f"{LABELS[name]}: {state} after {len(run['values']) - 1} steps, "
                      f"{run['crossings']} crossings of y = 0.")  # fmt: skip
     numbers["play"] = {"figure": "paths", "steps": steps}
+    numbers["click"] = {"figure": "paths", "x": "x0", "y": "y0"}  # a click starts there
     return View([board, progress], numbers, notes)
 
 
@@ -402,7 +403,8 @@ def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> 
         side = "below" if run["stable"] else "above"
         notes.append(f"η = {run['lr']:g} ({run['label']}, {side} 2/λ) {state}.")
     numbers = {"curvature": lam, "stability_limit": limit, "runs": runs,
-               "sweep": {"lrs": scan_lrs, "final": scan}}  # fmt: skip
+               "sweep": {"lrs": scan_lrs, "final": scan},
+               "click": {"figure": "paths", "x": "x0", "y": "y0"}}  # fmt: skip
     return View([board, progress, sweep], numbers, notes)
 
 

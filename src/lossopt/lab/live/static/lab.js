@@ -77,6 +77,8 @@ function draw(div, spec, upTo) {
                    shapes, annotations, margin: { l: 60, r: 20, t: 40, b: 45 },
                    legend: { font: { size: 11 } }, uirevision: spec.name, barmode: "group" };
   if (spec.equal_aspect) layout.yaxis.scaleanchor = "x";
+  const click = lab.answer && lab.answer.numbers.click;
+  if (click && click.figure === spec.name) layout.dragmode = false;  // a click places, no zoom
   return Plotly.react(div, traces, layout, { displayModeBar: false, responsive: true });
 }
 
@@ -94,14 +96,10 @@ function drawAll() {
     div.id = `fig-${spec.name || i}`;
     div.dataset.figure = spec.name;
     draw(div, spec, lab.playAt);
-    if (spec.name === "paths" && "x0" in lab.values && !div.dataset.clicks) {
-      div.dataset.clicks = "1";
-      div.on("plotly_click", (event) => {
-        const point = event.points[0];
-        setValue("x0", Math.round(point.x * 10) / 10);
-        setValue("y0", Math.round(point.y * 10) / 10);
-        update();
-      });
+    const click = lab.answer.numbers.click;  // {figure, x: knob, y: knob}: a click sets them
+    if (click && click.figure === spec.name && div.dataset.clicks !== lab.current) {
+      div.dataset.clicks = lab.current;
+      div.onclick = (event) => placeAt(div, event);
     }
   });
   const notes = $("notes");
@@ -110,6 +108,25 @@ function drawAll() {
     li.textContent = text;
     return li;
   }));
+}
+
+// A click anywhere in the plotting area: its data coordinates (plotly's pixel to data
+// conversion) become the values of the two knobs the answer names.
+function placeAt(div, event) {
+  const click = lab.answer && lab.answer.numbers.click;
+  if (!click || click.figure !== div.dataset.figure) return;
+  const layout = div._fullLayout, xa = layout.xaxis, ya = layout.yaxis;
+  const box = div.getBoundingClientRect();
+  const px = event.clientX - box.left - xa._offset, py = event.clientY - box.top - ya._offset;
+  if (px < 0 || py < 0 || px > xa._length || py > ya._length) return;
+  const knobs = lab.explorables[lab.current].knobs;
+  for (const [name, value] of [[click.x, xa.p2d(px)], [click.y, ya.p2d(py)]]) {
+    const knob = knobs.find((k) => k.name === name);
+    const step = knob.step || 0.1;
+    setValue(name, Math.min(knob.hi, Math.max(knob.lo, Math.round(value / step) * step)));
+    lab.values[name] = Number(lab.values[name].toPrecision(6));
+  }
+  update();
 }
 
 // -- controls made from the knobs ------------------------------------------------------
