@@ -257,8 +257,13 @@ def test_training_streams_the_loops_curves_pauses_resumes_and_resets(page):
     _set(page, "epochs", 200)
     assert page.evaluate("lab.answer") is None  # the change reset the finished run
     page.click("#train-start")
-    page.wait_for_function("lab.answer && lab.answer.numbers.epochs_done >= 1", timeout=60_000)
-    page.click("#train-pause")
+    running = "document.body.dataset.training === 'training' && lab.answer"
+    try:
+        page.wait_for_function(f"{running} && lab.answer.numbers.epochs_done >= 1", timeout=60_000)
+    except Exception:
+        state = "[document.body.dataset.training, lab.answer && lab.answer.notes, lab.errors]"
+        raise AssertionError(page.evaluate(state)) from None
+    page.click("#train-pause", timeout=10_000)
     page.wait_for_function("lab.answer.numbers.state === 'paused'", timeout=60_000)
     held = _epochs(page)
     page.wait_for_timeout(1000)
