@@ -118,6 +118,9 @@ def test_query_flags_and_url_round_trip():
         "--lr", "0.05", "--optimizers", "sgd,adam", "--no-bias-correction",
     ]  # fmt: skip
     assert live_url("paths", KNOBS, values) == f"http://127.0.0.1:8765/#paths?{query}"
+    assert LR.to_query(0.05) == "lr=0.05" and OPTS.to_query(["adam"]) == "optimizers=adam"
+    with pytest.raises(ValueError, match="lr must be"):
+        LR.to_query(-1)
     assert live_url("paths", KNOBS, {}, port=9000) == "http://127.0.0.1:9000/#paths"
 
 

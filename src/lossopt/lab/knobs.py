@@ -146,6 +146,10 @@ class Knob:
             return ",".join(value)
         return value if self.kind == "choice" else _fmt(value)
 
+    def to_query(self, value: Any) -> str:
+        """'name=value' for a URL's query (checked by parse)."""
+        return f"{self.name}={quote(self.format(value), safe=',')}"
+
     def add_to_argparse(
         self, parser: argparse.ArgumentParser, *, default: Any = None, dest: str | None = None
     ) -> None:
@@ -254,7 +258,7 @@ def to_query(knobs: Iterable[Knob], values: Mapping[str, Any]) -> str:
     for knob in knobs:
         for key in (knob.name, knob.attr):
             if key in values:
-                parts.append(f"{knob.name}={quote(knob.format(values[key]), safe=',')}")
+                parts.append(knob.to_query(values[key]))
                 break
     return "&".join(parts)
 
