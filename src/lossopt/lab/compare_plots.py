@@ -119,9 +119,9 @@ def score_vs_lr(ax, r):
     ax.plot([], [], "x", color="#444444", label="diverged in a split (at the edge)")
     ax.plot([], [], ":", color="#444444", label="the recommended rate")
     ax.set_ylim(low, high)
-    ax.set_xscale("log")
     rates = sorted({lr for s in r.searches for lr in s.rates})
     ax.set_xlim(rates[0] / 2, rates[-1] * 2)  # room around a single given rate, too
+    ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel(f"validation {r.metric_label}, mean over splits")
     ax.set_title("Learning rate: the middle of the best plateau is chosen")
