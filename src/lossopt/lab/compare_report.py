@@ -49,6 +49,12 @@ def _num(value: float | None) -> str:
     return "diverged" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
+def _pair(a: float, b: float) -> str:
+    """'0.955 against 0.969', with a fourth digit where three do not tell them apart."""
+    digits = 4 if _num(a) == _num(b) else 3
+    return f"{a:.{digits}f} against {b:.{digits}f}"
+
+
 def _interval(i) -> str:
     if i is None or not math.isfinite(i.mean):
         return "diverged"
@@ -187,9 +193,16 @@ def _why_pick(r) -> str:
     tied = [by_name[n] for n in r.final.tied]
     sign = 1 if r.higher_is_better else -1
     lowest = min(tied, key=lambda s: sign * s.score) is pick
+    if pick.score == best.score:
+        return (
+            f"{label(pick.optimizer)} is used; {label(best.optimizer)} scored as high on "
+            f"validation ({_num(best.score)}), but {label(pick.optimizer)}'s score falls by "
+            f"{pick.sensitivity:.3f} a grid step from its rate, against "
+            f"{best.sensitivity:.3f} for {label(best.optimizer)}."
+        )
     return (
         f"{label(pick.optimizer)} is used though {label(best.optimizer)} scored higher on "
-        f"validation ({_num(pick.score)} against {_num(best.score)}"
+        f"validation ({_pair(pick.score, best.score)}"
         + (f", the lowest of the {len(tied)} tied" if lowest and len(tied) > 2 else "")
         + f"): the two are within one standard error ({best.error:.3f}) and "
         f"{label(pick.optimizer)}'s score falls by {pick.sensitivity:.3f} a grid step from its "
