@@ -352,6 +352,7 @@ def test_sgd_state_layout_is_torchs(momentum):
 # or captured steps without recompiling), with the options whose rules pass
 # them to alpha=, value= or a lerp weight.
 TENSOR_CASES = [
+    ("SGD", {"lr": 0.01}),  # the compiled-optimizer tutorial's case
     ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
     ("SGD", {"lr": 0.05, "weight_decay": 0.01}),
     ("Adagrad", {"lr": 0.05, "lr_decay": 0.01}),
@@ -361,7 +362,7 @@ TENSOR_CASES = [
     ("AdamW", {"lr": 0.01, "betas": (0.9, 0.999)}),
 ]
 TENSOR_IDS = [
-    name + "".join(f"-{k}={v}" for k, v in kwargs.items() if k != "lr")
+    name + ("".join(f"-{k}={v}" for k, v in kwargs.items() if k != "lr") or "-plain")
     for name, kwargs in TENSOR_CASES
 ]
 
