@@ -69,6 +69,23 @@ def test_progress_lines_when_not_a_terminal(tmp_path):
     done = _lossopt("lab", "adaptive", "--quick", "--out", str(tmp_path / "r"))
     assert done.returncode == 0
     assert "[1/2] adaptive" in done.stderr and "[2/2] report" in done.stderr
+    assert re.search(r"\[1/2\] adaptive \(\d+:\d\d so far, about \d+:\d\d left\)", done.stderr)
+
+
+def test_progress_estimates_the_time_left_from_the_mean_step(capsys):
+    from lossopt.lab.cli import Progress
+
+    times = iter([0.0, 10.0, 30.0, 95.0])  # the start, then after each step
+    progress = Progress(4, quiet=False, clock=lambda: next(times))
+    for what in ("a", "b", "c"):
+        progress(what)
+    lines = capsys.readouterr().err.splitlines()
+    # 10 s for 1 step: 30 s for the 3 left; 30 s for 2: 30 s for 2; 95 s for 3: 32 s for 1
+    assert lines == [
+        "[1/4] a (0:10 so far, about 0:30 left)",
+        "[2/4] b (0:30 so far, about 0:30 left)",
+        "[3/4] c (1:35 so far, about 0:32 left)",
+    ]
 
 
 def test_same_seed_same_results(tmp_path):

@@ -224,11 +224,19 @@ def parser() -> _Parser:
     return top
 
 
-class Progress:
-    """A progress bar on a terminal, plain lines otherwise, nothing when quiet."""
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
 
-    def __init__(self, total: int, quiet: bool) -> None:
+
+class Progress:
+    """A progress bar on a terminal, plain lines otherwise, nothing when quiet;
+    both with the time so far and an estimate of the time left (from the mean
+    time a step has taken, as tqdm's bar estimates it)."""
+
+    def __init__(self, total: int, quiet: bool, clock=time.monotonic) -> None:
         self.quiet, self.total, self.done = quiet, total, 0
+        self.clock, self.start = clock, clock()
         self.bar = None
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
@@ -241,7 +249,14 @@ class Progress:
             self.bar.set_description(what)
             self.bar.update(1)
         elif not self.quiet:
-            print(f"[{self.done}/{self.total}] {what}", file=sys.stderr, flush=True)
+            spent = self.clock() - self.start
+            left = spent / self.done * (self.total - self.done)
+            print(
+                f"[{self.done}/{self.total}] {what} ({_clock(spent)} so far, "
+                f"about {_clock(left)} left)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -292,7 +307,7 @@ def _run(args) -> Path:
     results, page = {}, {}
     if comparing:
         from lossopt.lab.compare import compare, count_units
-        from lossopt.lab.compare_report import SECTION, warnings
+        from lossopt.lab.compare_report import section, warnings
 
         table = prepared.table
         for warning in table.warnings:
@@ -304,12 +319,14 @@ def _run(args) -> Path:
         meta.update(data=args.data, target=args.target)
 
         page = {
-            "sections": {"compare": SECTION},
+            "sections": {"compare": section()},
             "numbered": False,
             "try_lines": False,
             "title": f"lossopt lab compare: {Path(args.data).name}",
-            "intro": f"Which optimizer and learning rate to train a small network on "
-            f"{Path(args.data).name}, predicting '{args.target}'?",
+            "intro": _(
+                "Which optimizer and learning rate to train a small network on {data}, "
+                "predicting '{target}'?"
+            ).format(data=Path(args.data).name, target=args.target),
         }
     else:
         names = [args.experiment] if args.experiment else list(EXPERIMENTS)
@@ -334,7 +351,7 @@ def _run(args) -> Path:
     progress("report")
     progress.close()
     if comparing and compare_cli.finish(prepared, results["compare"]) is not None:
-        _say(f"training script written to {prepared.export}")
+        _say(_("training script written to {path}").format(path=prepared.export))
     return Path(args.out) / index
 
 
