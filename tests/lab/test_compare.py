@@ -201,7 +201,7 @@ def test_rule_picks_the_least_sensitive_of_those_within_one_standard_error():
     ],
 )
 def test_baselines_are_said_as_the_numbers_say(difference, said):
-    assert _verdict(difference, "rule") == said
+    assert _verdict(difference, against_rule=True) == said
 
 
 def _fake_search(monkeypatch, tmp_path, value_of_rate, widen=2, kfold=True):
@@ -419,6 +419,14 @@ def wrong_shape(inputs, outputs):
 
 def not_a_module(inputs, outputs):
     return 3
+
+
+def refuses(inputs, outputs):
+    raise RuntimeError("no such layer")
+
+
+def fails_forward(inputs, outputs):
+    return torch.nn.Linear(inputs + 1, outputs)
 """
 
 
@@ -488,6 +496,9 @@ def _bad(tmp_path, capsys, *extra, data=None, target="target"):
         (["--weight-decay", "nan"], "--weight-decay must be 0 or more and finite, got nan"),
         (["--weight-decay", "x"], "--weight-decay must be a number, got 'x'"),
         (["--jobs", "0"], "--jobs must be a whole number from 1 to 256, got '0'"),
+        (["--jobs", "257"], "--jobs must be a whole number from 1 to 256, got '257'"),
+        (["--jobs", "two"], "--jobs must be a whole number from 1 to 256, got 'two'"),
+        (["--weight-decay", "inf"], "--weight-decay must be 0 or more and finite, got inf"),
         (["--optimizers", "adamx"], "unknown optimizer 'adamx'; choose from sgd, momentum"),
         (["--export", "train.txt"], "--export must name a .py file, got 'train.txt'"),
         (["--export", "/no/such/folder/t.py"], "the folder /no/such/folder does not exist"),
@@ -505,6 +516,12 @@ def test_metric_for_regression_is_checked_against_the_task(tmp_path, capsys):
     assert "--metric f1 is for classification; for regression choose from rmse, mae, r2" in line
 
 
+def test_an_export_naming_a_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "train.py").mkdir()
+    line = _bad(tmp_path, capsys, "--export", str(tmp_path / "train.py"))
+    assert f"--export {tmp_path / 'train.py'} is a folder; name a new .py file" in line
+
+
 def test_an_export_over_a_file_lossopt_did_not_write_is_refused(tmp_path, capsys):
     (tmp_path / "train.py").write_text("mine\n")
     line = _bad(tmp_path, capsys, "--export", str(tmp_path / "train.py"))
@@ -517,12 +534,42 @@ def test_an_export_over_a_file_lossopt_did_not_write_is_refused(tmp_path, capsys
         ("nothing", "has no function 'nothing'"),
         ("wrong_shape", "gave shape (2, 4), expected (2, 3)"),
         ("not_a_module", "must return a torch.nn.Module, got int"),
+        ("refuses", "calling it with (13, 3) failed: RuntimeError: no such layer"),
+        ("fails_forward", "a batch of shape (2, 13) failed: RuntimeError"),
     ],
 )
 def test_bad_models_are_refused(tmp_path, capsys, function, said):
     model = tmp_path / "net.py"
     model.write_text(MODEL)
     assert said in _bad(tmp_path, capsys, "--model", f"{model}:{function}")
+
+
+def test_a_model_file_that_fails_to_import_is_refused(tmp_path, capsys):
+    model = tmp_path / "broken.py"
+    model.write_text("import torch\nraise ImportError('needs a package you lack')\n")
+    line = _bad(tmp_path, capsys, "--model", f"{model}:small")
+    assert f"importing {model} failed: ImportError: needs a package you lack" in line
+
+
+def test_metric_weight_decay_and_jobs_as_asked_reach_the_page_and_the_script(tmp_path):
+    path = _sklearn_csv(tmp_path, "breast_cancer")
+    asked = ["--optimizers", "adamw", "--lr", "0.003", "--weight-decay", "0.1"]
+    r, page, script = _run(
+        tmp_path, path, "target", *asked, "--metric", "f1", "--jobs", "1", "--device", "cpu"
+    )
+    assert (r["metric"], r["metric_by_default"], r["weight_decay"]) == ("f1", False, 0.1)
+    assert (r["jobs"], r["device"]) == (1, "cpu")
+    assert "Metric: F1 (scikit-learn's f1_score, of class '1'), as asked with --metric" in page
+    assert "AdamW with lr=0.003 and weight decay 0.1" in page
+    assert "weight_decay=0.1" in page and "Device: cpu; 1 process." in page
+    text = script.read_text()
+    assert "WEIGHT_DECAY = 0.1\n" in text and "METRIC = 'f1'\n" in text
+    printed = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=600
+    ).stdout
+    assert printed.strip().splitlines()[-1].startswith("f1 on the first split's test rows: ")
+    value = float(printed.strip().splitlines()[-1].rsplit(":", 1)[1])
+    assert value == pytest.approx(r["final"]["test"], rel=0.02, abs=0.01)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")

@@ -45,6 +45,7 @@ import torch
 
 from lossopt import optim
 from lossopt.lab.data import Split, Table
+from lossopt.lab.i18n import N_, _
 from lossopt.lab.optimizers import OPTIMIZERS, OptimizerSpec
 from lossopt.lab.training import HIDDEN, Factory, Run, fit, fit_rates, perceptron
 
@@ -57,13 +58,14 @@ LARGE_BATCH_ROWS = 12_000  # training rows from which mini-batches hold 256 rows
 STEP_BUDGET = 2000  # the epoch cap allows about this many steps on the rows rates are chosen on
 IMBALANCE = 1.5  # largest class over smallest above this: balanced accuracy by default
 
-# (label, higher is better, task) of each metric --metric accepts
+# (label, higher is better, task) of each metric --metric accepts; the label is kept in
+# English in the results and translated where it is shown
 METRICS = {
-    "accuracy": ("accuracy", True, "classification"),
-    "balanced_accuracy": ("balanced accuracy", True, "classification"),
+    "accuracy": (N_("accuracy"), True, "classification"),
+    "balanced_accuracy": (N_("balanced accuracy"), True, "classification"),
     "f1": ("F1", True, "classification"),
     "roc_auc": ("ROC AUC", True, "classification"),
-    "log_loss": ("log loss", False, "classification"),
+    "log_loss": (N_("log loss"), False, "classification"),
     "rmse": ("RMSE", False, "regression"),
     "mae": ("MAE", False, "regression"),
     "r2": ("R²", True, "regression"),
@@ -88,10 +90,14 @@ def parse_optimizers(text: str | None) -> tuple[str, ...]:
         return tuple(names)
     picked = [name.strip().lower() for name in text.split(",") if name.strip()]
     if not picked:
-        raise ValueError("--optimizers names no optimizer")
+        raise ValueError(_("--optimizers names no optimizer"))
     for name in picked:
         if name not in names:
-            raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(names)}")
+            raise ValueError(
+                _("unknown optimizer {name!r}; choose from {names}").format(
+                    name=name, names=", ".join(names)
+                )
+            )
     return tuple(dict.fromkeys(picked))
 
 
@@ -120,13 +126,18 @@ def default_metric(table: Table) -> str:
 
 def check_metric(metric: str, task: str) -> None:
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-    if METRICS[metric][2] != task:
-        fits = [m for m, (_, _, t) in METRICS.items() if t == task]
         raise ValueError(
-            f"--metric {metric} is for {METRICS[metric][2]}; "
-            f"for {task} choose from {', '.join(fits)}"
+            _("unknown metric {metric!r}; choose from {names}").format(
+                metric=metric, names=", ".join(METRICS)
+            )
         )
+    if METRICS[metric][2] != task:
+        fits = [m for m, (_label, _higher, t) in METRICS.items() if t == task]
+        if task == "regression":
+            text = _("--metric {metric} is for classification; for regression choose from {names}")
+        else:
+            text = _("--metric {metric} is for regression; for classification choose from {names}")
+        raise ValueError(text.format(metric=metric, names=", ".join(fits)))
 
 
 def resolve_device(device: str) -> str:
@@ -134,10 +145,12 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"--device must be auto, cpu or cuda, got {device!r}")
+        raise ValueError(
+            _("--device must be auto, cpu or cuda, got {device!r}").format(device=device)
+        )
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError(
-            "--device cuda: no CUDA device is available (torch.cuda.is_available() is False)"
+            _("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
         )
     return device
 
@@ -147,21 +160,29 @@ def load_model(spec: str) -> Factory:
     """'path.py:function' -> the function, a factory (inputs, outputs) -> nn.Module."""
     path, sep, name = spec.rpartition(":")
     if not sep or not path or not name:
-        raise ValueError(f"--model must be path.py:function, got {spec!r}")
+        raise ValueError(_("--model must be path.py:function, got {spec!r}").format(spec=spec))
     file = Path(path)
     if not file.is_file() or file.suffix != ".py":
-        raise ValueError(f"--model {spec}: {path} is not a Python file")
+        raise ValueError(
+            _("--model {spec}: {path} is not a Python file").format(spec=spec, path=path)
+        )
     module_spec = importlib.util.spec_from_file_location(f"lossopt_user_model_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
     except Exception as error:  # the user's file: any failure is theirs, said in one line
         raise ValueError(
-            f"--model {spec}: importing {path} failed: {type(error).__name__}: {error}"
+            _("--model {spec}: importing {path} failed: {error}").format(
+                spec=spec, path=path, error=f"{type(error).__name__}: {error}"
+            )
         ) from None
     factory = getattr(module, name, None)
     if not callable(factory):
-        raise ValueError(f"--model {spec}: {path} has no function {name!r}")
+        raise ValueError(
+            _("--model {spec}: {path} has no function {name!r}").format(
+                spec=spec, path=path, name=name
+            )
+        )
     return factory
 
 
@@ -171,25 +192,31 @@ def check_model(factory: Factory, inputs: int, outputs: int, spec: str) -> int:
         network = factory(inputs, outputs)
     except Exception as error:
         raise ValueError(
-            f"--model {spec}: calling it with ({inputs}, {outputs}) failed: "
-            f"{type(error).__name__}: {error}"
+            _("--model {spec}: calling it with ({inputs}, {outputs}) failed: {error}").format(
+                spec=spec, inputs=inputs, outputs=outputs, error=f"{type(error).__name__}: {error}"
+            )
         ) from None
     if not isinstance(network, torch.nn.Module):
         raise ValueError(
-            f"--model {spec} must return a torch.nn.Module, got {type(network).__name__}"
+            _("--model {spec} must return a torch.nn.Module, got {type}").format(
+                spec=spec, type=type(network).__name__
+            )
         )
     try:
         with torch.no_grad():
             shape = tuple(network(torch.zeros(2, inputs)).shape)
     except Exception as error:
         raise ValueError(
-            f"--model {spec}: a batch of shape (2, {inputs}) failed: "
-            f"{type(error).__name__}: {error}"
+            _("--model {spec}: a batch of shape (2, {inputs}) failed: {error}").format(
+                spec=spec, inputs=inputs, error=f"{type(error).__name__}: {error}"
+            )
         ) from None
     if shape != (2, outputs):
         raise ValueError(
-            f"--model {spec}: a batch of shape (2, {inputs}) gave shape {shape}, "
-            f"expected (2, {outputs})"
+            _(
+                "--model {spec}: a batch of shape (2, {inputs}) gave shape {shape}, "
+                "expected (2, {outputs})"
+            ).format(spec=spec, inputs=inputs, shape=shape, outputs=outputs)
         )
     return sum(p.numel() for p in network.parameters())
 
@@ -472,7 +499,7 @@ def _subsample(rows: np.ndarray, y: np.ndarray, task: str, size: int, seed: int)
         return rows
     from sklearn.model_selection import train_test_split
 
-    kept, _ = train_test_split(
+    kept, _left_out = train_test_split(
         rows,
         train_size=size,
         random_state=seed,
@@ -705,11 +732,11 @@ def _final_fit(
 def _baselines(
     table: Table, job: _Job, split: int, train: np.ndarray, test: np.ndarray
 ) -> dict[str, float]:
-    (x_train, y_train), (x_test, _) = table.prepare(train, test)
+    (x_train, y_train), (x_test, _y_test) = table.prepare(train, test)
     scale = table.target_scale(train)
     models = _baseline_models(table.task)
     found = {}
-    for name, _, make in models:
+    for name, _label, make in models:
         model = make().fit(x_train, y_train)
         if table.task == "classification":
             output = np.zeros((len(test), len(table.classes)))
@@ -726,11 +753,15 @@ def _baseline_models(task: str):
 
     if task == "classification":
         return [
-            ("prior", "class prior (majority class)", lambda: DummyClassifier(strategy="prior")),
+            (
+                "prior",
+                N_("class prior (majority class)"),
+                lambda: DummyClassifier(strategy="prior"),
+            ),
             ("logistic", "LogisticRegression", lambda: LogisticRegression(max_iter=2000)),
         ]
     return [
-        ("mean", "mean of the training target", lambda: DummyRegressor(strategy="mean")),
+        ("mean", N_("mean of the training target"), lambda: DummyRegressor(strategy="mean")),
         ("ridge", "Ridge (alpha=1)", lambda: Ridge(alpha=1.0)),
     ]
 
@@ -853,7 +884,7 @@ def compare(table: Table, settings: Settings, progress=None) -> Comparison:
     rule_score = _interval(rule_tests, ratio, bounds(metric))
     sign = 1 if higher else -1
     baselines = []
-    for name, label, _ in _baseline_models(table.task):
+    for name, label, _make in _baseline_models(table.task):
         values = [first[_key(t)][name] for t in tasks if t[0] == "baselines"]
         difference = [sign * (b - r) for b, r in zip(values, rule_tests, strict=True)]
         baselines.append(
@@ -953,8 +984,13 @@ def _key(task: tuple) -> tuple:
 def _describe_task(task: tuple, splits: int) -> str:
     kind = task[0]
     if kind == "search":
-        where = "all rows" if task[2] == splits else f"split {task[2] + 1}/{splits}"
-        return f"{task[1]}: rates on {where}"
+        if task[2] == splits:
+            return _("{optimizer}: rates on all rows").format(optimizer=task[1])
+        return _("{optimizer}: rates on split {split}/{splits}").format(
+            optimizer=task[1], split=task[2] + 1, splits=splits
+        )
     if kind == "fit":
-        return f"{task[4]} at lr={task[5]:g}, split {task[1] + 1}"
-    return "baselines"
+        return _("{optimizer} at lr={lr}, split {split}").format(
+            optimizer=task[4], lr=f"{task[5]:g}", split=task[1] + 1
+        )
+    return _("baselines")

@@ -15,7 +15,9 @@ matplotlib.use("Agg")  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from lossopt.lab.compare_report import label  # noqa: E402
+from lossopt.lab.compare_report import label, metric  # noqa: E402
+from lossopt.lab.fonts import rc  # noqa: E402
+from lossopt.lab.i18n import _, term  # noqa: E402
 from lossopt.lab.page import COLORS  # noqa: E402
 
 BASELINE = "#888888"
@@ -36,23 +38,36 @@ def _limits(values: list[float], pad: float = 0.15) -> tuple[float, float]:
 def test_scores(ax, r):
     """The rule's test score, each optimizer's validation score (at its chosen
     rates) and the baselines' test scores, each a mean with its 95% interval."""
-    rows = [("the rule (test)", r.rule, "#000000", "D")]
-    rows += [(f"{label(s.name)} (validation)", s.score, _color(s.name), "o") for s in r.scored]
-    rows += [(f"{b.label} (test)", b.score, BASELINE, "s") for b in r.baselines]
+    rows = [(_("the rule (test)"), r.rule, "#000000", "D")]
+    rows += [
+        (
+            _("{optimizer} (validation)").format(optimizer=label(s.name)),
+            s.score,
+            _color(s.name),
+            "o",
+        )
+        for s in r.scored
+    ]
+    rows += [
+        (_("{baseline} (test)").format(baseline=_(b.label)), b.score, BASELINE, "s")
+        for b in r.baselines
+    ]
     networks = [v for _, i, _, _ in rows[: 1 + len(r.scored)] for v in (i.low, i.high, i.mean)]
     low, high = _limits(networks)
     off = False
-    for y, (_, i, color, marker) in enumerate(rows):
+    for y, (_name, i, color, marker) in enumerate(rows):
         if not math.isfinite(i.mean):
             ax.plot(low, y, "x", color=color, ms=8, clip_on=False)
-            ax.annotate("diverged", (low, y), xytext=(6, 3), textcoords="offset points", fontsize=7)
+            ax.annotate(
+                _("diverged"), (low, y), xytext=(6, 3), textcoords="offset points", fontsize=7
+            )
             continue
         if i.mean < low or i.mean > high:  # a baseline far off: at the edge, its value written
             off = True
             edge = low if i.mean < low else high
             ax.plot(edge, y, "<" if i.mean < low else ">", color=color, ms=8, clip_on=False)
             ax.annotate(
-                f"{i.mean:.3f}, off scale",
+                _("{value}, off scale").format(value=f"{i.mean:.3f}"),
                 (edge, y),
                 xytext=(8 if i.mean < low else -60, 3),
                 textcoords="offset points",
@@ -65,17 +80,20 @@ def test_scores(ax, r):
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([name for name, _, _, _ in rows], fontsize=8)
     ax.invert_yaxis()
-    better = "higher" if r.higher_is_better else "lower"
-    ax.set_xlabel(f"{r.metric_label} ({better} is better); bars: 95% interval over splits")
-    ax.set_title("Scores, mean over the splits")
+    if r.higher_is_better:
+        axis = _("{metric} (higher is better); bars: 95% interval over splits")
+    else:
+        axis = _("{metric} (lower is better); bars: 95% interval over splits")
+    ax.set_xlabel(axis.format(metric=metric(r)))
+    ax.set_title(_("Scores, mean over the splits"))
     ax.grid(axis="x", alpha=0.3)
     handles = [
-        Line2D([], [], marker="D", color="#000000", ls="", label="the rule, on test rows"),
-        Line2D([], [], marker="o", color="#444444", ls="", label="an optimizer, on validation"),
-        Line2D([], [], marker="s", color=BASELINE, ls="", label="baseline, on test rows"),
+        Line2D([], [], marker="D", color="#000000", ls="", label=_("the rule, on test rows")),
+        Line2D([], [], marker="o", color="#444444", ls="", label=_("an optimizer, on validation")),
+        Line2D([], [], marker="s", color=BASELINE, ls="", label=_("baseline, on test rows")),
     ]
     if off:
-        handles.append(Line2D([], [], marker="<", color=BASELINE, ls="", label="off the scale"))
+        handles.append(Line2D([], [], marker="<", color=BASELINE, ls="", label=_("off the scale")))
     ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
@@ -115,16 +133,16 @@ def score_vs_lr(ax, r):
     for name in r.optimizers:
         ax.plot([], [], "-o", ms=4, color=_color(name), label=label(name))
     ax.axvline(r.final.lr, color=_color(r.final.optimizer), ls=":", lw=1.2)
-    ax.plot([], [], "o", ms=4, color="#444444", mfc="white", label="tried in some splits only")
-    ax.plot([], [], "x", color="#444444", label="diverged in a split (at the edge)")
-    ax.plot([], [], ":", color="#444444", label="the recommended rate")
+    ax.plot([], [], "o", ms=4, color="#444444", mfc="white", label=_("tried in some splits only"))
+    ax.plot([], [], "x", color="#444444", label=_("diverged in a split (at the edge)"))
+    ax.plot([], [], ":", color="#444444", label=_("the recommended rate"))
     ax.set_ylim(low, high)
     rates = sorted({lr for s in r.searches for lr in s.rates})
     ax.set_xlim(rates[0] / 2, rates[-1] * 2)  # room around a single given rate, too
     ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel(f"validation {r.metric_label}, mean over splits")
-    ax.set_title("Learning rate: the middle of the best plateau is chosen")
+    ax.set_xlabel(term("learning_rate"))
+    ax.set_ylabel(_("validation {metric}, mean over splits").format(metric=metric(r)))
+    ax.set_title(_("Learning rate: the middle of the best plateau is chosen"))
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
@@ -141,28 +159,38 @@ def validation_curves(ax, r):
         if finite:
             ax.plot(*zip(*finite, strict=True), color=color, lw=1.3)
             finite_values += [v for _, v in finite]
-        ax.plot([], [], color=color, lw=1.3, label=f"{label(run.optimizer)} (lr {run.lr:g})")
+        ax.plot(
+            [],
+            [],
+            color=color,
+            lw=1.3,
+            label=_("{optimizer} (lr {lr})").format(
+                optimizer=label(run.optimizer), lr=f"{run.lr:g}"
+            ),
+        )
         if run.best_epoch is not None:
             ax.plot(run.best_epoch + 1, run.val_loss[run.best_epoch], "o", color=color, ms=5)
         if len(finite) < len(run.val_loss):  # diverged: a cross where it ended
             ended = True
             ax.plot(len(run.val_loss), finite[-1][1] if finite else 1.0, "x", color=color, ms=7)
-    ax.plot([], [], "o", color="#444444", label="weights kept (early stopping)")
+    ax.plot([], [], "o", color="#444444", label=_("weights kept (early stopping)"))
     if ended:
-        ax.plot([], [], "x", color="#444444", label="diverged here")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation loss")
+        ax.plot([], [], "x", color="#444444", label=_("diverged here"))
+    ax.set_xlabel(term("epoch"))
+    ax.set_ylabel(term("validation_loss"))
     if finite_values and min(finite_values) > 0:
         ax.set_yscale("log")
-    ax.set_title("Validation curves, split 1, fold 1")
+    ax.set_title(_("Validation curves, split 1, fold 1"))
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
 def comparison(r):
-    """One row of three panels, so that the recommendation below stays in view."""
-    fig, (scores, rates, curves) = plt.subplots(1, 3, figsize=(16, 5.4))
-    test_scores(scores, r)
-    score_vs_lr(rates, r)
-    validation_curves(curves, r)
-    fig.tight_layout()
+    """One row of three panels, so that the recommendation below stays in view. The Korean
+    font is in the family list while they are drawn, so that Korean labels have their glyphs."""
+    with matplotlib.rc_context(rc()):
+        fig, (scores, rates, curves) = plt.subplots(1, 3, figsize=(16, 5.4))
+        test_scores(scores, r)
+        score_vs_lr(rates, r)
+        validation_curves(curves, r)
+        fig.tight_layout()
     return [("compare.png", fig)]

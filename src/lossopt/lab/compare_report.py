@@ -1,6 +1,10 @@
 """The compare page's section, its warnings and the code it hands over (a few
 lines to paste, a whole training script to export). Every sentence takes its
-numbers from the Comparison; nothing here computes a result."""
+numbers from the Comparison; nothing here computes a result.
+
+Every sentence, heading and table header comes from the lab's catalogs (`_`), the numbers
+filled in after translation; the code to paste and the exported script stay in English,
+as code does."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import html
 import math
 from collections import Counter
 
+from lossopt.lab.i18n import N_, _, ngettext, term
 from lossopt.lab.optimizers import OPTIMIZERS
 from lossopt.lab.page import Section, p, table
 
@@ -29,11 +34,12 @@ SKLEARN_NAMES = {
     "f1": "f1_score",
     "roc_auc": "roc_auc_score",
     "log_loss": "log_loss",
-    "rmse": "mean_squared_error, square-rooted",
+    "rmse": N_("mean_squared_error, square-rooted"),
     "mae": "mean_absolute_error",
     "r2": "r2_score",
 }
-TIE_RULE = (
+TASKS = {"classification": N_("classification"), "regression": N_("regression")}
+TIE_RULE = N_(
     "Tie rule: among the optimizers whose validation score (each at its own chosen rate) "
     "lies within one standard error of the best, the one whose score falls least when its "
     "rate is one grid step (about 3 times) higher or lower is used, so that a rate a little "
@@ -45,69 +51,107 @@ def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
+def metric(r) -> str:
+    """The metric's name in the page's language (compare.METRICS marks each for the catalog)."""
+    return _(r.metric_label)
+
+
 def _num(value: float | None) -> str:
-    return "diverged" if value is None or not math.isfinite(value) else f"{value:.3f}"
+    return _("diverged") if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
 def _pair(a: float, b: float) -> str:
     """'0.955 against 0.969', with a fourth digit where three do not tell them apart."""
     digits = 4 if _num(a) == _num(b) else 3
-    return f"{a:.{digits}f} against {b:.{digits}f}"
+    return _("{a} against {b}").format(a=f"{a:.{digits}f}", b=f"{b:.{digits}f}")
 
 
 def _interval(i) -> str:
     if i is None or not math.isfinite(i.mean):
-        return "diverged"
+        return _("diverged")
     return f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]"
 
 
 def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    if len(items) == 1:
+        return items[0]
+    return _("{items} and {last}").format(items=", ".join(items[:-1]), last=items[-1])
 
 
 def _setup(name: str, lr: float, weight_decay: float) -> str:
-    decay = f" and weight decay {weight_decay:g}" if name == "adamw" else ""
-    return f"{label(name)} with lr={lr:g}{decay}"
+    if name == "adamw":
+        return _("{optimizer} with lr={lr} and weight decay {decay}").format(
+            optimizer=label(name), lr=f"{lr:g}", decay=f"{weight_decay:g}"
+        )
+    return _("{optimizer} with lr={lr}").format(optimizer=label(name), lr=f"{lr:g}")
 
 
-def _verdict(difference, higher_label: str) -> str:
-    """A baseline against the rule, as the numbers say (difference > 0: baseline better)."""
+def _verdict(difference, against_rule: bool) -> str:
+    """A baseline against the rule, as the numbers say (difference > 0: baseline better);
+    against the rule itself, or against the network it recommends."""
     if difference.low > 0:
-        return f"better than the {higher_label} beyond the noise"
+        return (
+            _("better than the rule beyond the noise")
+            if against_rule
+            else _("better than the recommended network beyond the noise")
+        )
     if difference.high < 0:
-        return f"worse than the {higher_label} beyond the noise"
+        return (
+            _("worse than the rule beyond the noise")
+            if against_rule
+            else _("worse than the recommended network beyond the noise")
+        )
     if difference.mean > 0:
-        return f"better on average than the {higher_label}, within the noise"
+        return (
+            _("better on average than the rule, within the noise")
+            if against_rule
+            else _("better on average than the recommended network, within the noise")
+        )
     if difference.mean < 0:
-        return f"as good as the {higher_label} within the noise, worse on average"
-    return f"as good as the {higher_label}"
+        return (
+            _("as good as the rule within the noise, worse on average")
+            if against_rule
+            else _("as good as the recommended network within the noise, worse on average")
+        )
+    return _("as good as the rule") if against_rule else _("as good as the recommended network")
 
 
 def _metric(r) -> str:
-    name = f"{r.metric_label} (scikit-learn's {SKLEARN_NAMES[r.metric]}"
-    if r.metric == "f1":
-        name += ", of class '" + r.classes[1] + "'" if len(r.classes) == 2 else ", macro mean"
-    name += ")"
-    direction = "higher is better" if r.higher_is_better else "lower is better"
-    if not r.metric_by_default:
-        return f"Metric: {name}, as asked with --metric; {direction}."
-    if r.task == "regression":
-        return (
-            f"Metric: {name} in the units of '{r.target}', the default for regression; "
-            f"{direction}; --metric mae or r2 changes it."
+    sklearn = _(SKLEARN_NAMES[r.metric])
+    if r.metric == "f1" and len(r.classes) == 2:
+        name = _("{metric} (scikit-learn's {function}, of class '{positive}')").format(
+            metric=metric(r), function=sklearn, positive=r.classes[1]
         )
-    ratio = max(r.class_counts) / min(r.class_counts)
-    if r.metric == "balanced_accuracy":
-        why = (
-            f"the default here because the classes are imbalanced: the largest has {ratio:.2f} "
-            "times the rows of the smallest, and plain accuracy would reward the majority"
+    elif r.metric == "f1":
+        name = _("{metric} (scikit-learn's {function}, macro mean)").format(
+            metric=metric(r), function=sklearn
         )
     else:
-        why = (
-            f"the default here because the classes are about balanced (the largest has "
-            f"{ratio:.2f} times the rows of the smallest)"
+        name = _("{metric} (scikit-learn's {function})").format(metric=metric(r), function=sklearn)
+    direction = _("higher is better") if r.higher_is_better else _("lower is better")
+    if not r.metric_by_default:
+        return _("Metric: {name}, as asked with --metric; {direction}.").format(
+            name=name, direction=direction
         )
-    return f"Metric: {name}, {why}; {direction}; --metric changes it."
+    if r.task == "regression":
+        return _(
+            "Metric: {name} in the units of '{target}', the default for regression; "
+            "{direction}; --metric mae or r2 changes it."
+        ).format(name=name, target=r.target, direction=direction)
+    ratio = f"{max(r.class_counts) / min(r.class_counts):.2f}"
+    if r.metric == "balanced_accuracy":
+        text = _(
+            "Metric: {name}, the default here because the classes are imbalanced: the largest "
+            "has {ratio} times the rows of the smallest, and plain accuracy would reward the "
+            "majority; {direction}; --metric changes it."
+        )
+    else:
+        text = _(
+            "Metric: {name}, the default here because the classes are about balanced (the "
+            "largest has {ratio} times the rows of the smallest); {direction}; --metric "
+            "changes it."
+        )
+    return text.format(name=name, ratio=ratio, direction=direction)
 
 
 def warnings(r) -> list[str]:
@@ -116,31 +160,55 @@ def warnings(r) -> list[str]:
     trivial, linear = r.baselines
     if not r.beats_trivial:
         found.append(
-            f"the rule's networks do not beat the {trivial.label} baseline beyond the noise "
-            f"({r.metric_label} {_num(r.rule.mean)} against {_num(trivial.score.mean)}): the "
-            f"inputs may not predict '{r.target}'; no recommendation"
+            _(
+                "the rule's networks do not beat the {baseline} baseline beyond the noise "
+                "({metric} {rule} against {score}): the inputs may not predict '{target}'; "
+                "no recommendation"
+            ).format(
+                baseline=_(trivial.label),
+                metric=metric(r),
+                rule=_num(r.rule.mean),
+                score=_num(trivial.score.mean),
+                target=r.target,
+            )
         )
     elif linear.versus_rule.mean > 0:
         found.append(
-            f"{linear.label} is {_verdict(linear.versus_rule, 'recommended network')} "
-            f"({r.metric_label} {_num(linear.score.mean)} against {_num(r.rule.mean)}): "
-            "a linear model may be all this table needs"
+            _(
+                "{baseline} is {verdict} ({metric} {score} against {rule}): a linear model "
+                "may be all this table needs"
+            ).format(
+                baseline=_(linear.label),
+                verdict=_verdict(linear.versus_rule, against_rule=False),
+                metric=metric(r),
+                score=_num(linear.score.mean),
+                rule=_num(r.rule.mean),
+            )
         )
     if r.given_lr is None:
         for s in r.scored:
             if 2 * s.at_edge > r.splits:
                 found.append(
-                    f"{label(s.name)}: the chosen rate sat at the edge of the widest grid "
-                    f"(widened by up to {r.widen} step{'s' * (r.widen != 1)} each way) in "
-                    f"{s.at_edge} of {r.splits} "
-                    "splits; a better one may lie beyond"
+                    ngettext(
+                        "{optimizer}: the chosen rate sat at the edge of the widest grid "
+                        "(widened by up to {widen} step each way) in {edge} of {splits} "
+                        "splits; a better one may lie beyond",
+                        "{optimizer}: the chosen rate sat at the edge of the widest grid "
+                        "(widened by up to {widen} steps each way) in {edge} of {splits} "
+                        "splits; a better one may lie beyond",
+                        r.widen,
+                    ).format(
+                        optimizer=label(s.name), widen=r.widen, edge=s.at_edge, splits=r.splits
+                    )
                 )
     capped = sum(s.capped for s in r.scored)
     runs = sum(s.runs for s in r.scored)
     if capped:
         found.append(
-            f"{capped} of {runs} runs at the chosen rates reached the cap of {r.max_epochs} "
-            "epochs while their validation loss was still falling; --steps raises the cap"
+            _(
+                "{capped} of {runs} runs at the chosen rates reached the cap of {epochs} "
+                "epochs while their validation loss was still falling; --steps raises the cap"
+            ).format(capped=capped, runs=runs, epochs=r.max_epochs)
         )
     return found
 
@@ -148,30 +216,38 @@ def warnings(r) -> list[str]:
 def _recommendation(r) -> str:
     rule = r.rule
     if not r.beats_trivial:
-        return (
-            f"No recommendation: no network of the rule does better than the "
-            f"{r.baselines[0].label} ({r.metric_label} {_interval(rule)})."
-        )
-    return (
-        f"Use {_setup(r.final.optimizer, r.final.lr, r.weight_decay)}. The rule that picks it "
-        f"scores {r.metric_label} {rule.mean:.3f} (95% interval {rule.low:.3f} to "
-        f"{rule.high:.3f}) on test rows it never saw, over {r.splits} splits."
+        return _(
+            "No recommendation: no network of the rule does better than the {baseline} "
+            "({metric} {interval})."
+        ).format(baseline=_(r.baselines[0].label), metric=metric(r), interval=_interval(rule))
+    return _(
+        "Use {setup}. The rule that picks it scores {metric} {mean} (95% interval {low} to "
+        "{high}) on test rows it never saw, over {splits} splits."
+    ).format(
+        setup=_setup(r.final.optimizer, r.final.lr, r.weight_decay),
+        metric=metric(r),
+        mean=f"{rule.mean:.3f}",
+        low=f"{rule.low:.3f}",
+        high=f"{rule.high:.3f}",
+        splits=r.splits,
     )
 
 
 def _what_was_scored(r) -> str:
     picked = Counter((pick.optimizer, pick.lr) for pick in r.picks)
     parts = [
-        f"{_setup(name, lr, r.weight_decay)} in {n} of {r.splits}"
+        _("{setup} in {count} of {splits}").format(
+            setup=_setup(name, lr, r.weight_decay), count=n, splits=r.splits
+        )
         for (name, lr), n in picked.items()
     ]
-    return (
+    return _(
         "That score is the rule's: inside each split the whole choice (each optimizer's rate, "
-        f"then the optimizer) was made on the training rows alone, and it picked {_join(parts)} "
-        f"splits. The setup above is what the same rule picks on all {r.rows} rows; trained on "
-        f"the first split's training rows it scores {_num(r.final.test)} on that split's test "
-        f"rows (stopped after epoch {r.final.epochs}), which the exported script reproduces."
-    )
+        "then the optimizer) was made on the training rows alone, and it picked {picks} "
+        "splits. The setup above is what the same rule picks on all {rows} rows; trained on "
+        "the first split's training rows it scores {test} on that split's test rows (stopped "
+        "after epoch {epochs}), which the exported script reproduces."
+    ).format(picks=_join(parts), rows=r.rows, test=_num(r.final.test), epochs=r.final.epochs)
 
 
 def _why_pick(r) -> str:
@@ -182,31 +258,42 @@ def _why_pick(r) -> str:
     if pick is best or pick.optimizer == best.optimizer:
         if len(r.final.tied) > 1:
             others = [label(n) for n in r.final.tied if n != pick.optimizer]
-            return (
-                f"On all rows {label(pick.optimizer)} has the best validation score "
-                f"({_num(pick.score)}); {_join(others)} lie within one standard error of it."
-            )
-        return (
-            f"On all rows {label(pick.optimizer)} has the best validation score "
-            f"({_num(pick.score)}), beyond one standard error of every other."
-        )
+            return _(
+                "On all rows {optimizer} has the best validation score ({score}); {others} lie "
+                "within one standard error of it."
+            ).format(optimizer=label(pick.optimizer), score=_num(pick.score), others=_join(others))
+        return _(
+            "On all rows {optimizer} has the best validation score ({score}), beyond one "
+            "standard error of every other."
+        ).format(optimizer=label(pick.optimizer), score=_num(pick.score))
     tied = [by_name[n] for n in r.final.tied]
     sign = 1 if r.higher_is_better else -1
     lowest = min(tied, key=lambda s: sign * s.score) is pick
+    numbers = {
+        "pick": label(pick.optimizer),
+        "best": label(best.optimizer),
+        "fall": f"{pick.sensitivity:.3f}",
+        "best_fall": f"{best.sensitivity:.3f}",
+    }
     if pick.score == best.score:
-        return (
-            f"{label(pick.optimizer)} is used; {label(best.optimizer)} scored as high on "
-            f"validation ({_num(best.score)}), but {label(pick.optimizer)}'s score falls by "
-            f"{pick.sensitivity:.3f} a grid step from its rate, against "
-            f"{best.sensitivity:.3f} for {label(best.optimizer)}."
+        return _(
+            "{pick} is used; {best} scored as high on validation ({score}), but {pick}'s score "
+            "falls by {fall} a grid step from its rate, against {best_fall} for {best}."
+        ).format(score=_num(best.score), **numbers)
+    if lowest and len(tied) > 2:
+        text = _(
+            "{pick} is used though {best} scored higher on validation ({scores}, the lowest "
+            "of the {tied} tied): the two are within one standard error ({error}) and {pick}'s "
+            "score falls by {fall} a grid step from its rate, against {best_fall} for {best}."
         )
-    return (
-        f"{label(pick.optimizer)} is used though {label(best.optimizer)} scored higher on "
-        f"validation ({_pair(pick.score, best.score)}"
-        + (f", the lowest of the {len(tied)} tied" if lowest and len(tied) > 2 else "")
-        + f"): the two are within one standard error ({best.error:.3f}) and "
-        f"{label(pick.optimizer)}'s score falls by {pick.sensitivity:.3f} a grid step from its "
-        f"rate, against {best.sensitivity:.3f} for {label(best.optimizer)}."
+    else:
+        text = _(
+            "{pick} is used though {best} scored higher on validation ({scores}): the two are "
+            "within one standard error ({error}) and {pick}'s score falls by {fall} a grid "
+            "step from its rate, against {best_fall} for {best}."
+        )
+    return text.format(
+        scores=_pair(pick.score, best.score), tied=len(tied), error=f"{best.error:.3f}", **numbers
     )
 
 
@@ -219,43 +306,45 @@ def _optimizers(r) -> str:
             label(s.name),
             _interval(s.score),
             rates,
-            f"{s.picked} of {r.splits}",
+            _("{count} of {splits}").format(count=s.picked, splits=r.splits),
             f"{s.sensitivity:.3f}",
         ]
         if not r.subsampled:
             row.append(_interval(s.test_score))
         rows.append(row)
     header = [
-        "optimizer",
-        f"validation {r.metric_label} at its rate, mean [95% interval]",
-        "rate chosen per split",
-        "picked by the rule",
-        "fall a grid step away (median)",
+        term("optimizer"),
+        _("validation {metric} at its rate, mean [95% interval]").format(metric=metric(r)),
+        _("rate chosen per split"),
+        _("picked by the rule"),
+        _("fall a grid step away (median)"),
     ]
     if not r.subsampled:
-        header.append(f"test {r.metric_label} of its network, mean [95% interval]")
+        header.append(
+            _("test {metric} of its network, mean [95% interval]").format(metric=metric(r))
+        )
     return table(header, rows)
 
 
 def _baselines(r) -> str:
-    rows = [["the rule (what the recommendation comes from)", _interval(r.rule), "-", "-"]]
+    rows = [[_("the rule (what the recommendation comes from)"), _interval(r.rule), "-", "-"]]
     for b in r.baselines:
         d = b.versus_rule
         sign = 1 if r.higher_is_better else -1
         rows.append(
             [
-                f"baseline: {b.label}",
+                _("baseline: {baseline}").format(baseline=_(b.label)),
                 _interval(b.score),
                 f"{sign * d.mean:+.3f} [{min(sign * d.low, sign * d.high):+.3f}, "
                 f"{max(sign * d.low, sign * d.high):+.3f}]",
-                _verdict(d, "rule"),
+                _verdict(d, against_rule=True),
             ]
         )
     return table(
         [
             "",
-            f"test {r.metric_label}, mean [95% interval]",
-            "this minus the rule, mean [95% interval]",
+            _("test {metric}, mean [95% interval]").format(metric=metric(r)),
+            _("this minus the rule, mean [95% interval]"),
             "",
         ],
         rows,
@@ -263,68 +352,112 @@ def _baselines(r) -> str:
 
 
 def _data(r) -> str:
-    what = r.task
+    what = _(TASKS[r.task])
     if r.classes:
         counts = ", ".join(f"'{c}' {n}" for c, n in zip(r.classes, r.class_counts, strict=True))
-        what += f", {len(r.classes)} classes ({counts})"
+        what = ngettext(
+            "{task}, {count} class ({counts})", "{task}, {count} classes ({counts})", len(r.classes)
+        ).format(task=what, count=len(r.classes), counts=counts)
     return p(
-        f"{r.data}: {r.rows} rows with a target, {len(r.numeric)} numeric and {len(r.text)} "
-        f"text columns, {len(r.features)} network inputs after one-hot encoding, target "
-        f"'{r.target}' ({what})."
-    ) + "".join(p(f"Data: {w}.", WARN) for w in r.data_warnings)
+        _(
+            "{data}: {rows} rows with a target, {numeric} numeric and {text} text columns, "
+            "{inputs} network inputs after one-hot encoding, target '{target}' ({what})."
+        ).format(
+            data=r.data,
+            rows=r.rows,
+            numeric=len(r.numeric),
+            text=len(r.text),
+            inputs=len(r.features),
+            target=r.target,
+            what=what,
+        )
+    ) + "".join(p(_("Data: {warning}.").format(warning=_(w)), WARN) for w in r.data_warnings)
 
 
 def _method(r) -> str:
-    stratified = "stratified by class, " if r.classes else ""
-    inner = (
-        f"{r.folds}-fold cross-validation on those rows"
-        if r.kfold
-        else f"one held-out fifth of them (1 of {r.folds} folds)"
+    if r.kfold:
+        inner = _("{folds}-fold cross-validation on those rows").format(folds=r.folds)
+    else:
+        inner = _("one held-out fifth of them (1 of {folds} folds)").format(folds=r.folds)
+    if r.subsampled:
+        where = _(
+            "a random subsample of {search} of the {train} training rows (for speed; the pick "
+            "then trains on all of them)"
+        ).format(search=r.search_rows, train=r.train_rows)
+    else:
+        where = _("the {train} training rows").format(train=r.train_rows)
+    if r.model:
+        model = _("the network of {model} ({parameters} parameters)").format(
+            model=r.model, parameters=f"{r.parameters:,}"
+        )
+    else:
+        model = ngettext(
+            "a multilayer perceptron: {inputs} inputs → {hidden} ReLU units → {outputs} output "
+            "({parameters} parameters)",
+            "a multilayer perceptron: {inputs} inputs → {hidden} ReLU units → {outputs} outputs "
+            "({parameters} parameters)",
+            r.outputs,
+        ).format(
+            inputs=len(r.features),
+            hidden=r.hidden,
+            outputs=r.outputs,
+            parameters=f"{r.parameters:,}",
+        )
+    loss = term("cross_entropy") if r.task == "classification" else _("mean squared error")
+    if r.classes:
+        splits = _("{splits} random splits (stratified by class, {test} test rows each)")
+    else:
+        splits = _("{splits} random splits ({test} test rows each)")
+    method = ngettext(
+        "Method: {splits}. In each, every optimizer's rate is chosen on {where} by {inner}: "
+        "each rate of the grid trains on the fit part and is scored with the metric on the "
+        "validation part, averaged over the folds. The rates within one standard error of the "
+        "best form a plateau and its middle is chosen, so that a validation loss reaching 0 at "
+        "a large rate does not decide alone; the grid widens (up to {widen} step each way) "
+        "while the choice sits at its edge. Then the tie rule picks the optimizer, and its "
+        "network is scored once on the test rows. Scores are a mean with a 95% interval over "
+        "the splits, with Nadeau and Bengio's corrected variance (the splits share training "
+        "rows).",
+        "Method: {splits}. In each, every optimizer's rate is chosen on {where} by {inner}: "
+        "each rate of the grid trains on the fit part and is scored with the metric on the "
+        "validation part, averaged over the folds. The rates within one standard error of the "
+        "best form a plateau and its middle is chosen, so that a validation loss reaching 0 at "
+        "a large rate does not decide alone; the grid widens (up to {widen} steps each way) "
+        "while the choice sits at its edge. Then the tie rule picks the optimizer, and its "
+        "network is scored once on the test rows. Scores are a mean with a 95% interval over "
+        "the splits, with Nadeau and Bengio's corrected variance (the splits share training "
+        "rows).",
+        r.widen,
+    ).format(
+        splits=splits.format(splits=r.splits, test=r.test_rows),
+        where=where,
+        inner=inner,
+        widen=r.widen,
     )
-    where = (
-        f"a random subsample of {r.search_rows} of the {r.train_rows} training rows (for "
-        "speed; the pick then trains on all of them)"
-        if r.subsampled
-        else f"the {r.train_rows} training rows"
-    )
-    model = (
-        f"the network of {r.model} ({r.parameters:,} parameters)"
-        if r.model
-        else f"a multilayer perceptron: {len(r.features)} inputs → {r.hidden} ReLU units → "
-        f"{r.outputs} output{'s' * (r.outputs != 1)} ({r.parameters:,} parameters)"
-    )
-    loss = "cross-entropy" if r.task == "classification" else "mean squared error"
-    return p(
-        f"Method: {r.splits} random splits ({stratified}{r.test_rows} test rows each). In "
-        f"each, every optimizer's rate is chosen on {where} by {inner}: each rate of the "
-        f"grid trains on the fit part and is scored with the metric on the validation part, "
-        "averaged over the folds. The rates within one standard error of the best form a "
-        "plateau and its middle is chosen, so that a validation loss reaching 0 at a large "
-        f"rate does not decide alone; the grid widens (up to {r.widen} "
-        f"step{'s' * (r.widen != 1)} each way) while "
-        "the choice sits at its edge. Then the tie rule picks the optimizer, and its network "
-        f"is scored once on the test rows. Scores are a mean with a 95% interval over the "
-        "splits, with Nadeau and Bengio's corrected variance (the splits share training "
-        "rows)."
-    ) + p(
-        f"Model: {model}, trained on {loss} in mini-batches of {r.batch_size}, with early "
-        f"stopping on the validation loss (patience {r.patience}, at most {r.max_epochs} "
-        f"epochs, the best weights kept); inputs through scikit-learn's ColumnTransformer "
-        "(median imputation and standardization of numbers, one-hot encoding of text), "
-        "fitted on the fit rows only."
-        + (f" AdamW's weight decay: {r.weight_decay:g}." if "adamw" in r.optimizers else "")
-        + f" Device: {r.device}; {r.jobs} process{'es' * (r.jobs != 1)}."
-    )
+    training = _(
+        "Model: {model}, trained on {loss} in mini-batches of {batch}, with early stopping on "
+        "the validation loss (patience {patience}, at most {epochs} epochs, the best weights "
+        "kept); inputs through scikit-learn's ColumnTransformer (median imputation and "
+        "standardization of numbers, one-hot encoding of text), fitted on the fit rows only."
+    ).format(model=model, loss=loss, batch=r.batch_size, patience=r.patience, epochs=r.max_epochs)
+    if "adamw" in r.optimizers:
+        training += " " + _("AdamW's weight decay: {decay}.").format(decay=f"{r.weight_decay:g}")
+    training += " " + ngettext(
+        "Device: {device}; {jobs} process.", "Device: {device}; {jobs} processes.", r.jobs
+    ).format(device=r.device, jobs=r.jobs)
+    return p(method) + p(training)
 
 
 def code(r) -> str:
-    """The setup in a few lines to paste; the whole loop is in the exported script."""
+    """The setup in a few lines to paste; the whole loop is in the exported script.
+
+    Its comments stay in English in every language: it is code, as the exported script is."""
     if not r.beats_trivial:
         return ""
     optimizer = TORCH_CODE[r.final.optimizer].format(lr=r.final.lr, wd=r.weight_decay)
     loss = "nn.CrossEntropyLoss()" if r.task == "classification" else "nn.MSELoss()"
     if r.model:
-        path, _, function = r.model.rpartition(":")
+        path, _sep, function = r.model.rpartition(":")
         model = f"model = {function}({len(r.features)}, {r.outputs})  # from {path}"
     else:
         model = (
@@ -352,22 +485,25 @@ def _describe(r) -> str:
     body = [recommendation]
     if r.beats_trivial:
         body += [p(_what_was_scored(r)), p(_why_pick(r))]
-    body += [p(TIE_RULE), p(_metric(r))]
-    body += [p(f"Warning: {w}.", WARN) for w in warnings(r)]
-    body += ["<h4>The rule and the baselines, on the test rows</h4>", _baselines(r)]
-    body += ["<h4>Each optimizer inside the splits</h4>", _optimizers(r)]
+    body += [p(_(TIE_RULE)), p(_metric(r))]
+    body += [p(_("Warning: {warning}.").format(warning=w), WARN) for w in warnings(r)]
+    heading = "<h4>{}</h4>".format
+    body += [heading(html.escape(_("The rule and the baselines, on the test rows"))), _baselines(r)]
+    body += [heading(html.escape(_("Each optimizer inside the splits"))), _optimizers(r)]
     snippet = code(r)
     if snippet:
         body += [
-            "<h4>The setup to paste</h4>",
+            heading(html.escape(_("The setup to paste"))),
             f"<pre style='{CODE}'><code>{html.escape(snippet)}</code></pre>",
             p(
-                "The whole training script (reading this CSV, the same preprocessing, model, "
-                "optimizer and loop with early stopping, scored on the first split's test rows): "
-                "lossopt lab compare ... --export train.py"
+                _(
+                    "The whole training script (reading this CSV, the same preprocessing, "
+                    "model, optimizer and loop with early stopping, scored on the first "
+                    "split's test rows): {command}"
+                ).format(command="lossopt lab compare ... --export train.py")
             ),
         ]
-    body += ["<h4>Data and method</h4>", _data(r), _method(r)]
+    body += [heading(html.escape(_("Data and method"))), _data(r), _method(r)]
     return "".join(body)
 
 
@@ -377,13 +513,17 @@ def _draw(r):
     return compare_plots.comparison(r)
 
 
-SECTION = Section(
-    "Which optimizer for this data?",
-    "the whole choice (rate, then optimizer) made inside each split; scored on test rows "
-    "never seen",
-    _describe,
-    _draw,
-)
+def section() -> Section:
+    """The compare page's section, in the language in use when it is made."""
+    return Section(
+        _("Which optimizer for this data?"),
+        _(
+            "the whole choice (rate, then optimizer) made inside each split; scored on test "
+            "rows never seen"
+        ),
+        _describe,
+        _draw,
+    )
 
 
 def script(r, name: str = "train.py") -> str:

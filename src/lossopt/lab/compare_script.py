@@ -237,8 +237,15 @@ USER_MODEL = '''def build(inputs, outputs):
 
 
 def render(r, script_name: str = "train.py") -> str:
-    """The script for Comparison r's recommended setup."""
+    """The script for Comparison r's recommended setup.
+
+    It is code: its comments and what it prints stay in English whatever --lang the page
+    is written in, as the code to paste on the page does."""
+    from lossopt.lab import i18n
     from lossopt.lab.compare_report import _setup
+
+    with i18n.language(i18n.DEFAULT):
+        setup = _setup(r.final.optimizer, r.final.lr, r.weight_decay)
 
     classification = r.task == "classification"
     if r.model:
@@ -247,7 +254,7 @@ def render(r, script_name: str = "train.py") -> str:
     else:
         model = Template(PERCEPTRON).substitute(hidden=r.hidden)
     return TEMPLATE.substitute(
-        setup=_setup(r.final.optimizer, r.final.lr, r.weight_decay),
+        setup=setup,
         name=os.path.basename(r.data),
         version=__version__,
         score=f"{r.metric} {r.final.test:.6f}",
