@@ -2,6 +2,7 @@
 every split), the tie rule is stated, the rate choice holds, the baselines are
 said as the numbers say, and the exported script reproduces the score."""
 
+import html
 import json
 import math
 import statistics
@@ -517,9 +518,10 @@ def test_metric_for_regression_is_checked_against_the_task(tmp_path, capsys):
 
 
 def test_an_export_naming_a_folder_is_refused(tmp_path, capsys):
-    (tmp_path / "train.py").mkdir()
-    line = _bad(tmp_path, capsys, "--export", str(tmp_path / "train.py"))
-    assert f"--export {tmp_path / 'train.py'} is a folder; name a new .py file" in line
+    (tmp_path / "scripts.py").mkdir()
+    line = _bad(tmp_path, capsys, "--export", str(tmp_path / "scripts.py"))
+    assert f"--export {tmp_path / 'scripts.py'} is a folder; name a new .py file" in line
+    assert not any((tmp_path / "scripts.py").iterdir())
 
 
 def test_an_export_over_a_file_lossopt_did_not_write_is_refused(tmp_path, capsys):
@@ -559,6 +561,7 @@ def test_metric_weight_decay_and_jobs_as_asked_reach_the_page_and_the_script(tmp
     )
     assert (r["metric"], r["metric_by_default"], r["weight_decay"]) == ("f1", False, 0.1)
     assert (r["jobs"], r["device"]) == (1, "cpu")
+    page = html.unescape(page)
     assert "Metric: F1 (scikit-learn's f1_score, of class '1'), as asked with --metric" in page
     assert "AdamW with lr=0.003 and weight decay 0.1" in page
     assert "weight_decay=0.1" in page and "Device: cpu; 1 process." in page
