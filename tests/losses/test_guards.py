@@ -150,3 +150,136 @@ def test_batch_labels_of_any_integer_dtype_take_the_common_path(monkeypatch, dty
 
     monkeypatch.setattr(triplet, "_check_batch", refuse)
     torch.testing.assert_close(losses.batch_triplet_loss(emb, labels.to(dtype)), expected)
+
+
+# The losses whose common call goes straight to torch's kernel (`direct`) and
+# falls back to the full path only when torch refuses the input or a mean comes
+# out NaN: whatever the arguments, the answer (value, or error and message) is
+# the full path's own. Checked by calling each loss twice, the second time
+# with the straight way closed.
+_float = st.sampled_from([torch.float32, torch.float64])
+_any_dtype = st.sampled_from([torch.float32, torch.float64, torch.int64, torch.int32])
+
+
+def _outcome(call):
+    try:
+        return call()
+    except (TypeError, ValueError, IndexError, RuntimeError) as error:
+        return error
+
+
+def _same_on_both_paths(module, call):
+    from unittest import mock
+
+    straight = _outcome(call)
+    with mock.patch.object(module, "direct", lambda *args: False):
+        full = _outcome(call)
+    if isinstance(full, Exception):
+        assert type(straight) is type(full) and str(straight) == str(full), (straight, full)
+    else:
+        assert not isinstance(straight, Exception), straight
+        torch.testing.assert_close(straight, full, equal_nan=True)
+
+
+def _target(draw, shape, classes, dtype):
+    g = torch.Generator().manual_seed(draw(st.integers(0, 99)))
+    return torch.randint(classes, shape, generator=g).to(dtype)
+
+
+@st.composite
+def _classification(draw):
+    n, c = draw(st.integers(0, 4)), draw(st.integers(1, 4))
+    shape = draw(st.sampled_from([(n, c), (c,), (n, c, 2)]))
+    input = torch.randn(shape, generator=torch.Generator().manual_seed(n * 10 + c)).to(draw(_float))
+    target_shape = draw(st.sampled_from([(n,), (), (n, 2), shape, (n + 1,)]))
+    target = _target(draw, target_shape, c, draw(_any_dtype))
+    if draw(st.booleans()) and target.numel():
+        target.view(-1)[0] = draw(st.sampled_from([-100, c, -1]))
+    weight = draw(st.sampled_from([None, "ones", "short"]))
+    weight = None if weight is None else torch.ones(c if weight == "ones" else c + 1)
+    return input, target, weight
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    args=_classification(),
+    reduction=st.sampled_from(["none", "mean", "sum", "batchmean"]),
+    ignore_index=st.sampled_from([-100, 0, 1]),
+    smoothing=st.sampled_from([0.0, 0.1, 1.5]),
+)
+def test_cross_entropy_and_nll_answer_as_their_full_path(args, reduction, ignore_index, smoothing):
+    input, target, weight = args
+    _same_on_both_paths(
+        classification,
+        lambda: losses.cross_entropy(
+            input,
+            target,
+            weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=smoothing,
+        ),
+    )
+    _same_on_both_paths(
+        classification,
+        lambda: losses.nll_loss(input, target, weight, ignore_index, reduction),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shape=st.sampled_from([(0, 3), (2, 3), (4,), ()]),
+    other=st.sampled_from(["same", "wider", "int"]),
+    zeros=st.booleans(),
+    reduction=st.sampled_from(["none", "mean", "sum", "batchmean", "max"]),
+    log_target=st.sampled_from([False, True, 1]),
+    dtype=_float,
+)
+def test_kl_div_answers_as_its_full_path(shape, other, zeros, reduction, log_target, dtype):
+    g = torch.Generator().manual_seed(len(shape))
+    input = torch.randn(shape, generator=g, dtype=dtype)
+    input = input.log_softmax(-1) if shape else input - 1.0
+    target = torch.rand(input.shape, generator=g, dtype=dtype)
+    if zeros and target.numel():
+        target.view(-1)[0] = 0.0
+    if other == "wider":
+        target = torch.rand((*shape, 2), generator=g, dtype=dtype)
+    elif other == "int":
+        target = target.long()
+    _same_on_both_paths(
+        divergence, lambda: losses.kl_div(input, target, reduction, log_target=log_target)
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(0, 4),
+    h=st.integers(1, 3),
+    v=st.integers(0, 4),
+    h_weight=st.sampled_from([0, 1]),
+    bias=st.sampled_from([None, "right", "short"]),
+    target=st.sampled_from(["right", "long-row", "int32", "out-of-range", "ignored"]),
+    reduction=st.sampled_from(["none", "mean", "sum", "Mean"]),
+    smoothing=st.sampled_from([0.0, 0.2, -0.1]),
+    dtype=_float,
+)
+def test_linear_cross_entropy_answers_as_its_full_path(
+    n, h, v, h_weight, bias, target, reduction, smoothing, dtype
+):
+    from lossopt.losses import linear
+
+    g = torch.Generator().manual_seed(n * 100 + h * 10 + v)
+    x = torch.randn(n, h, generator=g, dtype=dtype)
+    w = torch.randn(v, h + h_weight, generator=g, dtype=dtype)
+    b = None if bias is None else torch.randn(v if bias == "right" else v + 1, dtype=dtype)
+    y = torch.randint(max(v, 1), (n + (target == "long-row"),), generator=g)
+    if target == "int32":
+        y = y.int()
+    elif target in ("out-of-range", "ignored") and n:
+        y[0] = v if target == "out-of-range" else -100
+    _same_on_both_paths(
+        linear,
+        lambda: losses.linear_cross_entropy(
+            x, w, y, linear_bias=b, reduction=reduction, label_smoothing=smoothing
+        ),
+    )

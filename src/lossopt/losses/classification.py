@@ -479,6 +479,7 @@ def cross_entropy(
         and type(label_smoothing) is float
         and 0.0 <= label_smoothing <= 1.0
         and direct("cross_entropy", input, target)
+        and input.dim() > 1  # torch's kernel reads an unbatched (C,) its own way
     ):
         loss = direct_call(
             _compat.cross_entropy_loss,
@@ -546,6 +547,7 @@ def nll_loss(
         code is not None
         and (weight is None or type(weight) is torch.Tensor)
         and direct(None, input, target)
+        and input.dim() > 1  # torch's kernel reads an unbatched (C,) its own way
     ):
         loss = direct_call(
             _compat.nll_loss_nd, code == MEAN, input, target, weight, code, ignore_index

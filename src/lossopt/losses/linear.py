@@ -235,7 +235,8 @@ def linear_cross_entropy(
                 and linear_bias.shape == linear_weight.shape[:1]
             )
         )
-        and input.shape[0] * linear_weight.shape[0]
+        and 0
+        < input.shape[0] * linear_weight.shape[0]  # no rows or no classes: the full path's rule
         < _policy.LOSS_CROSSOVER["linear_cross_entropy"]["cpu"]
     ):
         loss = direct_call(
