@@ -588,7 +588,8 @@ def test_the_language_a_browser_asks_for(header, expected):
 def test_the_live_page_gets_the_catalog_by_its_english():
     korean = i18n.messages("ko")
     assert korean["learning rate"] == "학습률(learning rate)"
-    assert len(korean) == len([m for m in _messages(_catalog(i18n.catalog_path("ko")))])
+    singular = [m for m in _messages(_catalog(i18n.catalog_path("ko"))) if isinstance(m.id, str)]
+    assert len(korean) == len(singular)  # a count's forms are the server's (ngettext)
     assert i18n.messages("en") == {}
     with pytest.raises(ValueError, match="'xx'"):
         i18n.messages("xx")

@@ -8,24 +8,38 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from lossopt.lab.i18n import _
+
 EXPORT_MARK = "# Written by `lossopt lab compare --export`"
-METRIC_NAMES = "accuracy, balanced_accuracy, f1, roc_auc, log_loss (classification); rmse, mae, r2"
+CLASSIFICATION_METRICS = "accuracy, balanced_accuracy, f1, roc_auc, log_loss"
+REGRESSION_METRICS = "rmse, mae, r2"
+
+
+def metric_names() -> str:
+    """The names --metric accepts, by task, in the current language."""
+    return _("{classification} (classification); {regression} (regression)").format(
+        classification=CLASSIFICATION_METRICS, regression=REGRESSION_METRICS
+    )
 
 
 def _weight_decay(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--weight-decay must be a number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            _("--weight-decay must be a number, got {text!r}").format(text=text)
+        ) from None
     if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"--weight-decay must be 0 or more and finite, got {text}")
+        raise argparse.ArgumentTypeError(
+            _("--weight-decay must be 0 or more and finite, got {text}").format(text=text)
+        )
     return value
 
 
 def _jobs(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= 256:
         raise argparse.ArgumentTypeError(
-            f"--jobs must be a whole number from 1 to 256, got {text!r}"
+            _("--jobs must be a whole number from 1 to 256, got {text!r}").format(text=text)
         )
     return int(text)
 
@@ -34,39 +48,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metric",
         metavar="NAME",
-        help=f"the score: {METRIC_NAMES} (default: balanced_accuracy for imbalanced "
-        "classes, else accuracy; rmse for regression)",
+        help=_(
+            "the score: {names} (default: balanced_accuracy for imbalanced classes, else "
+            "accuracy; rmse for regression)"
+        ).format(names=metric_names()),
     )
     parser.add_argument(
         "--model",
         metavar="FILE.py:FUNCTION",
-        help="your network: a function (inputs, outputs) -> torch.nn.Module "
-        "(default: 64 ReLU units)",
+        help=_(
+            "your network: a function (inputs, outputs) -> torch.nn.Module (default: 64 ReLU units)"
+        ),
     )
     parser.add_argument(
         "--device",
         default="auto",
         metavar="auto|cpu|cuda",
-        help="where the networks train (default: auto, a GPU when there is one)",
+        help=_("where the networks train (default: auto, a GPU when there is one)"),
     )
     parser.add_argument(
         "--weight-decay",
         type=_weight_decay,
         default=0.01,
         metavar="X",
-        help="AdamW's decoupled weight decay (default: 0.01, as torch.optim.AdamW)",
+        help=_("AdamW's decoupled weight decay (default: 0.01, as torch.optim.AdamW)"),
     )
     parser.add_argument(
         "--jobs",
         type=_jobs,
         default=None,
         metavar="N",
-        help="processes training at once (default: one per core)",
+        help=_("processes training at once (default: one per core)"),
     )
     parser.add_argument(
         "--export",
         metavar="FILE.py",
-        help="also write the recommended setup as a training script that reproduces its score",
+        help=_("also write the recommended setup as a training script that reproduces its score"),
     )
 
 
@@ -75,11 +92,15 @@ def _check_export(text: str | None) -> Path | None:
         return None
     path = Path(text)
     if path.suffix != ".py":
-        raise ValueError(f"--export must name a .py file, got {text!r}")
+        raise ValueError(_("--export must name a .py file, got {text!r}").format(text=text))
     if path.is_dir():
-        raise ValueError(f"--export {text} is a folder; name a new .py file")
+        raise ValueError(_("--export {text} is a folder; name a new .py file").format(text=text))
     if not path.parent.resolve().is_dir():
-        raise ValueError(f"--export {text}: the folder {path.parent} does not exist")
+        raise ValueError(
+            _("--export {text}: the folder {folder} does not exist").format(
+                text=text, folder=path.parent
+            )
+        )
     if path.exists():
         try:
             first = path.read_text(encoding="utf-8").splitlines()[:1]
@@ -87,7 +108,9 @@ def _check_export(text: str | None) -> Path | None:
             first = []
         if first != [EXPORT_MARK]:
             raise ValueError(
-                f"--export {text} exists and lossopt did not write it; name a new file"
+                _("--export {text} exists and lossopt did not write it; name a new file").format(
+                    text=text
+                )
             )
     return path
 
@@ -108,7 +131,11 @@ def start(args) -> Prepared:
     device = compare.resolve_device(args.device)
     export = _check_export(args.export)
     if args.metric is not None and args.metric not in compare.METRICS:
-        raise ValueError(f"unknown metric {args.metric!r}; choose from {METRIC_NAMES}")
+        raise ValueError(
+            _("unknown metric {metric!r}; choose from {names}").format(
+                metric=args.metric, names=metric_names()
+            )
+        )
     factory = compare.load_model(args.model) if args.model is not None else None
     table = read_table(args.data, args.target, args.task)
     if args.metric is not None:

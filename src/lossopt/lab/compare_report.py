@@ -371,7 +371,7 @@ def _data(r) -> str:
             target=r.target,
             what=what,
         )
-    ) + "".join(p(_("Data: {warning}.").format(warning=_(w)), WARN) for w in r.data_warnings)
+    ) + "".join(p(_("Data: {warning}.").format(warning=w), WARN) for w in r.data_warnings)
 
 
 def _method(r) -> str:

@@ -12,6 +12,8 @@ import pandas as pd
 import torch
 from pandas.api.types import union_categoricals
 
+from lossopt.lab.i18n import _, ngettext
+
 
 class DataError(ValueError):
     """A problem with the user's data, reported as one line."""
@@ -204,20 +206,24 @@ def _numbers(values: pd.Series, decimal_comma: bool, missing: pd.Series | None =
 
 def _sample(path: Path) -> str:
     if not path.is_file():
-        raise DataError(f"data file not found: {path}")
+        raise DataError(_("data file not found: {path}").format(path=path))
     try:
         with path.open("rb") as file:
             head = file.read(65536)
     except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror or error}") from None
+        raise DataError(
+            _("cannot read {path}: {error}").format(path=path, error=error.strerror or error)
+        ) from None
     try:
         sample = head.decode("utf-8-sig", errors="strict")
     except UnicodeDecodeError as error:
         if error.start < len(head) - 4:  # not a multi-byte character cut at the end
-            raise DataError(f"cannot read {path}: it is not UTF-8 text") from None
+            raise DataError(
+                _("cannot read {path}: it is not UTF-8 text").format(path=path)
+            ) from None
         sample = head.decode("utf-8-sig", errors="ignore")
     if not sample.strip():
-        raise DataError(f"{path} is empty")
+        raise DataError(_("{path} is empty").format(path=path))
     return sample
 
 
@@ -250,10 +256,14 @@ def _chunks(path: Path, delimiter: str, width: int, target: int, text: list[int]
     except pd.errors.EmptyDataError:
         return
     except UnicodeDecodeError:
-        raise DataError(f"cannot read {path}: it is not UTF-8 text") from None
+        raise DataError(_("cannot read {path}: it is not UTF-8 text").format(path=path)) from None
     except (pd.errors.ParserError, ValueError) as error:
         detail = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        raise DataError(f"cannot read {path} as CSV (delimiter {delimiter!r}): {detail}") from None
+        raise DataError(
+            _("cannot read {path} as CSV (delimiter {delimiter!r}): {detail}").format(
+                path=path, delimiter=delimiter, detail=detail
+            )
+        ) from None
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -267,19 +277,23 @@ def _header(values: list[str], path: Path, target: str, warnings: list[str]) -> 
     renamed = []
     for i, name in enumerate(names):
         if not name:
-            names[i] = name = f"column {i + 1}"
-            renamed.append(f"column {i + 1} has no name")
+            names[i] = name = f"column {i + 1}"  # a name in the results: kept in English
+            renamed.append(_("column {number} has no name").format(number=i + 1))
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             if name == target:
                 raise DataError(
-                    f"target column {target!r} appears {names.count(target)} times in the "
-                    f"header of {path}; rename all but one"
+                    _(
+                        "target column {target!r} appears {count} times in the header of "
+                        "{path}; rename all but one"
+                    ).format(target=target, count=names.count(target), path=path)
                 )
             names[i] = f"{name} ({seen[name]})"
-            renamed.append(f"a second {name!r} is called {names[i]!r}")
+            renamed.append(
+                _("a second {name!r} is called {renamed!r}").format(name=name, renamed=names[i])
+            )
     if renamed:
-        warnings.append("header: " + "; ".join(renamed))
+        warnings.append(_("header: {changes}").format(changes="; ".join(renamed)))
     return names
 
 
@@ -339,7 +353,11 @@ def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
     header = [value.strip() for value in next(csv.reader([first], delimiter=delimiter))]
     names = _header(header, path, target, warnings)
     if target not in names:
-        raise DataError(f"target column {target!r} not in {path} (columns: {', '.join(names)})")
+        raise DataError(
+            _("target column {target!r} not in {path} (columns: {columns})").format(
+                target=target, path=path, columns=", ".join(names)
+            )
+        )
     columns = {name: _Column() for name in names if name != target}
     where = names.index(target)
     targets: list[pd.Series] = []
@@ -357,16 +375,23 @@ def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
         for name, column in columns.items():
             column.add(chunk[name][keep], decimal_comma)
     if not any(k.any() for k in kept) and not dropped:
-        raise DataError(f"{path} has a header but no rows")
+        raise DataError(_("{path} has a header but no rows").format(path=path))
     if dropped:
         warnings.append(
-            f"dropped {dropped} row{'s' * (dropped != 1)} whose target {target!r} is blank"
+            ngettext(
+                "dropped {count} row whose target {target!r} is blank",
+                "dropped {count} rows whose target {target!r} is blank",
+                dropped,
+            ).format(count=dropped, target=target)
         )
     rows = sum(int(k.sum()) for k in kept)
     if rows < MIN_ROWS:
         raise DataError(
-            f"{path} has {rows} row{'s' * (rows != 1)} with a target; "
-            f"compare needs at least {MIN_ROWS}"
+            ngettext(
+                "{path} has {count} row with a target; compare needs at least {least}",
+                "{path} has {count} rows with a target; compare needs at least {least}",
+                rows,
+            ).format(path=path, count=rows, least=MIN_ROWS)
         )
     y, task, classes = _target(pd.concat(targets, ignore_index=True), target, task, decimal_comma)
     del targets
@@ -410,8 +435,10 @@ def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
         found = [str(c) for c in merged.categories]
         if len(found) > MAX_CATEGORIES:
             raise DataError(
-                f"column {name!r} is neither numeric nor categorical "
-                f"({len(found)} distinct text values, at most {MAX_CATEGORIES})"
+                _(
+                    "column {name!r} is neither numeric nor categorical ({count} distinct text "
+                    "values, at most {most})"
+                ).format(name=name, count=len(found), most=MAX_CATEGORIES)
             )
         if column.missing:
             blank_text.append(f"{name} ({column.missing})")
@@ -419,15 +446,27 @@ def read_table(path: str | Path, target: str, task: str | None = None) -> Table:
         text.append(name)
         categories.append(found)
     if empty:
-        warnings.append(f"columns with no value at all, left out: {', '.join(empty)}")
+        warnings.append(
+            _("columns with no value at all, left out: {columns}").format(columns=", ".join(empty))
+        )
     if imputed:
-        warnings.append("missing numbers filled with the training median: " + ", ".join(imputed))
+        warnings.append(
+            _("missing numbers filled with the training median: {columns}").format(
+                columns=", ".join(imputed)
+            )
+        )
     if blank_text:
         warnings.append(
-            f"missing text kept as the category '{MISSING_TEXT}': " + ", ".join(blank_text)
+            _("missing text kept as the category '{category}': {columns}").format(
+                category=MISSING_TEXT, columns=", ".join(blank_text)
+            )
         )
     if not data:
-        raise DataError(f"{path} has no feature column besides the target {target!r}")
+        raise DataError(
+            _("{path} has no feature column besides the target {target!r}").format(
+                path=path, target=target
+            )
+        )
     frame = pd.DataFrame({name: data[name] for name in [*numeric, *text]})
     return Table(
         path=str(path),
@@ -463,10 +502,14 @@ def _target(values, target: str, task: str | None, decimal_comma: bool):
         if numbers is None:
             bad = next(v for v in values if order(v)[0])
             raise DataError(
-                f"target column {target!r} must be numeric for regression, found {bad!r}"
+                _("target column {target!r} must be numeric for regression, found {bad!r}").format(
+                    target=target, bad=bad
+                )
             )
         if not np.all(np.isfinite(numbers)):
-            raise DataError(f"target column {target!r} holds an infinite value")
+            raise DataError(
+                _("target column {target!r} holds an infinite value").format(target=target)
+            )
         return numbers.astype(np.float32), task, []
 
     if numbers is not None:  # '1' and '1.0' are the same class
@@ -474,20 +517,31 @@ def _target(values, target: str, task: str | None, decimal_comma: bool):
         values = pd.Series(labels, index=values.index)
     classes = sorted(set(values), key=order)
     if len(classes) < 2:
-        raise DataError(f"target column {target!r} has a single class {classes[0]!r}")
+        raise DataError(
+            _("target column {target!r} has a single class {label!r}").format(
+                target=target, label=classes[0]
+            )
+        )
     counts = values.value_counts()
     if len(classes) * MIN_PER_CLASS > len(values):
         raise DataError(
-            f"target column {target!r} has {len(classes)} classes for {len(values)} rows; "
-            f"compare needs at least {MIN_PER_CLASS} rows per class"
+            _(
+                "target column {target!r} has {classes} classes for {rows} rows; compare needs "
+                "at least {least} rows per class"
+            ).format(target=target, classes=len(classes), rows=len(values), least=MIN_PER_CLASS)
         )
     rare = counts[counts < MIN_PER_CLASS]
     if len(rare):
         label, count = rare.index[-1], int(rare.iloc[-1])
-        raise DataError(
-            f"class {label!r} of target {target!r} has {count} row{'s' * (count != 1)}; "
-            f"compare needs at least {MIN_PER_CLASS} per class"
-            + (f" ({len(rare)} classes are that rare)" if len(rare) > 1 else "")
-        )
+        said = ngettext(
+            "class {label!r} of target {target!r} has {count} row; compare needs at least "
+            "{least} per class",
+            "class {label!r} of target {target!r} has {count} rows; compare needs at least "
+            "{least} per class",
+            count,
+        ).format(label=label, target=target, count=count, least=MIN_PER_CLASS)
+        if len(rare) > 1:
+            said += " " + _("({count} classes are that rare)").format(count=len(rare))
+        raise DataError(said)
     index = {c: i for i, c in enumerate(classes)}
     return np.asarray([index[v] for v in values], dtype=np.int64), task, classes
