@@ -230,12 +230,13 @@ def test_triplet_figure_shows_the_anchor_over_a_close_negative():
     assert r.triplet_before.d_an < 0.1 * r.triplet_before.d_ap  # the negative sits on the anchor
     [(_, fig)] = plots.triplet(r)
     before = fig.axes[0]
-    lines = {line.get_label(): line for line in before.get_lines()}
-    anchor, negative = lines["anchor"], lines["negative (other digit)"]
-    # Drawn on top, as an open ring larger than the negative's mark: both stay visible.
-    assert anchor.get_zorder() > negative.get_zorder()
-    assert anchor.get_markerfacecolor() == "none"
-    assert anchor.get_markersize() > 2 * negative.get_markersize()
+    drawn = list(before.collections)
+    points = {c.get_label(): c for c in drawn}
+    anchor, negative = points["anchor"], points["negative"]
+    # Drawn after the negative, as an open ring larger than the negative's mark: both visible.
+    assert drawn.index(anchor) > drawn.index(negative)
+    assert len(anchor.get_facecolors()) == 0 and len(anchor.get_edgecolors()) == 1
+    assert anchor.get_sizes()[0] > 2 * negative.get_sizes()[0]
     assert {t.get_text() for t in before.texts} >= {"a", "p", "n"}
     plots.plt.close(fig)
 

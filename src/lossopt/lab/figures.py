@@ -36,9 +36,10 @@ class Series:
     dash: bool = False
     width: float = 2.0
     size: float = 6.0  # marker size of scatter points
-    symbol: str = "circle"  # circle, x, star, square, diamond
-    text: list[str] | None = None
+    symbol: str = "circle"  # circle, ring (an open circle), x, star, square, diamond
+    text: list[str] | None = None  # beside each scatter point, above each bar
     levels: list[float] | None = None  # contour levels
+    error: list[float] | None = None  # a bar's error bar (± this), e.g. a spread over seeds
     legend: bool = True
 
     def __post_init__(self) -> None:
@@ -46,6 +47,8 @@ class Series:
             raise ValueError(f"series kind must be one of {SERIES_KINDS}, got {self.kind!r}")
         if self.kind in ("line", "scatter", "bar") and len(self.x) != len(self.y):
             raise ValueError(f"series {self.name!r}: {len(self.x)} x but {len(self.y)} y")
+        if self.error is not None and len(self.error) != len(self.y):
+            raise ValueError(f"series {self.name!r}: {len(self.error)} errors but {len(self.y)} y")
         if self.kind == "contour" and (
             self.z is None
             or len(self.z) != len(self.y)
@@ -94,15 +97,21 @@ def finite(value: Any) -> Any:
     return value
 
 
-_MARKERS = {"circle": "o", "x": "x", "star": "*", "square": "s", "diamond": "D"}
+_MARKERS = {"circle": "o", "ring": "o", "x": "x", "star": "*", "square": "s", "diamond": "D"}
 
 
 def draw_matplotlib(figure: Figure, ax=None):
-    """Draw the spec on a matplotlib Axes (a new figure when none is given); returns the Axes."""
+    """Draw the spec on a matplotlib Axes (a new figure when none is given); returns the Axes.
+    Several bar series stand side by side at each category, as plotly's grouped bars."""
     if ax is None:
         import matplotlib.pyplot as plt
 
         _, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    bars = [s for s in figure.series if s.kind == "bar"]
+    # Numbered bars (rows of a batch) stand at their numbers; named ones at 0, 1, 2, ...
+    numbered = all(isinstance(x, int) for s in bars for x in s.x)
+    categories = list(dict.fromkeys(str(x) for s in bars for x in s.x))
+    width = 0.8 / max(1, len(bars))
     for s in figure.series:
         style = {"color": s.color} if s.color else {}
         label = s.name if s.legend and s.name else None
@@ -110,11 +119,26 @@ def draw_matplotlib(figure: Figure, ax=None):
             ax.plot(s.x, s.y, linestyle="--" if s.dash else "-", lw=s.width, label=label, **style)
         elif s.kind == "scatter":
             marker = _MARKERS.get(s.symbol, "o")
+            if s.symbol == "ring":  # open: what lies under it stays visible
+                style = {"facecolors": "none", "edgecolors": s.color or "black", "linewidths": 1.8}
             ax.scatter(s.x, s.y, s=s.size**2, marker=marker, label=label, zorder=3, **style)
             for x, y, text in zip(s.x, s.y, s.text or [], strict=False):
                 ax.annotate(text, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
         elif s.kind == "bar":
-            ax.bar([str(x) for x in s.x], s.y, label=label, **style)
+            shift = (bars.index(s) - (len(bars) - 1) / 2) * width
+            at = [(x if numbered else categories.index(str(x))) + shift for x in s.x]
+            drawn = ax.bar(at, s.y, width, yerr=s.error, capsize=2 if s.error else 0, label=label,
+                           **style)  # fmt: skip
+            for bar, text in zip(drawn, s.text or [], strict=False):
+                ax.annotate(
+                    text,
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    xytext=(0, 3),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
         elif s.kind == "contour":
             ax.contour(s.x, s.y, s.z, levels=s.levels or 20, cmap="Greys", alpha=0.5)
         elif s.kind == "vline":
@@ -126,6 +150,8 @@ def draw_matplotlib(figure: Figure, ax=None):
     ax.set_ylabel(figure.y.label)
     ax.set_xscale(figure.x.scale)
     ax.set_yscale(figure.y.scale)
+    if bars and not numbered:  # after the scale, which resets the ticks
+        ax.set_xticks(range(len(categories)), categories)
     if figure.x.range:
         ax.set_xlim(*figure.x.range)
     if figure.y.range:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from lossopt import losses, optim
-from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab import pictures
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 
@@ -43,48 +43,18 @@ def derivative(*, h, w, seed) -> View:
     central = (at(w + h) - at(w - h)) / (2 * h)
     ws = torch.linspace(-1.5, 4.0, 111, dtype=F64).tolist()
     curve = [at(v) for v in ws]
-    ends = [w - 1.0, w + 1.0]
-    slope_fig = Figure(
-        "L(w) = mean (w x − y)²",
-        Axis("w"),
-        Axis("L(w)"),
+    slope_fig = pictures.slope(
+        ws,
+        curve,
         [
-            Series("line", "L(w)", x=ws, y=curve, color="#444444"),
-            Series(
-                "line",
-                f"autograd slope {exact:.4g}",
-                x=ends,
-                y=[at(w) + exact * (e - w) for e in ends],
-                color="#d62728",
-            ),  # fmt: skip
-            Series(
-                "line",
-                f"forward difference {forward:.4g}",
-                x=ends,
-                y=[at(w) + forward * (e - w) for e in ends],
-                color="#1f77b4",
-                dash=True,
-            ),  # fmt: skip
-            Series("scatter", "w", x=[w], y=[at(w)], color="#000000", size=9, legend=False),
+            (f"autograd slope {exact:.4g}", w, at(w), exact, "#d62728", False),
+            (f"forward difference {forward:.4g}", w, at(w), forward, "#1f77b4", True),
         ],
-        name="slope",
     )
     hs = torch.logspace(-14, 0, 57, dtype=F64).tolist()
     forward_errors = [abs((at(w + s) - at(w)) / s - exact) for s in hs]
     central_errors = [abs((at(w + s) - at(w - s)) / (2 * s) - exact) for s in hs]
-    error_fig = Figure(
-        "|finite difference − autograd| by step h",
-        Axis("h", scale="log"),
-        Axis("error", scale="log"),
-        [
-            Series("line", "forward (L(w+h) − L(w))/h", x=hs, y=forward_errors, color="#1f77b4"),
-            Series(
-                "line", "central (L(w+h) − L(w−h))/2h", x=hs, y=central_errors, color="#2ca02c"
-            ),  # fmt: skip
-            Series("vline", f"h = {h:g}", x=[h], color="#888888", dash=True),
-        ],
-        name="errors",
-    )
+    error_fig = pictures.difference_errors(hs, forward_errors, central_errors, h=h)
     numbers = {"autograd": exact, "forward": forward, "central": central,
                "forward_error": abs(forward - exact), "central_error": abs(central - exact),
                "hs": hs, "forward_errors": forward_errors, "central_errors": central_errors,
@@ -152,43 +122,10 @@ def gd_vs_sgd(*, batch_size, lr, steps, seed) -> View:
                 break
         curves[kind] = curve
     read = {"gd": n, "sgd": min(batch_size, n)}
-    by_read = Figure(
-        "whole-set loss by examples read",
-        Axis("examples read", scale="log"),
-        Axis("loss"),
-        [
-            Series(
-                "line",
-                f"{k.upper()} ({read[k]} a step)",
-                x=[read[k] * t for t in range(1, len(c))],
-                y=c[1:],
-                color=color,
-            )  # fmt: skip
-            for (k, c), color in zip(curves.items(), ("#444444", "#d62728"), strict=True)
-        ],  # fmt: skip
-        name="read",
-    )
-    by_step = Figure(
-        "whole-set loss by step",
-        Axis("step"),
-        Axis("loss"),
-        [
-            Series("line", k.upper(), x=list(range(len(c))), y=c, color=color)
-            for (k, c), color in zip(curves.items(), ("#444444", "#d62728"), strict=True)
-        ],  # fmt: skip
-        name="steps",
+    by_read, by_step, noise_fig = pictures.gd_vs_sgd(
+        curves["gd"], curves["sgd"], train_size=n, batch_size=batch_size, noise=noise
     )
     mean_noise = sum(noise) / len(noise)
-    noise_fig = Figure(
-        f"gradient noise |g_B − g| / |g| at B = {batch_size}",
-        Axis("step"),
-        Axis("relative noise"),
-        [
-            Series("line", "noise", x=list(range(1, len(noise) + 1)), y=noise, color="#d62728"),
-            Series("hline", f"mean {mean_noise:.3f}", y=[mean_noise], color="#000000", dash=True),
-        ],
-        name="noise",
-    )
     rises = {k: sum(1 for a, b in zip(c, c[1:], strict=False) if b > a) for k, c in curves.items()}
     notes = [
         f"One GD step reads all {n} examples; one SGD step reads {read['sgd']}, "

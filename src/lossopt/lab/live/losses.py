@@ -10,12 +10,12 @@ import math
 import torch
 
 from lossopt import losses, optim
+from lossopt.lab import pictures
 from lossopt.lab.figures import Axis, Figure, Series
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 
 F64 = torch.float64
-FIT_COLORS = {"L1": "#2ca02c", "L2 (MSE)": "#d62728", "Huber": "#1f77b4"}
 
 
 # -- L1 / L2 / Huber ---------------------------------------------------------------------
@@ -74,28 +74,8 @@ def fit_lines(x: torch.Tensor, y: torch.Tensor, delta: float) -> dict[str, tuple
 def regression(*, outliers, offset, noise, delta, seed) -> View:
     x, y, off = _points(outliers, offset, noise, seed)
     fits = fit_lines(x, y, delta)
-    ends = [-5.0, 5.0]
-    series = [
-        Series(
-            "scatter", "points", x=x[~off].tolist(), y=y[~off].tolist(), color="#555555", size=5
-        ),
-        Series(
-            "scatter", "outliers", x=x[off].tolist(), y=y[off].tolist(), color="#ff7f0e", size=7
-        ),
-        Series(
-            "line",
-            "true line",
-            x=ends,
-            y=[TRUE_LINE[0] * e + TRUE_LINE[1] for e in ends],
-            color="#000000",
-            dash=True,
-            width=1,
-        ),  # fmt: skip
-    ]
     numbers = {"x": x.tolist(), "y": y.tolist(), "outlier": off.tolist(), "fits": {}}
     for name, (slope, intercept) in fits.items():
-        series.append(Series("line", name, x=ends, y=[slope * e + intercept for e in ends],
-                             color=FIT_COLORS[name]))  # fmt: skip
         pred = slope * x + intercept
         numbers["fits"][name] = {
             "slope": slope,
@@ -105,7 +85,13 @@ def regression(*, outliers, offset, noise, delta, seed) -> View:
             "l2": losses.mse_loss(pred, y).item(),
             "huber": losses.huber_loss(pred, y, delta=delta).item(),
         }
-    fit_fig = Figure("three fits to the same points", Axis("x"), Axis("y"), series, name="fits")
+    fit_fig = pictures.line_fits(
+        x.tolist(),
+        y.tolist(),
+        off.tolist(),
+        TRUE_LINE,
+        [(name, slope, intercept) for name, (slope, intercept) in fits.items()],
+    )
     e = torch.linspace(-4, 4, 161, dtype=F64)
     zero = torch.zeros_like(e)
     shapes = {
@@ -113,17 +99,7 @@ def regression(*, outliers, offset, noise, delta, seed) -> View:
         "L2 e²": losses.mse_loss(e, zero, reduction="none"),
         f"Huber δ = {delta:g}": losses.huber_loss(e, zero, reduction="none", delta=delta),
     }
-    colors = list(FIT_COLORS.values())
-    shape_fig = Figure(
-        "each loss of one error e",
-        Axis("error e = prediction − target"),
-        Axis("loss", range=(0, 8)),
-        [
-            Series("line", n, x=e.tolist(), y=v.tolist(), color=c)
-            for (n, v), c in zip(shapes.items(), colors, strict=True)
-        ],  # fmt: skip
-        name="shapes",
-    )
+    shape_fig = pictures.loss_shapes(e.tolist(), *(v.tolist() for v in shapes.values()), delta)
     numbers["shapes"] = {"e": e.tolist(), **{n: v.tolist() for n, v in shapes.items()}}
     f = numbers["fits"]
     notes = [
@@ -180,13 +156,7 @@ def softmax(*, z0, z1, z2, w0, w1, w2, ignore_index, label_smoothing) -> View:
                                 label_smoothing=label_smoothing).item()  # fmt: skip
     naive = each.sum().item() / CLASSES  # what dividing by every row, ignored ones too, gives
     classes = [f"class {c}" for c in range(CLASSES)]
-    bars = Figure(
-        "softmax of the logits",
-        Axis("class"),
-        Axis("probability", range=(0, 1)),
-        [Series("bar", "softmax", x=classes, y=probs.tolist(), color="#1f77b4")],
-        name="softmax",
-    )
+    bars = pictures.softmax_bars(probs.tolist())
     loss_fig = Figure(
         "cross-entropy if the true class were…",
         Axis("true class"),
@@ -303,24 +273,15 @@ def kl(*, q_mean, q_spread, q_mix) -> View:
     reverse = losses.kl_divergence(q_log, P_LOG).item()
     best = best_gaussians()
     x = GRID.tolist()
-    shown = {
-        "P": (P_LOG.exp(), "#000000", False),
-        "Q": (q_log.exp(), "#d62728", False),
-    }
+    shown = [
+        ("P", P_LOG.exp().tolist(), "#000000", False),
+        ("Q", q_log.exp().tolist(), "#d62728", False),
+    ]
     for name, color in (("forward", "#1f77b4"), ("reverse", "#2ca02c")):
         mean, spread = best[name]
-        shown[f"argmin KL({'P‖Q' if name == 'forward' else 'Q‖P'})"] = (
-            _normalised(-0.5 * ((GRID - mean) / spread) ** 2).exp(),
-            color,
-            True,
-        )
-    dist = Figure(
-        "P (two modes) and Q",
-        Axis("x"),
-        Axis("probability on the grid"),
-        [Series("line", n, x=x, y=v.tolist(), color=c, dash=d) for n, (v, c, d) in shown.items()],
-        name="distributions",
-    )
+        q_best = _normalised(-0.5 * ((GRID - mean) / spread) ** 2).exp().tolist()
+        shown.append((f"argmin KL({'P‖Q' if name == 'forward' else 'Q‖P'})", q_best, color, True))
+    dist = pictures.distributions(x, shown)
     # The same measures over Q's mean, the other knobs fixed.
     means = torch.linspace(-5, 5, 101, dtype=F64)
     scan_log = _normalised(_log_mixture(GRID[None, :], means[:, None], q_spread, q_mix))
@@ -328,18 +289,16 @@ def kl(*, q_mean, q_spread, q_mix) -> View:
     scan_f = losses.kl_divergence(P_LOG.expand(len(means), -1), scan_log, reduction="none")
     scan_r = losses.kl_divergence(scan_log, P_LOG.expand(len(means), -1), reduction="none")
     m = means.tolist()
-    scan = Figure(
-        "over Q's mean (spread and mix as set)",
-        Axis("Q mean"),
-        Axis("nats", range=(0, 8)),
-        [
-            Series("line", "H(P, Q)", x=m, y=scan_h.tolist(), color="#d62728"),
-            Series("hline", f"H(P) = {h_p:.3f}", y=[h_p], color="#000000", dash=True),
-            Series("line", "KL(P‖Q)", x=m, y=scan_f.tolist(), color="#1f77b4"),
-            Series("line", "KL(Q‖P)", x=m, y=scan_r.tolist(), color="#2ca02c"),
-            Series("vline", "Q mean", x=[q_mean], color="#888888"),
-        ],
-        name="scan",
+    scan = pictures.cross_entropy_bound(
+        m,
+        scan_h.tolist(),
+        h_p,
+        [("KL(P‖Q)", scan_f.tolist(), "#1f77b4"), ("KL(Q‖P)", scan_r.tolist(), "#2ca02c")],
+        axis=Axis("Q mean"),
+        title="over Q's mean (spread and mix as set)",
+        mark=q_mean,
+        mark_name="Q mean",
+        top=8,
     )
     notes = [
         f"H(P) = {h_p:.4f} nats is fixed by the data; H(P, Q) = {h_pq:.4f} = H(P) + KL(P‖Q) "
@@ -371,7 +330,7 @@ TRIPLET_KNOBS = (
         "margin", "the margin (torch's and lossopt's must be > 0)", 1.0, lo=0.05, hi=3.0, step=0.05
     ),  # fmt: skip
 )
-KIND_COLORS = {"easy": "#2ca02c", "semi-hard": "#ff7f0e", "hard": "#d62728"}
+KIND_COLORS = pictures.KIND_COLORS
 
 
 @functools.lru_cache(maxsize=1)
@@ -380,12 +339,7 @@ def _others() -> torch.Tensor:
     return torch.rand(40, 2, generator=g, dtype=F64) * 6 - 3
 
 
-def kind(d_ap: float, d_an: float, margin: float) -> str:
-    """Hard: nearer the anchor than the positive; semi-hard: farther, but within the
-    margin (loss > 0); easy: beyond d(a, p) + margin (loss 0)."""
-    if d_an < d_ap:
-        return "hard"
-    return "semi-hard" if d_an < d_ap + margin else "easy"
+kind = pictures.negative_kind
 
 
 def triplet(*, ax, ay, px, py, nx, ny, margin) -> View:
@@ -397,35 +351,17 @@ def triplet(*, ax, ay, px, py, nx, ny, margin) -> View:
     d_ap = losses.pairwise_distance(a, pos).item()
     d_an = losses.pairwise_distance(a.expand(count, 2), negatives)
     kinds = [kind(d_ap, d, margin) for d in d_an.tolist()]
-    angle = torch.linspace(0, 2 * math.pi, 121, dtype=F64)
-    series = []
-    for radius, name in ((d_ap, "d(a, p)"), (d_ap + margin, "d(a, p) + margin")):
-        series.append(Series("line", name, x=(ax + radius * angle.cos()).tolist(),
-                             y=(ay + radius * angle.sin()).tolist(), color="#888888",
-                             dash=name != "d(a, p)", width=1))  # fmt: skip
-    for k, color in KIND_COLORS.items():
-        rows = [i for i in range(1, count) if kinds[i] == k]
-        xs, ys = [negatives[i, 0].item() for i in rows], [negatives[i, 1].item() for i in rows]
-        series.append(Series("scatter", f"{k} negatives", x=xs, y=ys, color=color, size=6))
-    series += [
-        Series(
-            "scatter",
-            "negative",
-            x=[nx],
-            y=[ny],
-            color=KIND_COLORS[kinds[0]],
-            size=14,
-            symbol="x",
-            text=["n"],
-        ),  # fmt: skip
-        Series("scatter", "positive", x=[px], y=[py], color="#1f77b4", size=12, text=["p"]),
-        Series(
-            "scatter", "anchor", x=[ax], y=[ay], color="#000000", size=14, symbol="star", text=["a"]
-        ),  # fmt: skip
-    ]
-    box = (-3.5, 3.5)
-    board = Figure("anchor, positive and negatives", Axis("x", range=box), Axis("y", range=box),
-                   series, equal_aspect=True, name="embedding")  # fmt: skip
+    others = [(x, y, k) for (x, y), k in zip(negatives[1:].tolist(), kinds[1:], strict=True)]
+    board = pictures.triplet_board(
+        (ax, ay),
+        (px, py),
+        (nx, ny),
+        margin=margin,
+        d_ap=d_ap,
+        kind=kinds[0],
+        others=others,
+        box=(-3.5, 3.5),
+    )
     loss = each[0].item()
     counts = {k: kinds[1:].count(k) for k in KIND_COLORS}
     notes = [

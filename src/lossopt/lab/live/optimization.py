@@ -11,24 +11,19 @@ from dataclasses import dataclass
 import torch
 
 from lossopt import optim
-from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab import pictures
+from lossopt.lab.figures import Series
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
+from lossopt.lab.page import COLORS
 
 NAMES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 LABELS = {"sgd": "SGD", "momentum": "Momentum", "adagrad": "AdaGrad", "rmsprop": "RMSProp"}
 LABELS["adam"] = "Adam"
-COLORS = {
-    "sgd": "#444444",
-    "momentum": "#1f77b4",
-    "adagrad": "#2ca02c",
-    "rmsprop": "#ff7f0e",
-    "adam": "#d62728",
-}
 # The classic textbook figure's rates (SGD 0.95, Momentum 0.1, AdaGrad 1.5, Adam 0.3);
 # RMSProp's first step is lr / sqrt(1 - γ) = 10 lr long at γ = 0.99, so 0.1.
 PATH_LRS = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "rmsprop": 0.1, "adam": 0.3}
-BOUNDS = (-10.0, 10.0, -5.0, 5.0)  # the window every surface is drawn in
+BOUNDS = pictures.BOUNDS  # the window every surface is drawn in
 ESCAPE = 1e6  # a path whose coordinate leaves [-1e6, 1e6] has diverged
 
 
@@ -81,11 +76,8 @@ def _contour(surface: str, condition: float) -> Series:
     xs = torch.linspace(x0, x1, 61, dtype=torch.float64)
     ys = torch.linspace(y0, y1, 31, dtype=torch.float64)
     least = SURFACES[surface].least
-    # √(f − f*) at evenly spaced levels: on a bowl, rings evenly spaced in distance.
     z = (SURFACES[surface].f(xs[None, :], ys[:, None], condition) - least).clamp_min(0).sqrt()
-    step = z.max().item() / 16
-    levels = [step * i for i in range(1, 16)]
-    return Series("contour", "√(f − f*)", x=xs.tolist(), y=ys.tolist(), z=z.tolist(), levels=levels)
+    return pictures.contour(xs.tolist(), ys.tolist(), z.tolist())
 
 
 def curvature(surface: str, condition: float, at: tuple[float, float]) -> float:
@@ -135,50 +127,6 @@ def descend(runs: list[tuple[str, dict]], surface: str, condition: float, start,
 def _crossings(points) -> int:
     ys = [y for _, y in points]
     return sum(1 for a, b in zip(ys, ys[1:], strict=False) if a * b < 0)
-
-
-def _gap(values: list[float], least: float) -> list[float]:
-    # f - f*, floored at 1e-16 so that a path that reaches the minimum stays on a log axis
-    return [max(v - least, 1e-16) for v in values]
-
-
-def _surface_figure(surface: str, condition: float, title: str, name: str) -> Figure:
-    x0, x1, y0, y1 = BOUNDS
-    return Figure(
-        title=title,
-        x=Axis("x", range=(x0, x1)),
-        y=Axis("y", range=(y0, y1)),
-        series=[_contour(surface, condition)],
-        equal_aspect=True,
-        name=name,
-    )
-
-
-def _markers(start, minimum) -> list[Series]:
-    return [
-        Series(
-            "scatter",
-            "start",
-            x=[start[0]],
-            y=[start[1]],
-            color="#000000",
-            symbol="x",
-            size=10,
-            legend=False,
-            text=["start"],
-        ),  # fmt: skip
-        Series(
-            "scatter",
-            "minimum",
-            x=[minimum[0]],
-            y=[minimum[1]],
-            color="#000000",
-            symbol="star",
-            size=12,
-            legend=False,
-            text=["minimum"],
-        ),  # fmt: skip
-    ]
 
 
 # -- optimizer paths ----------------------------------------------------------------------
@@ -267,11 +215,6 @@ def paths(
     start = (x0, y0)
     hyper = dict(momentum=momentum, gamma=gamma, beta1=beta1, beta2=beta2, eps=eps)
     lam = curvature(surface, condition, start)
-    board = _surface_figure(surface, condition, f"f(x, y) = {shape.formula}", "paths")
-    progress = Figure(
-        title="f − f* at each step", x=Axis("step"), y=Axis("f − f*", scale="log"), series=[],
-        name="loss",
-    )  # fmt: skip
     numbers = {"curvature": lam, "surface": surface, "minimum": list(shape.minimum)}
     numbers["stability_limit"] = 2 / lam if lam > 0 else math.inf
     numbers["momentum_stability_limit"] = 2 * (1 + momentum) / lam if lam > 0 else math.inf
@@ -280,12 +223,6 @@ def paths(
     for (name, _), path in zip(chosen, descend(chosen, surface, condition, start, steps),
                                strict=True):  # fmt: skip
         lr = lrs[f"lr_{name}"]
-        xs, ys = [p[0] for p in path.points], [p[1] for p in path.points]
-        board.series.append(Series("line", LABELS[name], x=xs, y=ys, color=COLORS[name], width=1.5))
-        gap = _gap(path.values, shape.least)
-        progress.series.append(
-            Series("line", LABELS[name], x=list(range(len(gap))), y=gap, color=COLORS[name])
-        )
         runs[name] = {
             "lr": lr,
             "effective_lr": lr / (1 - momentum) if name == "momentum" else lr,
@@ -295,7 +232,19 @@ def paths(
             "diverged": path.diverged,
             "crossings": _crossings(path.points),
         }
-    board.series += _markers(start, shape.minimum)
+    drawn = [
+        (LABELS[name], run["points"], run["values"], COLORS[name]) for name, run in runs.items()
+    ]
+    board = pictures.surface_board(
+        f"f(x, y) = {shape.formula}",
+        _contour(surface, condition),
+        [(label, points, color) for label, points, _, color in drawn],
+        start=start,
+        minimum=shape.minimum,
+    )
+    progress = pictures.value_curves(
+        [(label, values, color) for label, _, values, color in drawn], least=shape.least
+    )
     numbers["runs"] = runs
     notes = [f"Largest curvature at the start λ = {lam:.4g}."]
     if lam > 0:
@@ -328,7 +277,7 @@ RATE_KNOBS = (
     *START_KNOBS,
     Knob("steps", "steps of every run", 60, kind="int", lo=1, hi=500),
 )
-RATE_COLORS = ("#2ca02c", "#1f77b4", "#d62728")
+RATE_COLORS = pictures.RATE_COLORS
 
 
 def _final_gaps(condition: float, start, steps: int, lrs: list[float]) -> list[float]:
@@ -351,47 +300,37 @@ def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> 
     start = (x0, y0)
     lam = curvature("bowl", condition, start)
     limit = 2 / lam
-    board = _surface_figure("bowl", condition, f"SGD on x²/{condition:g} + y²", "paths")
-    progress = Figure(title="f − f* at each step", x=Axis("step"), y=Axis("f − f*", scale="log"),
-                      series=[], name="loss")  # fmt: skip
     runs = []
     zero = dict(momentum=0.0, gamma=0.99, beta1=0.9, beta2=0.999, eps=1e-8)
     rates = (lr_small, lr_right, lr_large)
     found = descend([("sgd", dict(zero, lr=lr)) for lr in rates], "bowl", condition, start, steps)
-    for label, lr, color, path in zip(("too small", "right", "too large"), rates, RATE_COLORS,
-                                      found, strict=True):  # fmt: skip
-        name = f"{label}: η = {lr:g}"
-        xs, ys = [p[0] for p in path.points], [p[1] for p in path.points]
-        board.series.append(Series("line", name, x=xs, y=ys, color=color, width=1.5))
-        gap = _gap(path.values, 0.0)
-        progress.series.append(Series("line", name, x=list(range(len(gap))), y=gap, color=color))
+    for label, lr, path in zip(("too small", "right", "too large"), rates, found, strict=True):
         runs.append({"label": label, "lr": lr, "points": path.points, "values": path.values,
                      "final": path.values[-1], "diverged": path.diverged,
                      "stable": lr < limit})  # fmt: skip
-    board.series += _markers(start, (0.0, 0.0))
+    names = [f"{run['label']}: η = {run['lr']:g}" for run in runs]
+    board = pictures.surface_board(
+        f"SGD on x²/{condition:g} + y²",
+        _contour("bowl", condition),
+        [(n, run["points"], c) for n, run, c in zip(names, runs, RATE_COLORS, strict=True)],
+        start=start,
+        minimum=(0.0, 0.0),
+    )
+    progress = pictures.value_curves(
+        [(n, run["values"], c) for n, run, c in zip(names, runs, RATE_COLORS, strict=True)]
+    )
     scan_lrs = torch.logspace(math.log10(limit) - 3, math.log10(limit * 1.3), 25,
                               dtype=torch.float64).tolist()  # fmt: skip
     scan = _final_gaps(condition, start, steps, scan_lrs)
-    sweep = Figure(
-        title=f"f − f* after {steps} steps, by learning rate",
-        x=Axis("learning rate η", scale="log"),
-        y=Axis("f − f*", scale="log"),
-        series=[
-            Series("line", "SGD", x=scan_lrs, y=scan, color="#444444"),
-            Series("vline", f"2/λ = {limit:.4g}", x=[limit], color="#d62728", dash=True),
-            *[
-                Series(
-                    "scatter",
-                    run["label"],
-                    x=[run["lr"]],
-                    y=[_gap([run["values"][-1]], 0)[0]],
-                    color=color,
-                    size=10,
-                )  # fmt: skip
-                for run, color in zip(runs, RATE_COLORS, strict=True)
-            ],
+    sweep = pictures.rate_sweep(
+        scan_lrs,
+        scan,
+        limit,
+        [
+            (run["label"], run["lr"], run["final"], c)
+            for run, c in zip(runs, RATE_COLORS, strict=True)
         ],
-        name="sweep",
+        steps=steps,
     )
     notes = [
         f"The largest curvature is λ = {lam:.4g} (along y), so SGD diverges above η = 2/λ = "
@@ -454,18 +393,12 @@ def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, see
         adam = [lr * abs(s["exp_avg"]) / (math.sqrt(s["exp_avg_sq"]) + eps) for s in states]
     t = list(range(1, steps + 1))
     adam_name = "Adam" + ("" if bias_correction else " (no bias correction)")
-    stream_fig = Figure(
-        title="step length |Δθ| on a noisy gradient stream around 1",
-        x=Axis("step t", scale="log"),
-        y=Axis("|Δθ|", scale="log"),
-        series=[
-            Series("line", "AdaGrad", x=t, y=adagrad, color=COLORS["adagrad"]),
-            Series("line", "RMSProp", x=t, y=rmsprop, color=COLORS["rmsprop"]),
-            Series("line", adam_name, x=t, y=adam, color=COLORS["adam"]),
-            Series("hline", f"η = {lr:g}", y=[lr], color="#888888", dash=True),
-        ],
-        name="stream",
-    )
+    stream_fig = pictures.adaptive_stream(
+        t,
+        [("AdaGrad", adagrad, COLORS["adagrad"]), ("RMSProp", rmsprop, COLORS["rmsprop"]),
+         (adam_name, adam, COLORS["adam"])],
+        lr=lr,
+    )  # fmt: skip
     # AdaGrad's per-element steps on the lecture's bowl: x's gradient is 20 times smaller,
     # so its sum of squares grows slower and its step stays larger.
     xy = torch.tensor((-7.0, 2.0), dtype=torch.float64, requires_grad=True)
@@ -479,20 +412,7 @@ def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, see
         h = opt.state[xy]["sum"]
         per_x.append(1.5 / (math.sqrt(h[0].item()) + eps))
         per_y.append(1.5 / (math.sqrt(h[1].item()) + eps))
-    elements = Figure(
-        title="AdaGrad's per-element step η/(√h + ε) on x²/20 + y² (η = 1.5)",
-        x=Axis("step t"),
-        y=Axis("η/(√h + ε)", scale="log"),
-        series=[
-            Series(
-                "line", "x (flat direction)", x=list(range(1, count + 1)), y=per_x, color="#1f77b4"
-            ),  # fmt: skip
-            Series(
-                "line", "y (steep direction)", x=list(range(1, count + 1)), y=per_y, color="#d62728"
-            ),  # fmt: skip
-        ],
-        name="elements",
-    )
+    elements = pictures.adagrad_elements(per_x, per_y, 1.5)
     notes = [
         f"RMSProp's first step is η/√(1 − γ) = {lr / math.sqrt(1 - gamma):.4g} long (measured "
         f"{rmsprop[0]:.4g}), {1 / math.sqrt(1 - gamma):.3g} times η: G starts at 0 and nothing "

@@ -22,7 +22,8 @@ window.lab = lab;
 const $ = (id) => document.getElementById(id);
 
 // -- the figure spec, drawn with plotly ------------------------------------------------
-const SYMBOLS = { circle: "circle", x: "x", star: "star", square: "square", diamond: "diamond" };
+const SYMBOLS = { circle: "circle", ring: "circle-open", x: "x", star: "star", square: "square",
+                  diamond: "diamond" };
 
 function trace(s, upTo) {
   const cut = (a) => (upTo == null ? a : a.slice(0, upTo + 1));
@@ -38,7 +39,9 @@ function trace(s, upTo) {
   }
   if (s.kind === "bar") {
     return { type: "bar", name: s.name, x: s.x.map(String), y: s.y, showlegend: legend,
-             marker: { color: s.color || undefined } };
+             text: s.text ? s.text.map((t) => t.replace(/\n/g, "<br>")) : undefined,
+             textposition: s.text ? "outside" : undefined, marker: { color: s.color || undefined },
+             error_y: s.error ? { type: "data", array: s.error, visible: true } : undefined };
   }
   if (s.kind === "contour") {
     const lv = s.levels || [];
