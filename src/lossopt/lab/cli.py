@@ -163,7 +163,7 @@ def _summary(name: str, function) -> str:
     section = getattr(report, "SECTIONS", {}).get(name)
     title = getattr(section, "title", "")
     doc = (function.__doc__ or "").strip().splitlines()
-    text = title or (doc[0] if doc else "")
+    text = _(title) if title else (doc[0] if doc else "")
     return text or _("run this experiment only")
 
 

@@ -68,14 +68,14 @@ def numbered(titles: list[str]) -> list[str]:
     return [f"{i}. {t}" for i, t in enumerate(titles, start=1)]
 
 
-def contents(entries: list[tuple[str, str]]) -> str:
-    """A table of contents: one link per (anchor, heading); the headings carry
-    their own numbers, so the list adds none."""
+def contents(entries: list[tuple[str, str]], title: str = "Contents") -> str:
+    """A table of contents under `title` (in the page's language): one link per
+    (anchor, heading); the headings carry their own numbers, so the list adds none."""
     items = "".join(
         f"<li><a href='#{html.escape(anchor, quote=True)}'>{html.escape(heading)}</a></li>"
         for anchor, heading in entries
     )
-    return f"<nav id='contents'><h2>Contents</h2><ul>{items}</ul></nav>"
+    return f"<nav id='contents'><h2>{html.escape(title)}</h2><ul>{items}</ul></nav>"
 
 
 STYLE = """

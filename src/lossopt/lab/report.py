@@ -1,6 +1,11 @@
 """The lab's report: results.json (every number shown), timings.json (the
 machine-dependent ones), the figures as PNG, and index.html tying them together.
-The page has no external assets and opens offline."""
+The page has no external assets and opens offline.
+
+Every sentence, heading and table header is a message of the lab's catalogs
+(`lossopt lab --lang ko`): written in English with named placeholders, translated,
+then filled with this run's numbers, so that a language is a catalog and the prose's
+logic is written once."""
 
 from __future__ import annotations
 
@@ -8,16 +13,28 @@ import dataclasses
 import html
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lossopt.lab import knobs, page
+from lossopt.lab import i18n, knobs, page
+from lossopt.lab.i18n import N_, _, ngettext
 from lossopt.lab.knobs import Knob
 from lossopt.lab.optimizers import OPTIMIZERS
 from lossopt.lab.page import Section
 
 LABELS = {name: spec.label for name, spec in OPTIMIZERS.items()}
+
+# Words the experiments return as data and the page shows: translated where shown.
+SHOWN_WORDS = (
+    N_("forward KL(P||Q)"),  # the two fits of the KL experiment
+    N_("reverse KL(Q||P)"),
+    N_("too small"),  # the learning-rate experiment's three rates
+    N_("right"),
+    N_("too large"),
+    N_("validation accuracy"),  # the training experiment's metric
+)
 
 
 def _label(name: str) -> str:
@@ -29,7 +46,7 @@ _table, _p = page.table, page.p
 
 def _num(value: float, digits: int = 3) -> str:
     """A number for prose: g-format, 'not finite' spelled out."""
-    return f"{value:.{digits}g}" if math.isfinite(value) else "not finite"
+    return f"{value:.{digits}g}" if math.isfinite(value) else _("not finite")
 
 
 def _fixed(value: float, digits: int) -> str:
@@ -40,7 +57,14 @@ def _fixed(value: float, digits: int) -> str:
 
 def _join(items: list[str]) -> str:
     """'a', 'a and b', 'a, b and c': lists in prose, never Python's brackets."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+    if len(items) == 1:
+        return items[0]
+    return _("{items} and {last}").format(items=", ".join(items[:-1]), last=items[-1])
+
+
+def _sentences(*parts: str) -> str:
+    """Sentences one after another, the empty ones left out."""
+    return " ".join(part for part in parts if part)
 
 
 def _describe_l1(r) -> str:
@@ -50,30 +74,53 @@ def _describe_l1(r) -> str:
     ratio_l1 = r.lecture["|11-1|"] / r.lecture["|3-1|"]
     robust = [n for n in ("L1", "Huber") if fits[n].error < l2.error / 2]
     if robust:
-        verdict = (
-            f"{_join(robust)} stay{'s' if len(robust) == 1 else ''} closer to the true line "
-            f"({_join([f'{n} {fits[n].error:.2f}' for n in robust])} away, against L2's "
-            f"{l2.error:.2f}): they resist the outliers."
+        verdict = ngettext(
+            "{names} stays closer to the true line ({distances} away, against L2's {l2:.2f}): "
+            "they resist the outliers.",
+            "{names} stay closer to the true line ({distances} away, against L2's {l2:.2f}): "
+            "they resist the outliers.",
+            len(robust),
+        ).format(
+            names=_join(robust),
+            distances=_join([f"{n} {fits[n].error:.2f}" for n in robust]),
+            l2=l2.error,
         )
     else:
-        verdict = (
+        verdict = _(
             "In this run no loss stays within half of L2's distance from the true line "
-            f"(L2 {l2.error:.2f}, L1 {fits['L1'].error:.2f}, Huber {fits['Huber'].error:.2f}), "
-            "so the run does not show L1's robustness."
-        )
+            "(L2 {l2:.2f}, L1 {l1:.2f}, Huber {huber:.2f}), so the run does not show L1's "
+            "robustness."
+        ).format(l2=l2.error, l1=fits["L1"].error, huber=fits["Huber"].error)
     return (
         _p(
-            f"lossopt's losses reproduce the slide: |3 − 1| = {r.lecture['|3-1|']:g}, |11 − 1| = "
-            f"{r.lecture['|11-1|']:g}, while (3 − 1)² = {r.lecture['(3-1)^2']:g} and (11 − 1)² = "
-            f"{r.lecture['(11-1)^2']:g}: squaring makes the large error {ratio_l2:g} times as "
-            f"costly as the small one instead of {ratio_l1:g}."
+            _(
+                "lossopt's losses reproduce the slide: |3 − 1| = {small_l1:g}, |11 − 1| = "
+                "{large_l1:g}, while (3 − 1)² = {small_l2:g} and (11 − 1)² = {large_l2:g}: "
+                "squaring makes the large error {ratio_l2:g} times as costly as the small one "
+                "instead of {ratio_l1:g}."
+            ).format(
+                small_l1=r.lecture["|3-1|"],
+                large_l1=r.lecture["|11-1|"],
+                small_l2=r.lecture["(3-1)^2"],
+                large_l2=r.lecture["(11-1)^2"],
+                ratio_l2=ratio_l2,
+                ratio_l1=ratio_l1,
+            )
         )
         + _p(
-            f"A line fit to {len(r.x)} points, {sum(r.outlier)} of them outliers, under each loss "
-            f"(true intercept {r.true_line[1]:g}; L2's fit {_num(l2.intercept)}). {verdict}"
+            _(
+                "A line fit to {points} points, {outliers} of them outliers, under each loss "
+                "(true intercept {intercept:g}; L2's fit {l2_intercept}). {verdict}"
+            ).format(
+                points=len(r.x),
+                outliers=sum(r.outlier),
+                intercept=r.true_line[1],
+                l2_intercept=_num(l2.intercept),
+                verdict=verdict,
+            )
         )
         + _table(
-            ["loss", "slope", "intercept", "distance from true line"],
+            [_("loss"), _("slope"), _("intercept"), _("distance from true line")],
             [[f.loss, f"{f.slope:.3f}", f"{f.intercept:.3f}", f"{f.error:.3f}"] for f in r.fits],
         )
     )
@@ -84,33 +131,52 @@ def _describe_entropy(r) -> str:
     logits = ", ".join(f"{v:g}" for v in r.logits)
     soft = ", ".join(f"{v:.3f}" for v in r.softmax)
     best = min(range(len(r.cross_entropy)), key=r.cross_entropy.__getitem__)
+    per_class = _join(
+        [
+            _("{loss:.3f} = −log {prob:.3f} if the true class is {c}").format(
+                loss=loss, prob=prob, c=c
+            )
+            for c, (prob, loss) in enumerate(zip(r.softmax, r.cross_entropy, strict=True))
+        ]
+    )
+    smoothed = _join(
+        [
+            _("{p:.3f} for ε = {eps}").format(p=p, eps=e)
+            for e, p in r.best_p_true.items()
+            if float(e) > 0
+        ]
+    )
     return (
         _p(
-            f"A coin's entropy is highest at P(heads) = {peak:g}: {max(r.coin_entropy):.3f} nats "
-            f"(log 2 = {math.log(2):.3f}). A fair die has entropy {r.fair_die:.3f} nats; the die "
-            f"with five faces showing 1 has {r.loaded_die:.3f}, "
-            f"{r.loaded_die / r.fair_die:.0%} of it: it is easier to predict."
-        )
-        + _p(
-            f"Cross-entropy on logits first turns them into probabilities with softmax (torch's "
-            f"CrossEntropyLoss, and lossopt's cross_entropy, include it): logits ({logits}) give "
-            f"({soft}). With a one-hot target the sum −Σ p log q keeps one term, −log of the "
-            f"softmax at the true class: "
-            + _join(
-                [
-                    f"{loss:.3f} = −log {prob:.3f} if the true class is {c}"
-                    for c, (prob, loss) in enumerate(zip(r.softmax, r.cross_entropy, strict=True))
-                ]
+            _(
+                "A coin's entropy is highest at P(heads) = {peak:g}: {highest:.3f} nats "
+                "(log 2 = {log2:.3f}). A fair die has entropy {fair:.3f} nats; the die with five "
+                "faces showing 1 has {loaded:.3f}, {share:.0%} of it: it is easier to predict."
+            ).format(
+                peak=peak,
+                highest=max(r.coin_entropy),
+                log2=math.log(2),
+                fair=r.fair_die,
+                loaded=r.loaded_die,
+                share=r.loaded_die / r.fair_die,
             )
-            + f". The loss is smallest when the largest logit is the true class ({best}), and "
-            "grows without bound as the true class's probability goes to 0."
         )
         + _p(
-            "An aside the lecture does not cover: with label smoothing ε over C = "
-            f"{r.classes} classes the target puts 1 − ε + ε/C on the true class, so the loss is "
-            "lowest there, not at certainty: at "
-            + _join([f"{p:.3f} for ε = {e}" for e, p in r.best_p_true.items() if float(e) > 0])
-            + "."
+            _(
+                "Cross-entropy on logits first turns them into probabilities with softmax "
+                "(torch's CrossEntropyLoss, and lossopt's cross_entropy, include it): logits "
+                "({logits}) give ({softmax}). With a one-hot target the sum −Σ p log q keeps one "
+                "term, −log of the softmax at the true class: {per_class}. The loss is smallest "
+                "when the largest logit is the true class ({best}), and grows without bound as "
+                "the true class's probability goes to 0."
+            ).format(logits=logits, softmax=soft, per_class=per_class, best=best)
+        )
+        + _p(
+            _(
+                "An aside the lecture does not cover: with label smoothing ε over C = {classes} "
+                "classes the target puts 1 − ε + ε/C on the true class, so the loss is lowest "
+                "there, not at certainty: at {smoothed}."
+            ).format(classes=r.classes, smoothed=smoothed)
         )
     )
 
@@ -132,39 +198,68 @@ def _describe_class_weights(r) -> str:
     changes = [w - p for p, w in zip(r.minority_plain, r.minority_weighted, strict=True)]
     up, down = sum(c > 0 for c in changes), sum(c < 0 for c in changes)
     if mean - std > 0:
-        verdict = "a rise larger than its spread over the seeds"
+        verdict = _("a rise larger than its spread over the seeds")
     elif mean + std < 0:
-        verdict = "a fall larger than its spread over the seeds"
+        verdict = _("a fall larger than its spread over the seeds")
     else:
-        verdict = (
+        verdict = _(
             "a change within its spread over the seeds: on these runs the weights have no "
             "reliable effect on the rare digit's recall"
         )
     others = [w for k, w in enumerate(r.weights) if k != m]
     first = _p(
-        f"Digit {m} keeps {r.train_counts[m]} of its training examples, the others "
-        f"{min(c for k, c in enumerate(r.train_counts) if k != m)} to "
-        f"{max(r.train_counts)}. Class weights w_c = n/(C·n_c) (digit {m}: "
-        f"{r.weights[m]:.2f}, the others {min(others):.2f} to {max(others):.2f}) scale each "
-        f"example's loss by its class's weight. Over seeds {_join([str(s) for s in r.seeds])}, "
-        f"each its own split and initialisation, they change digit {m}'s validation recall by "
-        f"{100 * mean:+.1f} ± {100 * std:.1f} percentage points (mean ± standard deviation; up "
-        f"on {up} seed{'s' if up != 1 else ''}, down on {down}): {verdict}. Overall accuracy "
-        f"is {_pm(r.accuracy_plain)} without the weights and {_pm(r.accuracy_weighted)} with."
+        _(
+            "Digit {digit} keeps {kept} of its training examples, the others {low} to {high}. "
+            "Class weights w_c = n/(C·n_c) (digit {digit}: {weight:.2f}, the others "
+            "{others_low:.2f} to {others_high:.2f}) scale each example's loss by its class's "
+            "weight. Over seeds {seeds}, each its own split and initialisation, they change digit "
+            "{digit}'s validation recall by {change:+.1f} ± {spread:.1f} percentage points (mean "
+            "± standard deviation; {counts}): {verdict}. Overall accuracy is {plain} without the "
+            "weights and {weighted} with."
+        ).format(
+            digit=m,
+            kept=r.train_counts[m],
+            low=min(c for k, c in enumerate(r.train_counts) if k != m),
+            high=max(r.train_counts),
+            weight=r.weights[m],
+            others_low=min(others),
+            others_high=max(others),
+            seeds=_join([str(s) for s in r.seeds]),
+            change=100 * mean,
+            spread=100 * std,
+            counts=ngettext(
+                "up on {up} seed, down on {down}", "up on {up} seeds, down on {down}", up
+            ).format(up=up, down=down),
+            verdict=verdict,
+            plain=_pm(r.accuracy_plain),
+            weighted=_pm(r.accuracy_weighted),
+        )
     )
     share = r.kept / (r.kept + r.ignored)
     naive = r.loss_all_rows / r.loss_with_ignored if r.loss_with_ignored else math.nan
     same = math.isclose(r.loss_with_ignored, r.loss_kept_only, rel_tol=1e-6, abs_tol=1e-12)
     second = _p(
-        f"ignore_index: in a batch of {r.ignored + r.kept} validation rows, {r.ignored} labels "
-        f"are {r.ignore_index}. lossopt, as torch, averages over the {r.kept} kept rows only: "
-        f"{r.loss_with_ignored:.4g}"
-        + (" (the kept rows alone, computed apart, give the same)" if same else "")
-        + f". The naive mean over all {r.kept + r.ignored} rows, each ignored one counted as 0, "
-        f"is {r.loss_all_rows:.4g}, {naive:.3g} times as much ({r.kept}/{r.kept + r.ignored} = "
-        f"{share:.3g}): it would shrink the loss, and every gradient, as more labels go missing. "
-        f"The largest gradient on an ignored row's logits is {r.ignored_grad_max:g}; a kept "
-        f"row's averages {r.kept_grad_mean:.3g}."
+        _(
+            "ignore_index: in a batch of {rows} validation rows, {ignored} labels are "
+            "{ignore_index}. lossopt, as torch, averages over the {kept} kept rows only: "
+            "{loss:.4g}{check}. The naive mean over all {rows} rows, each ignored one counted as "
+            "0, is {naive_loss:.4g}, {naive:.3g} times as much ({kept}/{rows} = {share:.3g}): it "
+            "would shrink the loss, and every gradient, as more labels go missing. The largest "
+            "gradient on an ignored row's logits is {ignored_gradient:g}; a kept row's averages "
+            "{kept_gradient:.3g}."
+        ).format(
+            rows=r.ignored + r.kept,
+            ignored=r.ignored,
+            ignore_index=r.ignore_index,
+            kept=r.kept,
+            loss=r.loss_with_ignored,
+            check=" " + _("(the kept rows alone, computed apart, give the same)") if same else "",
+            naive_loss=r.loss_all_rows,
+            naive=naive,
+            share=share,
+            ignored_gradient=r.ignored_grad_max,
+            kept_gradient=r.kept_grad_mean,
+        )
     )
     return first + second
 
@@ -172,47 +267,83 @@ def _describe_class_weights(r) -> str:
 def _describe_kl(r) -> str:
     f, b = r.fits
     outcomes = ", ".join(f"{v:g}" for v in r.outcomes)
-    equal = "equals" if r.gap_at_p == 0 else f"is {r.gap_at_p:.2g} above"
+    compared = (
+        _("equals H(P)")
+        if r.gap_at_p == 0
+        else _("is {gap:.2g} above H(P)").format(gap=r.gap_at_p)
+    )
     first = _p(
-        f"For P = ({outcomes}), H(P) = {r.entropy:.4f} nats. Along Q_t = softmax(t · log P) "
-        f"the cross-entropy H(P, Q_t) is lowest at t = {r.t_at_min:g}, where Q = P and it "
-        f"{equal} H(P). Among {r.random_q} random Q the smallest H(P, Q) − H(P) = D_KL(P‖Q) is "
-        f"{r.random_min_gap:.4f}: "
-        + ("never below 0." if r.random_min_gap >= 0 else "below 0, against the bound.")
+        _(
+            "For P = ({outcomes}), H(P) = {entropy:.4f} nats. Along Q_t = softmax(t · log P) the "
+            "cross-entropy H(P, Q_t) is lowest at t = {t:g}, where Q = P and it {compared}. Among "
+            "{count} random Q the smallest H(P, Q) − H(P) = D_KL(P‖Q) is {smallest:.4f}: {bound}"
+        ).format(
+            outcomes=outcomes,
+            entropy=r.entropy,
+            t=r.t_at_min,
+            compared=compared,
+            count=r.random_q,
+            smallest=r.random_min_gap,
+            bound=_("never below 0.")
+            if r.random_min_gap >= 0
+            else _("below 0, against the bound."),
+        )
     )
     low, high = r.constant_gap
     kl_min = r.ts[min(range(len(r.kl_along)), key=r.kl_along.__getitem__)]
-    constant = _p(
-        f"H(P) does not depend on Q. Along Q_t, H(P, Q_t) − D_KL(P‖Q_t) stays between "
-        f"{low:.6f} and {high:.6f}, H(P) itself, and over the {r.random_q} random Q the "
-        f"gradients of H(P, Q) and of D_KL(P‖Q) with respect to Q's logits differ by at most "
-        f"{r.gradient_gap:.2g}. So minimising the cross-entropy minimises the KL divergence: "
-        f"both are lowest at t = {kl_min:g}"
-        + (", where Q = P." if kl_min == r.t_at_min == 1 else f" and t = {r.t_at_min:g}.")
+    lowest = (
+        _("both are lowest at t = {t:g}, where Q = P.").format(t=kl_min)
+        if kl_min == r.t_at_min == 1
+        else _("both are lowest at t = {kl:g} and t = {cross_entropy:g}.").format(
+            kl=kl_min, cross_entropy=r.t_at_min
+        )
     )
-    wider = f.std > b.std
-    second = _p(
-        f"P, two peaks, has std {r.p_std:.2f}. Minimising the forward KL(P‖Q) fits Q with mean "
-        f"{_fixed(f.mean, 2)} and std {f.std:.2f}; minimising the reverse KL(Q‖P) gives mean "
-        f"{_fixed(b.mean, 2)} and std {b.std:.2f}. "
-        + (
+    constant = _p(
+        _(
+            "H(P) does not depend on Q. Along Q_t, H(P, Q_t) − D_KL(P‖Q_t) stays between "
+            "{low:.6f} and {high:.6f}, H(P) itself, and over the {count} random Q the gradients "
+            "of H(P, Q) and of D_KL(P‖Q) with respect to Q's logits differ by at most "
+            "{gradient_gap:.2g}. So minimising the cross-entropy minimises the KL divergence: "
+            "{lowest}"
+        ).format(
+            low=low, high=high, count=r.random_q, gradient_gap=r.gradient_gap, lowest=lowest
+        )
+    )
+    shape = (
+        _(
             "The forward fit spreads over both peaks (Q must cover wherever P has mass); the "
             "reverse fit locks onto one (Q is punished wherever P is small)."
-            if wider
-            else "In this run the forward fit is not the wider one."
         )
-        + " Q is a Gaussian cut to the grid, so its std is computed from Q itself, not "
-        f"read off its σ parameter ({_num(f.sigma)} and {_num(b.sigma)})."
+        if f.std > b.std
+        else _("In this run the forward fit is not the wider one.")
+    )
+    second = _p(
+        _(
+            "P, two peaks, has std {p_std:.2f}. Minimising the forward KL(P‖Q) fits Q with mean "
+            "{forward_mean} and std {forward_std:.2f}; minimising the reverse KL(Q‖P) gives mean "
+            "{reverse_mean} and std {reverse_std:.2f}. {shape} Q is a Gaussian cut to the grid, "
+            "so its std is computed from Q itself, not read off its σ parameter "
+            "({forward_sigma} and {reverse_sigma})."
+        ).format(
+            p_std=r.p_std,
+            forward_mean=_fixed(f.mean, 2),
+            forward_std=f.std,
+            reverse_mean=_fixed(b.mean, 2),
+            reverse_std=b.std,
+            shape=shape,
+            forward_sigma=_num(f.sigma),
+            reverse_sigma=_num(b.sigma),
+        )
     )
     return (
         first
         + constant
         + second
         + _table(
-            ["fit by", "mean", "std of Q", "σ parameter", "KL(P‖Q)", "KL(Q‖P)"],
+            [_("fit by"), _("mean"), _("std of Q"), _("σ parameter"), "KL(P‖Q)", "KL(Q‖P)"],
             [
                 [
-                    x.direction,
+                    _(x.direction),
                     _fixed(x.mean, 3),
                     f"{x.std:.3f}",
                     _num(x.sigma, 4),
@@ -227,43 +358,82 @@ def _describe_kl(r) -> str:
 
 def _triplet_sentence(t, margin: float) -> str:
     state = (
-        "the negative is at least a margin farther than the positive: loss 0"
+        _("the negative is at least a margin farther than the positive: loss 0")
         if t.loss == 0
-        else f"the negative is not a margin farther than the positive: loss {t.loss:.3f}"
+        else _("the negative is not a margin farther than the positive: loss {loss:.3f}").format(
+            loss=t.loss
+        )
     )
-    return f"d(a, p) = {t.d_ap:.4g}, d(a, n) = {t.d_an:.4g}, margin {margin:g}: {state}"
+    return _("d(a, p) = {d_ap:.4g}, d(a, n) = {d_an:.4g}, margin {margin:g}: {state}").format(
+        d_ap=t.d_ap, d_an=t.d_an, margin=margin, state=state
+    )
 
 
 def _describe_triplet(r) -> str:
     tb, ta = r.triplet_before, r.triplet_after
     grew = r.spread_after / r.spread_before
     ratio = [t.d_an / t.d_ap if t.d_ap > 0 else math.inf for t in (tb, ta)]
-    moved = "away from" if ta.d_ap > tb.d_ap else "toward"
+    moved = (
+        _(
+            "The positive moved away from the anchor ({before:.3g} → {after:.3g}), yet the "
+            "triplet got better"
+        )
+        if ta.d_ap > tb.d_ap
+        else _(
+            "The positive moved toward the anchor ({before:.3g} → {after:.3g}), yet the triplet "
+            "got better"
+        )
+    ).format(before=tb.d_ap, after=ta.d_ap)
     return (
         _p(
-            "The top panels show the loss's geometry on one triplet of validation digits: the "
-            "anchor, a positive (the same digit, the farthest one before training) and a negative "
-            "(another digit, the nearest one before training). The solid circle has radius d(a, p); "
-            "the negative must lie outside the dashed one, d(a, p) + margin. Before training "
-            f"{_triplet_sentence(tb, r.margin)}; after, {_triplet_sentence(ta, r.margin)}."
+            _(
+                "The top panels show the loss's geometry on one triplet of validation digits: the "
+                "anchor, a positive (the same digit, the farthest one before training) and a "
+                "negative (another digit, the nearest one before training). The solid circle has "
+                "radius d(a, p); the negative must lie outside the dashed one, d(a, p) + margin. "
+                "Before training {before}; after, {after}."
+            ).format(
+                before=_triplet_sentence(tb, r.margin), after=_triplet_sentence(ta, r.margin)
+            )
         )
         + _p(
-            f"The positive moved {moved} the anchor ({tb.d_ap:.3g} → {ta.d_ap:.3g}), yet the "
-            "triplet got better: the loss compares d(a, p) with d(a, n), not with a fixed ruler, "
-            f"and the whole embedding grew. Its points' root-mean-square distance from their "
-            f"centre went from {r.spread_before:.3g} to {r.spread_after:.3g}, {grew:.3g} times, "
-            "since the margin is a fixed length and spreading everything out is one way to meet "
-            f"it. Measured in that spread, d(a, p) went from {tb.d_ap / r.spread_before:.3g} to "
-            f"{ta.d_ap / r.spread_after:.3g} and d(a, n) from {tb.d_an / r.spread_before:.3g} to "
-            f"{ta.d_an / r.spread_after:.3g}; the ratio d(a, n)/d(a, p) from {_num(ratio[0])} to "
-            f"{_num(ratio[1])}."
+            _(
+                "{moved}: the loss compares d(a, p) with d(a, n), not with a fixed ruler, and the "
+                "whole embedding grew. Its points' root-mean-square distance from their centre "
+                "went from {spread_before:.3g} to {spread_after:.3g}, {grew:.3g} times, since the "
+                "margin is a fixed length and spreading everything out is one way to meet it. "
+                "Measured in that spread, d(a, p) went from {ap_before:.3g} to {ap_after:.3g} and "
+                "d(a, n) from {an_before:.3g} to {an_after:.3g}; the ratio d(a, n)/d(a, p) from "
+                "{ratio_before} to {ratio_after}."
+            ).format(
+                moved=moved,
+                spread_before=r.spread_before,
+                spread_after=r.spread_after,
+                grew=grew,
+                ap_before=tb.d_ap / r.spread_before,
+                ap_after=ta.d_ap / r.spread_after,
+                an_before=tb.d_an / r.spread_before,
+                an_after=ta.d_an / r.spread_after,
+                ratio_before=_num(ratio[0]),
+                ratio_after=_num(ratio[1]),
+            )
         )
         + _p(
-            f"A small network maps each 8×8 digit to 2-D and is trained with batch_triplet_loss "
-            f"(mining '{r.mining}', margin {r.margin:g}) for {len(r.loss)} steps; the loss goes "
-            f"from {r.loss[0]:.3f} to {r.loss[-1]:.3f}. On one scale, the bottom panels show the "
-            f"embedding before and after: 1-nearest-neighbour validation accuracy goes from "
-            f"{r.knn_before:.1%} to {r.knn_after:.1%}."
+            _(
+                "A small network maps each 8×8 digit to 2-D and is trained with "
+                "batch_triplet_loss (mining '{mining}', margin {margin:g}) for {steps} steps; the "
+                "loss goes from {first:.3f} to {last:.3f}. On one scale, the bottom panels show "
+                "the embedding before and after: 1-nearest-neighbour validation accuracy goes "
+                "from {knn_before:.1%} to {knn_after:.1%}."
+            ).format(
+                mining=r.mining,
+                margin=r.margin,
+                steps=len(r.loss),
+                first=r.loss[0],
+                last=r.loss[-1],
+                knn_before=r.knn_before,
+                knn_after=r.knn_after,
+            )
         )
     )
 
@@ -274,23 +444,42 @@ def _describe_derivative(r) -> str:
     exact = [h for h, e in zip(r.hs, r.central_error, strict=True) if e == 0]
     if exact:
         # L is a parabola in w, and a parabola's central difference has no truncation error.
-        central = (
-            f"The central difference (L(w+h) − L(w−h))/2h is exact at h = {exact[-1]:g}: L is a "
+        central = _(
+            "The central difference (L(w+h) − L(w−h))/2h is exact at h = {h:g}: L is a "
             "parabola in w, whose central difference has no truncation error."
-        )
+        ).format(h=exact[-1])
     else:
-        central = f"The central difference's error falls to {min(r.central_error):.2g}."
+        central = _("The central difference's error falls to {error:.2g}.").format(
+            error=min(r.central_error)
+        )
     return _p(
-        f"L(w) = mse_loss(w·x, y) on {len(r.ws)} grid points. At w = {t0.w:g} autograd gives "
-        f"dL/dw = {t0.autograd:.6f}; the slide's difference quotient with h = {r.h:g} gives "
-        f"{t0.forward_difference:.6f}. At the minimum w* = Σxy/Σx² = {r.w_star:.4f} the slope "
-        f"is {tmin.autograd:.2g}: flat, as the lecture says of a minimum."
+        _(
+            "L(w) = mse_loss(w·x, y) on {points} grid points. At w = {w:g} autograd gives "
+            "dL/dw = {autograd:.6f}; the slide's difference quotient with h = {h:g} gives "
+            "{quotient:.6f}. At the minimum w* = Σxy/Σx² = {w_star:.4f} the slope is "
+            "{slope:.2g}: flat, as the lecture says of a minimum."
+        ).format(
+            points=len(r.ws),
+            w=t0.w,
+            autograd=t0.autograd,
+            h=r.h,
+            quotient=t0.forward_difference,
+            w_star=r.w_star,
+            slope=tmin.autograd,
+        )
     ) + _p(
-        f"Shrinking h makes the quotient approach the derivative only so far: its error is "
-        f"smallest, {r.forward_error[best]:.2g}, at h = {r.hs[best]:.2g}, and grows for smaller "
-        f"h ({r.forward_error[0]:.2g} at h = {r.hs[0]:g}) as float64 rounding takes over. "
-        + central
-        + " Autograd has no h at all."
+        _(
+            "Shrinking h makes the quotient approach the derivative only so far: its error is "
+            "smallest, {best_error:.2g}, at h = {best_h:.2g}, and grows for smaller h "
+            "({small_error:.2g} at h = {small_h:g}) as float64 rounding takes over. {central} "
+            "Autograd has no h at all."
+        ).format(
+            best_error=r.forward_error[best],
+            best_h=r.hs[best],
+            small_error=r.forward_error[0],
+            small_h=r.hs[0],
+            central=central,
+        )
     )
 
 
@@ -301,39 +490,72 @@ def _first_below(curve: list[float], level: float) -> int | None:
 def _describe_gd_vs_sgd(r) -> str:
     gd, sgd = r.gd_loss, r.sgd_loss
     done = [
-        f"{name} stopped after {len(c) - 1} steps (the loss left the finite numbers)"
+        _("{name} stopped after {steps} steps (the loss left the finite numbers)").format(
+            name=name, steps=len(c) - 1
+        )
         for name, c in (("GD", gd), ("SGD", sgd))
         if len(c) - 1 < r.steps
     ]
     seen = (len(sgd) - 1) * r.batch_size
     k = min(len(gd) - 1, max(1, round(seen / r.train_size)))
-    per_step = (
-        f"After {r.steps} steps at lr {r.lr:g}, GD's loss on the whole training set is "
-        f"{_num(gd[-1], 4)} and SGD's {_num(sgd[-1], 4)}. "
-    )
-    if done:
-        per_step += _join(done) + ". "
-    ahead = "SGD is ahead" if sgd[-1] < gd[k] else "SGD is not ahead"
+    per_step = _(
+        "After {steps} steps at lr {lr:g}, GD's loss on the whole training set is {gd} and "
+        "SGD's {sgd}."
+    ).format(steps=r.steps, lr=r.lr, gd=_num(gd[-1], 4), sgd=_num(sgd[-1], 4))
+    ahead = _("SGD is ahead") if sgd[-1] < gd[k] else _("SGD is not ahead")
     noise = r.sgd_gradient_noise
     mean_noise = sum(noise) / len(noise) if noise else float("nan")
     work = r.train_size / r.batch_size
     time_ratio = r.seconds_per_gd_step / r.seconds_per_sgd_step
+    times = {
+        "gd_ms": 1000 * r.seconds_per_gd_step,
+        "sgd_ms": 1000 * r.seconds_per_sgd_step,
+        "ratio": time_ratio,
+        "work": work,
+    }
+    timing = (
+        _(
+            "On this machine a GD step took {gd_ms:.2f} ms and an SGD step {sgd_ms:.2f} ms: "
+            "{ratio:.1f} times the time for {work:.0f} times the examples, since fixed per-step "
+            "costs weigh heavily on a model this small."
+        )
+        if time_ratio < work / 4
+        else _(
+            "On this machine a GD step took {gd_ms:.2f} ms and an SGD step {sgd_ms:.2f} ms: "
+            "{ratio:.1f} times the time for {work:.0f} times the examples."
+        )
+    ).format(**times)
     return _p(
-        per_step + f"A GD step reads all {r.train_size} training examples, an SGD step "
-        f"{r.batch_size}: SGD's {len(sgd) - 1} steps read {seen} examples, about GD's first "
-        f"{k} step{'s' if k != 1 else ''}, where GD's loss was {_num(gd[k], 4)}: per example "
-        f"read, {ahead} ({_num(sgd[-1], 4)})."
+        _sentences(
+            per_step,
+            _join(done) + "." if done else "",
+            ngettext(
+                "A GD step reads all {train} training examples, an SGD step {batch}: SGD's "
+                "{sgd_steps} steps read {seen} examples, about GD's first {k} step, where GD's "
+                "loss was {gd_then}: per example read, {ahead} ({sgd_last}).",
+                "A GD step reads all {train} training examples, an SGD step {batch}: SGD's "
+                "{sgd_steps} steps read {seen} examples, about GD's first {k} steps, where GD's "
+                "loss was {gd_then}: per example read, {ahead} ({sgd_last}).",
+                k,
+            ).format(
+                train=r.train_size,
+                batch=r.batch_size,
+                sgd_steps=len(sgd) - 1,
+                seen=seen,
+                k=k,
+                gd_then=_num(gd[k], 4),
+                ahead=ahead,
+                sgd_last=_num(sgd[-1], 4),
+            ),
+        )
     ) + _p(
-        f"The price is noise: a mini-batch gradient differs from the full one by "
-        f"{_num(mean_noise)} times the full gradient's length on average, and SGD's whole-set "
-        f"loss went up after {r.sgd_rises} of its steps, GD's after {r.gd_rises}. On this "
-        f"machine a GD step took {1000 * r.seconds_per_gd_step:.2f} ms and an SGD step "
-        f"{1000 * r.seconds_per_sgd_step:.2f} ms: {time_ratio:.1f} times the time for "
-        f"{work:.0f} times the examples"
-        + (
-            ", since fixed per-step costs weigh heavily on a model this small."
-            if time_ratio < work / 4
-            else "."
+        _sentences(
+            _(
+                "The price is noise: a mini-batch gradient differs from the full one by {noise} "
+                "times the full gradient's length on average, and SGD's whole-set loss went up "
+                "after {sgd_rises} of its steps, GD's after {gd_rises}."
+            ).format(noise=_num(mean_noise), sgd_rises=r.sgd_rises, gd_rises=r.gd_rises),
+            timing,
         )
     )
 
@@ -342,83 +564,132 @@ def _outcome(path) -> str:
     start, end = path.values[0], path.values[-1]
     steps = len(path.values) - 1
     if path.diverged:
-        return f"grew to {end:.3g} and a coordinate passed 10⁶ after {steps} steps: it diverges"
+        return _(
+            "grew to {end:.3g} and a coordinate passed 10⁶ after {steps} steps: it diverges"
+        ).format(end=end, steps=steps)
     if end > start:
-        return f"grew from {start:.3g} to {end:.3g} in {steps} steps: it diverges"
-    return (
-        f"fell from {start:.3g} to {end:.3g} in {steps} steps "
-        f"({100 * end / start:.2g}% of the start)"
-    )
+        return _("grew from {start:.3g} to {end:.3g} in {steps} steps: it diverges").format(
+            start=start, end=end, steps=steps
+        )
+    return _(
+        "fell from {start:.3g} to {end:.3g} in {steps} steps ({share:.2g}% of the start)"
+    ).format(start=start, end=end, steps=steps, share=100 * end / start)
 
 
 def _describe_lr(r) -> str:
     runs = " ".join(
-        f"At lr {p.lr:g} ({label}), f {_outcome(p)}."
+        _("At lr {lr:g} ({label}), f {outcome}.").format(
+            lr=p.lr, label=_(label), outcome=_outcome(p)
+        )
         for label, p in zip(r.labels, r.paths, strict=True)
     )
     return _p(
-        f"Plain SGD on x²/20 + y² from the same start. {runs} The steepest direction has "
-        f"curvature {r.curvature:g}, so a rate above 2/{r.curvature:g} = {2 / r.curvature:g} "
-        "overshoots by more than it corrects at every step, and one far below it creeps along "
-        "the flat direction."
+        _(
+            "Plain SGD on x²/20 + y² from the same start. {runs} The steepest direction has "
+            "curvature {curvature:g}, so a rate above 2/{curvature:g} = {limit:g} overshoots by "
+            "more than it corrects at every step, and one far below it creeps along the flat "
+            "direction."
+        ).format(runs=runs, curvature=r.curvature, limit=2 / r.curvature)
     ) + _p(
-        "The range test raises the learning rate exponentially during one short run of the "
-        f"digits network and records the loss: lowest at lr {r.range_test.lr_at_minimum:.3g}, "
-        f"rising beyond it. A tenth of that, {r.range_test.suggested_lr:.3g}, is a safe start."
+        _(
+            "The range test raises the learning rate exponentially during one short run of the "
+            "digits network and records the loss: lowest at lr {lowest:.3g}, rising beyond it. A "
+            "tenth of that, {suggested:.3g}, is a safe start."
+        ).format(lowest=r.range_test.lr_at_minimum, suggested=r.range_test.suggested_lr)
     )
 
 
 def _momentum_against_sgd(r, s, m) -> str:
     """SGD against Momentum, fairly: crossings, where each ends, the effective steps,
     Momentum at SGD's effective step, and the factor each shrinks the error by."""
-    out = f"SGD crosses the valley floor y = 0 {s.crossings} times, Momentum {m.crossings} times"
-    if m.crossings < s.crossings:
-        out += (
-            ": its velocity averages out the alternating y-gradient and keeps the steady "
-            f"x-gradient, and its path is {sum(m.step_lengths):.3g} long against SGD's "
-            f"{sum(s.step_lengths):.3g}. "
+    smoother = m.crossings < s.crossings
+    crossings = (
+        _(
+            "SGD crosses the valley floor y = 0 {sgd} times, Momentum {momentum_crossings} times: "
+            "its velocity averages out the alternating y-gradient and keeps the steady "
+            "x-gradient, and its path is {momentum_length:.3g} long against SGD's {sgd_length:.3g}."
         )
-    else:
-        out += ": at these rates momentum does not smooth the path. "
-    ends = "SGD ends lower" if s.values[-1] < m.values[-1] else "Momentum ends lower"
-    out += (
-        f"{'Yet ' if s.values[-1] < m.values[-1] and m.crossings < s.crossings else ''}{ends} "
-        f"(f {_num(s.values[-1])} against {_num(m.values[-1])}), and the two do not take the "
-        f"same step: on a steady slope Momentum's velocity builds up to 1/(1 − α) steps' "
-        f"worth, so at η = {m.lr:g} and α = {m.momentum:g} its effective step is "
-        f"η/(1 − α) = {m.effective_lr:.3g}, against SGD's {s.effective_lr:.3g}."
+        if smoother
+        else _(
+            "SGD crosses the valley floor y = 0 {sgd} times, Momentum {momentum_crossings} times: "
+            "at these rates momentum does not smooth the path."
+        )
+    ).format(
+        sgd=s.crossings,
+        momentum_crossings=m.crossings,
+        momentum_length=sum(m.step_lengths),
+        sgd_length=sum(s.step_lengths),
     )
+    if s.values[-1] < m.values[-1]:
+        ends = _("Yet SGD ends lower") if smoother else _("SGD ends lower")
+    else:
+        ends = _("Momentum ends lower")
+    steps = _(
+        "{ends} (f {sgd} against {momentum_f}), and the two do not take the same step: on a "
+        "steady slope Momentum's velocity builds up to 1/(1 − α) steps' worth, so at η = {lr:g} "
+        "and α = {alpha:g} its effective step is η/(1 − α) = {effective:.3g}, against SGD's "
+        "{sgd_effective:.3g}."
+    ).format(
+        ends=ends,
+        sgd=_num(s.values[-1]),
+        momentum_f=_num(m.values[-1]),
+        lr=m.lr,
+        alpha=m.momentum,
+        effective=m.effective_lr,
+        sgd_effective=s.effective_lr,
+    )
+    matched = ""
     if r.matched is not None and not r.matched.diverged and not s.diverged:
         q = r.matched
-        lower = "still above" if q.values[-1] > s.values[-1] else "below"
-        out += (
-            f" At SGD's effective step (η = {q.lr:.3g}, η/(1 − α) = {q.effective_lr:.3g}) "
-            f"Momentum ends at f {_num(q.values[-1])}, {lower} SGD's, crossing y = 0 "
-            f"{q.crossings} times."
+        matched = (
+            _(
+                "At SGD's effective step (η = {lr:.3g}, η/(1 − α) = {effective:.3g}) Momentum "
+                "ends at f {value}, still above SGD's, crossing y = 0 {crossings} times."
+            )
+            if q.values[-1] > s.values[-1]
+            else _(
+                "At SGD's effective step (η = {lr:.3g}, η/(1 − α) = {effective:.3g}) Momentum "
+                "ends at f {value}, below SGD's, crossing y = 0 {crossings} times."
+            )
+        ).format(
+            lr=q.lr, effective=q.effective_lr, value=_num(q.values[-1]), crossings=q.crossings
         )
+    factors = verdict = ""
     if s.contraction and m.contraction and not s.diverged and not m.diverged:
         (sx, sy), (mx, my) = s.contraction, m.contraction
         slow_s, slow_m = max(sx, sy), max(mx, my)
         low, high = r.curvatures
-        heavy = (
-            " (= √α: the heavy ball overshoots and swings back)"
-            if math.isclose(slow_m, math.sqrt(m.momentum), rel_tol=1e-9)
-            else ""
-        )
-        out += (
-            f" Per step, SGD shrinks the distance to the minimum by a factor {sx:.3g} along x "
-            f"(curvature {low:g}) and {sy:.3g} along y (curvature {high:g}); Momentum by "
-            f"{mx:.3g} and {my:.3g}{heavy}."
-        )
+        heavy = math.isclose(slow_m, math.sqrt(m.momentum), rel_tol=1e-9)
+        factors = (
+            _(
+                "Per step, SGD shrinks the distance to the minimum by a factor {sgd_x:.3g} along "
+                "x (curvature {low:g}) and {sgd_y:.3g} along y (curvature {high:g}); Momentum by "
+                "{momentum_x:.3g} and {momentum_y:.3g} (= √α: the heavy ball overshoots and "
+                "swings back)."
+            )
+            if heavy
+            else _(
+                "Per step, SGD shrinks the distance to the minimum by a factor {sgd_x:.3g} along "
+                "x (curvature {low:g}) and {sgd_y:.3g} along y (curvature {high:g}); Momentum by "
+                "{momentum_x:.3g} and {momentum_y:.3g}."
+            )
+        ).format(sgd_x=sx, sgd_y=sy, low=low, high=high, momentum_x=mx, momentum_y=my)
         if slow_s < slow_m:
-            out += (
-                f" Over {r.steps} steps the slower factor decides ({slow_s:.3g}^{r.steps} = "
-                f"{slow_s**r.steps:.2g} against {slow_m:.3g}^{r.steps} = {slow_m**r.steps:.2g}): "
-                f"at α = {m.momentum:g} Momentum buys a smooth path, not a faster one here."
+            verdict = _(
+                "Over {steps} steps the slower factor decides ({sgd:.3g}^{steps} = "
+                "{sgd_power:.2g} against {momentum_factor:.3g}^{steps} = {momentum_power:.2g}): at "
+                "α = {alpha:g} Momentum buys a smooth path, not a faster one here."
+            ).format(
+                steps=r.steps,
+                sgd=slow_s,
+                sgd_power=slow_s**r.steps,
+                momentum_factor=slow_m,
+                momentum_power=slow_m**r.steps,
+                alpha=m.momentum,
             )
         else:
-            out += " Momentum's slower factor is the smaller: it also converges faster."
-    return _p(out)
+            verdict = _("Momentum's slower factor is the smaller: it also converges faster.")
+    return _p(_sentences(crossings, steps, matched, factors, verdict))
 
 
 def _describe_paths(r) -> str:
@@ -426,10 +697,12 @@ def _describe_paths(r) -> str:
     start = ", ".join(f"{v:g}" for v in r.start)
     low, high = r.curvatures
     out = _p(
-        f"Each optimizer starts at ({start}) and takes {r.steps} steps on {r.formula} at one "
-        f"fixed learning rate (in each panel's title). The curvature is {low:g} along x and "
-        f"{high:g} along y: the surface is {high / low:.3g} times flatter along x, so the "
-        "gradient points mostly across the valley."
+        _(
+            "Each optimizer starts at ({start}) and takes {steps} steps on {formula} at one fixed "
+            "learning rate (in each panel's title). The curvature is {low:g} along x and "
+            "{high:g} along y: the surface is {ratio:.3g} times flatter along x, so the gradient "
+            "points mostly across the valley."
+        ).format(start=start, steps=r.steps, formula=r.formula, low=low, high=high, ratio=high / low)
     )
     if "sgd" in paths and "momentum" in paths:
         out += _momentum_against_sgd(r, paths["sgd"], paths["momentum"])
@@ -438,36 +711,44 @@ def _describe_paths(r) -> str:
         shrinking = sum(1 for a, b in zip(lengths, lengths[1:], strict=False) if b < a)
         later = len(lengths) - 1
         which = (
-            f"each of its {later} later steps is shorter than the one before"
+            _("each of its {later} later steps is shorter than the one before").format(later=later)
             if shrinking == later
-            else f"{shrinking} of its {later} later steps are shorter than the one before"
+            else _("{shrinking} of its {later} later steps are shorter than the one before").format(
+                shrinking=shrinking, later=later
+            )
         )
         out += _p(
-            f"AdaGrad's steps go from {lengths[0]:.3g} to {lengths[-1]:.3g} ({which}): its "
-            "accumulator h only grows."
+            _(
+                "AdaGrad's steps go from {first:.3g} to {last:.3g} ({which}): its accumulator h "
+                "only grows."
+            ).format(first=lengths[0], last=lengths[-1], which=which)
         )
     shown = list(r.paths) + ([r.matched] if r.matched is not None else [])
     rows = [
         [
-            _label(p.optimizer) + (" at SGD's effective step" if p is r.matched else ""),
+            _("{optimizer} at SGD's effective step").format(optimizer=_label(p.optimizer))
+            if p is r.matched
+            else _label(p.optimizer),
             f"{p.lr:.3g}",
-            f"{p.effective_lr:.3g}" if p.optimizer in ("sgd", "momentum") else "adaptive",
+            f"{p.effective_lr:.3g}" if p.optimizer in ("sgd", "momentum") else _("adaptive"),
             p.crossings,
             f"{sum(p.step_lengths):.3g}",
             f"({p.points[-1][0]:.3g}, {p.points[-1][1]:.3g})",
-            f"{p.values[-1]:.3g}" + (" (diverged)" if p.diverged else ""),
+            _("{value} (diverged)").format(value=f"{p.values[-1]:.3g}")
+            if p.diverged
+            else f"{p.values[-1]:.3g}",
         ]
         for p in shown
     ]
     return out + _table(
         [
-            "optimizer",
-            "lr η",
-            "effective step η/(1 − α)",
-            "crossings of y = 0",
-            "path length",
-            "last point",
-            "last f",
+            _("optimizer"),
+            _("lr η"),
+            _("effective step η/(1 − α)"),
+            _("crossings of y = 0"),
+            _("path length"),
+            _("last point"),
+            _("last f"),
         ],
         rows,
     )
@@ -480,32 +761,54 @@ def _describe_momentum(r) -> str:
     i = r.drop_step - 1  # index of the first step at the lowered rate
     after = ""
     if 0 < i < len(lecture):
+        explained = torch_[i] < torch_[i - 1] / 5 and lecture[i] > lecture[i - 1] / 2
         after = (
-            f" At the first step at the lowered rate, the lecture's form moves "
-            f"{lecture[i]:.3g} (after {lecture[i - 1]:.3g}) and torch's {torch_[i]:.3g} (after "
-            f"{torch_[i - 1]:.3g})"
-        )
-        if torch_[i] < torch_[i - 1] / 5 and lecture[i] > lecture[i - 1] / 2:
-            after += (
-                ": torch's velocity b holds raw gradients, so the new rate scales all of it at "
-                "once, while the lecture's v already holds each old step's rate and lets it "
-                "fade by α per step."
+            _(
+                "At the first step at the lowered rate, the lecture's form moves {lecture:.3g} "
+                "(after {lecture_before:.3g}) and torch's {torch:.3g} (after {torch_before:.3g}): "
+                "torch's velocity b holds raw gradients, so the new rate scales all of it at "
+                "once, while the lecture's v already holds each old step's rate and lets it fade "
+                "by α per step."
             )
-        else:
-            after += "."
+            if explained
+            else _(
+                "At the first step at the lowered rate, the lecture's form moves {lecture:.3g} "
+                "(after {lecture_before:.3g}) and torch's {torch:.3g} (after {torch_before:.3g})."
+            )
+        ).format(
+            lecture=lecture[i],
+            lecture_before=lecture[i - 1],
+            torch=torch_[i],
+            torch_before=torch_[i - 1],
+        )
     same = (
-        "v = −ηb at every step, up to float64 rounding"
+        _("v = −ηb at every step, up to float64 rounding")
         if constant.max_relative_difference < 1e-12
-        else f"a relative difference of {constant.max_relative_difference:.2g}"
+        else _("a relative difference of {difference:.2g}").format(
+            difference=constant.max_relative_difference
+        )
     )
     return _p(
-        f"The lecture writes momentum as v ← αv − η∂L/∂W, W ← W + v; torch (and lossopt) as "
-        f"b ← μb + g, W ← W − ηb. With α = μ = {r.momentum:g} and a constant η = "
-        f"{constant.lrs[0]:g} for {len(constant.lrs)} steps on the lecture's surface, the two "
-        f"paths differ by at most {constant.max_difference:.2g}: {same}."
+        _(
+            "The lecture writes momentum as v ← αv − η∂L/∂W, W ← W + v; torch (and lossopt) as "
+            "b ← μb + g, W ← W − ηb. With α = μ = {momentum:g} and a constant η = {lr:g} for "
+            "{steps} steps on the lecture's surface, the two paths differ by at most "
+            "{difference:.2g}: {same}."
+        ).format(
+            momentum=r.momentum,
+            lr=constant.lrs[0],
+            steps=len(constant.lrs),
+            difference=constant.max_difference,
+            same=same,
+        )
     ) + _p(
-        f"Dividing η by 10 from step {r.drop_step}, as a learning-rate schedule does, separates "
-        f"them by up to {drop.max_difference:.3g}.{after}"
+        _sentences(
+            _(
+                "Dividing η by 10 from step {step}, as a learning-rate schedule does, separates "
+                "them by up to {difference:.3g}."
+            ).format(step=r.drop_step, difference=drop.max_difference),
+            after,
+        )
     )
 
 
@@ -517,70 +820,113 @@ def _describe_adaptive(r) -> str:
     (x0, y0), (x1, y1) = r.adagrad_elements[0], r.adagrad_elements[-1]
     gamma = r.rmsprop_alpha
     adagrad = _p(
-        f"AdaGrad's point is a rate per element: η/(√h + ε), with h each element's own sum of "
-        f"squared gradients. On the lecture's surface at η = {r.adagrad_lr:g}, x (the flat "
-        f"direction, small gradients) gets a rate of {x0:.3g} after the first step and y "
-        f"{y0:.3g} ({x0 / y0:.3g} times less); after {len(r.adagrad_elements)} steps {x1:.3g} "
-        f"against {y1:.3g} ({x1 / y1:.3g} times). Elements whose gradients were large get the "
-        "smaller rate, as the lecture says."
+        _(
+            "AdaGrad's point is a rate per element: η/(√h + ε), with h each element's own sum of "
+            "squared gradients. On the lecture's surface at η = {lr:g}, x (the flat direction, "
+            "small gradients) gets a rate of {x_first:.3g} after the first step and y "
+            "{y_first:.3g} ({ratio_first:.3g} times less); after {steps} steps {x_last:.3g} "
+            "against {y_last:.3g} ({ratio_last:.3g} times). Elements whose gradients were large "
+            "get the smaller rate, as the lecture says."
+        ).format(
+            lr=r.adagrad_lr,
+            x_first=x0,
+            y_first=y0,
+            ratio_first=x0 / y0,
+            steps=len(r.adagrad_elements),
+            x_last=x1,
+            y_last=y1,
+            ratio_last=x1 / y1,
+        )
     )
     shrink = _p(
-        f"Fed the same noisy gradients at lr {r.lr:g}, AdaGrad's effective learning rate falls "
-        f"from {r.adagrad[0]:.3g} to {r.adagrad[-1]:.3g} after {len(r.steps)} steps "
-        f"({r.adagrad[-1] / r.adagrad[0]:.1%} of its first), since h only grows. RMSProp's "
-        f"moving average (γ = {gamma:g}) forgets old gradients: its rate ends at "
-        f"{r.rmsprop[-1]:.3g}, {r.rmsprop[-1] / r.adagrad[-1]:.1f} times AdaGrad's, and over "
-        f"its last {len(quarter)} steps varies by {spread:.0%}."
+        _(
+            "Fed the same noisy gradients at lr {lr:g}, AdaGrad's effective learning rate falls "
+            "from {first:.3g} to {last:.3g} after {steps} steps ({share:.1%} of its first), since "
+            "h only grows. RMSProp's moving average (γ = {gamma:g}) forgets old gradients: its "
+            "rate ends at {rmsprop:.3g}, {times:.1f} times AdaGrad's, and over its last {count} "
+            "steps varies by {spread:.0%}."
+        ).format(
+            lr=r.lr,
+            first=r.adagrad[0],
+            last=r.adagrad[-1],
+            steps=len(r.steps),
+            share=r.adagrad[-1] / r.adagrad[0],
+            gamma=gamma,
+            rmsprop=r.rmsprop[-1],
+            times=r.rmsprop[-1] / r.adagrad[-1],
+            count=len(quarter),
+            spread=spread,
+        )
     )
     spike = _p(
-        f"RMSProp has no bias correction: G starts at 0, so after one step it holds only "
-        f"(1 − γ)g² and the first step is η/√(1 − γ) = {r.rmsprop_first_step / r.lr:.3g} times "
-        f"η, whatever the gradient (measured: {r.rmsprop_first_step:.3g} at η = {r.lr:g}). Adam "
-        f"keeps the same average of squares and divides it by 1 − β2ᵗ: its first step is "
-        f"{r.adam_corrected[0] / r.lr:.4f} times η. Without that correction Adam's first step "
-        f"would be {ratio:.3g} times the corrected one (m shrinks by 1 − β1 = {1 - b1:.3g}, √v "
-        f"by √(1 − β2) = {math.sqrt(1 - b2):.3g}). The steps measured on lossopt's Adam differ "
-        f"from the corrected formula by at most "
-        f"{max(abs(a - c) for a, c in zip(r.adam_actual, r.adam_corrected, strict=True)):.2g}."
+        _(
+            "RMSProp has no bias correction: G starts at 0, so after one step it holds only "
+            "(1 − γ)g² and the first step is η/√(1 − γ) = {first:.3g} times η, whatever the "
+            "gradient (measured: {measured:.3g} at η = {lr:g}). Adam keeps the same average of "
+            "squares and divides it by 1 − β2ᵗ: its first step is {adam:.4f} times η. Without "
+            "that correction Adam's first step would be {ratio:.3g} times the corrected one (m "
+            "shrinks by 1 − β1 = {m_shrinks:.3g}, √v by √(1 − β2) = {v_shrinks:.3g}). The steps "
+            "measured on lossopt's Adam differ from the corrected formula by at most {gap:.2g}."
+        ).format(
+            first=r.rmsprop_first_step / r.lr,
+            measured=r.rmsprop_first_step,
+            lr=r.lr,
+            adam=r.adam_corrected[0] / r.lr,
+            ratio=ratio,
+            m_shrinks=1 - b1,
+            v_shrinks=math.sqrt(1 - b2),
+            gap=max(abs(a - c) for a, c in zip(r.adam_actual, r.adam_corrected, strict=True)),
+        )
     )
     both = _p(
-        f"Adam = Momentum + RMSProp. On the same gradients, lossopt's Adam's m equals (1 − β1) "
-        f"times the buffer of Momentum at μ = β1 = {b1:g} (largest relative difference "
-        f"{r.adam_vs_momentum:.2g}), and its v equals RMSProp's G at γ = β2 = {b2:g} "
-        f"({r.adam_vs_rmsprop:.2g}): Momentum's direction divided by RMSProp's scale, with "
-        "both averages corrected for their start at 0."
+        _(
+            "Adam = Momentum + RMSProp. On the same gradients, lossopt's Adam's m equals "
+            "(1 − β1) times the buffer of Momentum at μ = β1 = {beta1:g} (largest relative "
+            "difference {m_gap:.2g}), and its v equals RMSProp's G at γ = β2 = {beta2:g} "
+            "({v_gap:.2g}): Momentum's direction divided by RMSProp's scale, with both averages "
+            "corrected for their start at 0."
+        ).format(beta1=b1, m_gap=r.adam_vs_momentum, beta2=b2, v_gap=r.adam_vs_rmsprop)
     )
     shown = [k for k, g in enumerate(r.eps_gradients) if g in (1e-2, 1e-4, 1e-6)]
     eps = _p(
-        f"Where ε sits: the lecture writes RMSProp's step as η g/√(G + ε), torch (and lossopt) "
-        f"as η g/(√G + ε), ε = {r.rmsprop_eps:g}. On a first step (G = (1 − γ)g²) at η = "
-        f"{r.lr:g} the two agree for large gradients and part below |g| ≈ √(ε/(1 − γ)) = "
-        f"{math.sqrt(r.rmsprop_eps / (1 - gamma)):.2g}: "
-        + _join(
-            [
-                f"at |g| = {r.eps_gradients[k]:g} the lecture's step is {r.eps_inside[k]:.3g} "
-                f"and torch's {r.eps_outside[k]:.3g}"
-                for k in shown
-            ]
+        _(
+            "Where ε sits: the lecture writes RMSProp's step as η g/√(G + ε), torch (and lossopt) "
+            "as η g/(√G + ε), ε = {eps:g}. On a first step (G = (1 − γ)g²) at η = {lr:g} the two "
+            "agree for large gradients and part below |g| ≈ √(ε/(1 − γ)) = {parting:.2g}: "
+            "{cases}. Inside the root ε caps the rate at η/√ε for tiny gradients; outside it "
+            "matters only when √G itself nears ε."
+        ).format(
+            eps=r.rmsprop_eps,
+            lr=r.lr,
+            parting=math.sqrt(r.rmsprop_eps / (1 - gamma)),
+            cases=_join(
+                [
+                    _(
+                        "at |g| = {g:g} the lecture's step is {inside:.3g} and torch's "
+                        "{outside:.3g}"
+                    ).format(
+                        g=r.eps_gradients[k], inside=r.eps_inside[k], outside=r.eps_outside[k]
+                    )
+                    for k in shown
+                ]
+            ),
         )
-        + ". Inside the root ε caps the rate at η/√ε for tiny gradients; outside it matters "
-        "only when √G itself nears ε."
     )
     return adagrad + shrink + spike + both + eps
 
 
 def _describe_training(r) -> str:
     if r.lr_source == "user":
-        rates = f"every optimizer at the learning rate given by --lr, {r.ranking[0].lr:g}"
+        rates = _("every optimizer at the learning rate given by --lr, {lr:g}").format(
+            lr=r.ranking[0].lr
+        )
     else:
         used = {x.optimizer: x.lr for x in r.ranking}
         names = sorted(used, key=list(OPTIMIZERS).index)
-        rates = (
+        rates = _(
             "each optimizer at one fixed rate, the middle of the starting grid that 'lossopt lab "
-            "compare' searches ("
-            + ", ".join(f"{_label(n)} {used[n]:g}" for n in names)
-            + "), not torch's defaults"
-        )
+            "compare' searches ({rates}), not torch's defaults"
+        ).format(rates=", ".join(f"{_label(n)} {used[n]:g}" for n in names))
     top = r.ranking[0]
     close = [
         _label(x.optimizer)
@@ -589,17 +935,30 @@ def _describe_training(r) -> str:
         and top.metric_mean - x.metric_mean <= top.metric_std + x.metric_std
     ]
     spread = (
-        f" {_join(close)} {'is' if len(close) == 1 else 'are'} within the seeds' spread of "
-        f"{_label(top.optimizer)} (the means differ by less than the two standard deviations "
-        "added): on these seeds that is no meaningful difference."
+        ngettext(
+            "{names} is within the seeds' spread of {best} (the means differ by less than the two "
+            "standard deviations added): on these seeds that is no meaningful difference.",
+            "{names} are within the seeds' spread of {best} (the means differ by less than the "
+            "two standard deviations added): on these seeds that is no meaningful difference.",
+            len(close),
+        ).format(names=_join(close), best=_label(top.optimizer))
         if close
         else ""
     )
     return (
         _p(
-            f"A 64-64-10 network on scikit-learn's digits for {r.epochs} epochs, {rates}, with "
-            f"seeds {_join([str(s) for s in r.seeds])}. Ranked by {r.metric} (equal means share a "
-            f"place).{spread}"
+            _sentences(
+                _(
+                    "A 64-64-10 network on scikit-learn's digits for {epochs} epochs, {rates}, "
+                    "with seeds {seeds}. Ranked by {metric} (equal means share a place)."
+                ).format(
+                    epochs=r.epochs,
+                    rates=rates,
+                    seeds=_join([str(s) for s in r.seeds]),
+                    metric=_(r.metric),
+                ),
+                spread,
+            )
         )
         + _same_step(r)
         + _ranking_table(r.ranking, r.metric)
@@ -617,24 +976,44 @@ def _same_step(r) -> str:
     same = math.isclose(effective, r.effective_lrs["sgd"], rel_tol=1e-9)
     gap = abs(s.metric_mean - m.metric_mean)
     within = gap <= s.metric_std + m.metric_std
-    text = (
-        f"Momentum at lr {m.lr:g} with α = {alpha:g} takes an effective step "
-        f"η/(1 − α) = {m.lr:g}/(1 − {alpha:g}) = {effective:.3g}, "
-        + (
-            f"the same as SGD's {s.lr:g}: the two move equally far on a steady slope and differ "
-            "only in how the step is spread over time. "
-            if same
-            else f"against SGD's {r.effective_lrs['sgd']:.3g}. "
+    step = (
+        _(
+            "Momentum at lr {lr:g} with α = {alpha:g} takes an effective step η/(1 − α) = "
+            "{lr:g}/(1 − {alpha:g}) = {effective:.3g}, the same as SGD's {sgd_lr:g}: the two move "
+            "equally far on a steady slope and differ only in how the step is spread over time."
         )
-        + f"Their means of {r.metric} differ by {gap:.4f}, "
-        + (
-            "within the seeds' spread"
-            + (": no surprise at the same effective step." if same else ".")
-            if within
-            else f"more than the seeds' spread ({s.metric_std:.4f} and {m.metric_std:.4f})."
+        if same
+        else _(
+            "Momentum at lr {lr:g} with α = {alpha:g} takes an effective step η/(1 − α) = "
+            "{lr:g}/(1 − {alpha:g}) = {effective:.3g}, against SGD's {sgd_effective:.3g}."
+        )
+    ).format(
+        lr=m.lr,
+        alpha=alpha,
+        effective=effective,
+        sgd_lr=s.lr,
+        sgd_effective=r.effective_lrs["sgd"],
+    )
+    if within and same:
+        scores = _(
+            "Their means of {metric} differ by {gap:.4f}, within the seeds' spread: no surprise "
+            "at the same effective step."
+        )
+    elif within:
+        scores = _("Their means of {metric} differ by {gap:.4f}, within the seeds' spread.")
+    else:
+        scores = _(
+            "Their means of {metric} differ by {gap:.4f}, more than the seeds' spread "
+            "({sgd_std:.4f} and {momentum_std:.4f})."
+        )
+    return _p(
+        _sentences(
+            step,
+            scores.format(
+                metric=_(r.metric), gap=gap, sgd_std=s.metric_std, momentum_std=m.metric_std
+            ),
         )
     )
-    return _p(text)
 
 
 def places(values: list[str]) -> list[int]:
@@ -656,11 +1035,13 @@ def _ranking_table(ranking, metric) -> str:
             _label(x.optimizer),
             f"{x.lr:g}",
             text,
-            f"{x.seconds_mean:.2f} s",
+            _("{seconds:.2f} s").format(seconds=x.seconds_mean),
         ]
         for place, x, text in zip(ranks, ranking, shown, strict=True)
     ]
-    return _table(["rank", "optimizer", "lr", metric, "time per run (this machine)"], rows)
+    return _table(
+        [_("rank"), _("optimizer"), "lr", _(metric), _("time per run (this machine)")], rows
+    )
 
 
 def _drawn_by(name: str) -> Callable[[Any], list]:
@@ -675,10 +1056,11 @@ def _drawn_by(name: str) -> Callable[[Any], list]:
     return draw
 
 
-# The lecture's order; each section's number is its place here, never typed.
+# The lecture's order; each section's number is its place here, never typed. Titles, and
+# the equations' words (never their symbols), are translated where the page shows them.
 SECTIONS: dict[str, Section] = {
     "l1-vs-l2": Section(
-        "L1 against L2",
+        N_("L1 against L2"),
         (
             "l<sub>n</sub> = |x<sub>n</sub> − y<sub>n</sub>| (L1)",
             "l<sub>n</sub> = (x<sub>n</sub> − y<sub>n</sub>)² (L2)",
@@ -687,7 +1069,7 @@ SECTIONS: dict[str, Section] = {
         _drawn_by("l1_vs_l2"),
     ),
     "entropy": Section(
-        "Entropy, softmax and cross-entropy",
+        N_("Entropy, softmax and cross-entropy"),
         (
             "H(P) = −Σ<sub>x</sub> P(x) log P(x)",
             "softmax(x)<sub>c</sub> = e<sup>x<sub>c</sub></sup> / Σ<sub>k</sub> e<sup>x<sub>k</sub></sup>",
@@ -697,17 +1079,19 @@ SECTIONS: dict[str, Section] = {
         _drawn_by("entropy"),
     ),
     "class-weights": Section(
-        "Class weights and ignore_index in cross-entropy",
+        N_("Class weights and ignore_index in cross-entropy"),
         (
             "l<sub>n</sub> = −w<sub>y<sub>n</sub></sub> log softmax(x<sub>n</sub>)<sub>y<sub>n</sub></sub>",
-            "mean = Σ<sub>n kept</sub> l<sub>n</sub> / Σ<sub>n kept</sub> w<sub>y<sub>n</sub></sub>,"
-            " kept: y<sub>n</sub> ≠ ignore_index",
+            N_(
+                "mean = Σ<sub>n kept</sub> l<sub>n</sub> / Σ<sub>n kept</sub> "
+                "w<sub>y<sub>n</sub></sub>, kept: y<sub>n</sub> ≠ ignore_index"
+            ),
         ),
         _describe_class_weights,
         _drawn_by("class_weights"),
     ),
     "kl": Section(
-        "KL divergence: H(P, Q) ≥ H(P), and it is not symmetric",
+        N_("KL divergence: H(P, Q) ≥ H(P), and it is not symmetric"),
         (
             "D<sub>KL</sub>(P‖Q) = Σ P(x) log(P(x)/Q(x))",
             "D<sub>KL</sub>(P‖Q) = H(P, Q) − H(P) ≥ 0",
@@ -716,49 +1100,49 @@ SECTIONS: dict[str, Section] = {
         _drawn_by("kl_asymmetry"),
     ),
     "triplet": Section(
-        "Triplet margin loss",
+        N_("Triplet margin loss"),
         ("l = max(d(a, p) − d(a, n) + margin, 0)",),
         _describe_triplet,
         _drawn_by("triplet"),
     ),
     "derivative": Section(
-        "The derivative is a slope",
+        N_("The derivative is a slope"),
         ("df/dx = lim<sub>h→0</sub> (f(x + h) − f(x)) / h",),
         _describe_derivative,
         _drawn_by("derivative"),
     ),
     "gd-vs-sgd": Section(
-        "Gradient descent against mini-batch SGD",
-        ("W ← W − η ∂L/∂W, the gradient over all examples or over a mini-batch",),
+        N_("Gradient descent against mini-batch SGD"),
+        (N_("W ← W − η ∂L/∂W, the gradient over all examples or over a mini-batch"),),
         _describe_gd_vs_sgd,
         _drawn_by("gd_vs_sgd"),
     ),
     "learning-rate": Section(
-        "The learning rate",
-        ("W ← W − η ∂L/∂W: η decides how far",),
+        N_("The learning rate"),
+        (N_("W ← W − η ∂L/∂W: η decides how far"),),
         _describe_lr,
         _drawn_by("learning_rate"),
     ),
     "paths": Section(
-        "Optimizer paths on the lecture's surface",
+        N_("Optimizer paths on the lecture's surface"),
         (
             "f(x, y) = x²/20 + y²",
-            "Momentum's step on a steady slope: η/(1 − α) times the gradient",
+            N_("Momentum's step on a steady slope: η/(1 − α) times the gradient"),
         ),
         _describe_paths,
         _drawn_by("optimizer_paths"),
     ),
     "momentum": Section(
-        "Momentum: the lecture's form and torch's",
+        N_("Momentum: the lecture's form and torch's"),
         (
-            "v ← αv − η ∂L/∂W, W ← W + v (the lecture)",
+            N_("v ← αv − η ∂L/∂W, W ← W + v (the lecture)"),
             "b ← μb + g, W ← W − ηb (torch)",
         ),
         _describe_momentum,
         _drawn_by("momentum_forms"),
     ),
     "adaptive": Section(
-        "Adaptive step sizes",
+        N_("Adaptive step sizes"),
         (
             "h ← h + g², W ← W − η g / √h (AdaGrad)",
             "G ← γG + (1 − γ)g², W ← W − η g / √(G + ε) (RMSProp)",
@@ -769,8 +1153,8 @@ SECTIONS: dict[str, Section] = {
         _drawn_by("adaptive_steps"),
     ),
     "training": Section(
-        "Training a real model",
-        ("try several optimizers: Adam or RMSProp usually does well",),
+        N_("Training a real model"),
+        (N_("try several optimizers: Adam or RMSProp usually does well"),),
         _describe_training,
         _drawn_by("training"),
     ),
@@ -884,17 +1268,27 @@ def try_it(
         if meta.get(key) is not None:
             flags += f" --{key} {meta[key]}"
     command = f"lossopt lab {name}{flags}" + (" --quick" if meta.get("quick") else "")
-    redraw = f"redraw this section with <code class='cli'>{html.escape(command)}</code>"
+    # The message is escaped, then filled with the HTML of the command and the link
+    redraw = _html(_("redraw this section with {command}")).format(
+        command=f"<code class='cli'>{html.escape(command)}</code>"
+    )
     explorable, settings = LIVE.get(name, (None, None))
     if explorable not in live:
-        return f"<p class='try'>Try it: {redraw}.</p>"
+        line = _html(_("Try it: {redraw}.")).format(redraw=redraw)
+        return f"<p class='try'>{line}</p>"
     knob_list = live[explorable]
     url = knobs.live_url(explorable, knob_list, _accepted(knob_list, settings(result, meta)))
-    return (
-        "<p class='try'>Try it: run <code>lossopt lab serve</code> and open "
-        f"<a class='live' href='{html.escape(url, quote=True)}'>{html.escape(url)}</a>, "
-        f"or {redraw}.</p>"
+    line = _html(_("Try it: run {serve} and open {address}, or {redraw}.")).format(
+        serve="<code>lossopt lab serve</code>",
+        address=f"<a class='live' href='{html.escape(url, quote=True)}'>{html.escape(url)}</a>",
+        redraw=redraw,
     )
+    return f"<p class='try'>{line}</p>"
+
+
+def _html(message: str) -> str:
+    """A translated message as HTML text, its {placeholders} kept for .format."""
+    return html.escape(message, quote=False)
 
 
 def _plain(value: Any) -> Any:
@@ -933,6 +1327,13 @@ def split_timings(value: Any, path: str = "") -> tuple[Any, dict[str, float]]:
     return value, timings
 
 
+INTRO = N_(
+    "Every idea of the lecture on losses and optimizers, shown on real runs of lossopt's own "
+    "losses and optimizers."
+)
+HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
+
+
 def write(
     results: dict[str, Any],
     folder: Path,
@@ -943,8 +1344,7 @@ def write(
     try_lines: bool = True,
     live: Mapping[str, Sequence[Knob]] | None = None,
     title: str = "lossopt lab",
-    intro: str = "Every idea of the lecture on losses and optimizers, shown on real runs of "
-    "lossopt's own losses and optimizers.",
+    intro: str | None = None,
 ) -> Path:
     """Write the report of results (section name -> experiment result) into folder.
 
@@ -952,7 +1352,8 @@ def write(
     its place in sections (the lecture's order, whichever sections ran). A page of
     more than one section opens with a table of contents. With try_lines, each
     figure has its "try it" line: the command that redraws it and, for the
-    explorables live names (name -> its knobs), the live lab's address."""
+    explorables live names (name -> its knobs), the live lab's address. The page speaks
+    the lab's language (i18n); one with Korean in it carries the font for its characters."""
     from lossopt.lab import plots
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -962,10 +1363,9 @@ def write(
     )
     (folder / "timings.json").write_text(json.dumps(timings, indent=1, sort_keys=True))
     order = list(sections)
+    titles = {name: _(sections[name].title) for name in results}
     headings = {
-        name: f"{order.index(name) + 1}. {sections[name].title}"
-        if numbered
-        else sections[name].title
+        name: f"{order.index(name) + 1}. {titles[name]}" if numbered else titles[name]
         for name in results
     }
     parts = []
@@ -973,24 +1373,38 @@ def write(
         section = sections[name]
         images = plots.save(section.draw(result), folder)
         figures = "".join(
-            f'<img src="{html.escape(img)}" alt="{html.escape(section.title)}">' for img in images
+            f'<img src="{html.escape(img)}" alt="{html.escape(titles[name])}">' for img in images
         )
+        shown = tuple(_(line) for line in section.equations)  # the words; the symbols stay
         parts.append(
             f'<section id="{html.escape(name, quote=True)}"><h2>{html.escape(headings[name])}</h2>'
-            f"{page.equations(section.equations)}{figures}"
+            f"{page.equations(shown)}{figures}"
             f"{try_it(name, result, meta, live or {}) if try_lines else ''}{section.describe(result)}</section>"
         )
-    contents = page.contents(list(headings.items())) if len(results) > 1 else ""
+    contents = (
+        page.contents(list(headings.items()), _("Contents")) if len(results) > 1 else ""
+    )
     options = ", ".join(f"{k}={v}" for k, v in meta.items())
-    text = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{html.escape(title)}</title><style>{page.STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>"
-        f"<p class='meta'>{html.escape(options)}. Every number on this page is in results.json; times, "
-        "which depend on the machine, are in timings.json.</p>"
+    numbers = _(
+        "Every number on this page is in results.json; times, which depend on the machine, are "
+        "in timings.json."
+    )
+    body = (
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(_(INTRO) if intro is None else intro)}</p>"
+        f"<p class='meta'>{html.escape(options)}. {html.escape(numbers)}</p>"
         + contents
         + "".join(parts)
+    )
+    style = page.STYLE
+    if HANGUL.search(body):  # its glyphs travel with the page: the reader may have no such font
+        from lossopt.lab import fonts
+
+        style += f"{fonts.embed(folder, body)}\nbody{{font-family:{fonts.css_family()}}}\n"
+    text = (
+        f"<!doctype html><html lang='{i18n.get_language()}'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        + body
         + "</body></html>"
     )
     index = folder / "index.html"
