@@ -117,6 +117,12 @@ def test_the_korean_report_in_chromium(korean):
         # the embedded face, once the page's fonts have settled
         fonts="document.fonts.ready.then(set => Array.from(set).map(f => [f.family, f.status]))",
         uses="getComputedStyle(document.body).fontFamily",
+        # every element with Korean text of its own, and a font list without the face
+        # (an equation's box has its own serif list: its Korean words must fall back to it)
+        unfaced="Array.from(document.querySelectorAll('body *')).filter(e =>"
+        " Array.from(e.childNodes).some(n => n.nodeType === 3 && /[가-힣]/.test(n.textContent))"
+        f" && !getComputedStyle(e).fontFamily.includes('{fonts.FAMILY}'))"
+        ".map(e => e.tagName + ' ' + e.className + ': ' + e.textContent.slice(0, 60))",
     )
     assert seen["errors"] == []
     assert all(url.startswith("file://") for url in seen["requests"])  # offline
@@ -125,3 +131,4 @@ def test_the_korean_report_in_chromium(korean):
     assert seen["lang"] == "ko" and seen["first"] == "1. L1과 L2"
     assert [fonts.FAMILY, "loaded"] in [[f.strip("'\""), s] for f, s in seen["fonts"]]
     assert seen["uses"].strip("'\"").startswith(fonts.FAMILY)
+    assert seen["unfaced"] == []
