@@ -4,7 +4,12 @@ from the same `Knob`.
 
 A knob's ``name`` is the flag (``--name``), the query parameter (``name=...``)
 and, with hyphens as underscores (``attr``), the Python keyword it is handed
-on as. Nothing of the lab is imported here: this module only parses and formats.
+on as. Nothing of the lab is imported here but its language (i18n, which imports
+nothing of the lab): this module only parses and formats.
+
+A knob's ``help``, ``label`` and ``labels`` are declared in English (marked with ``N_``
+where they are declared) and shown in the language in use: in the live page's controls
+(``as_json``), in the flags' help and in the messages of a value refused.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
+
+from lossopt.lab.i18n import _
 
 KINDS = ("float", "int", "choice", "subset", "bool")
 SCALES = ("linear", "log")
@@ -80,32 +87,44 @@ class Knob:
         if self.kind == "choice":
             text = str(value).strip().lower()
             if text not in self.choices:
-                raise ValueError(self._bad(value, f"one of {', '.join(self.choices)}"))
+                raise ValueError(
+                    _("{name} must be one of {choices}, got {value!r}").format(
+                        name=self.name, choices=", ".join(self.choices), value=value
+                    )
+                )
             return text
         if self.kind == "subset":
             return self._subset(value)
         number = self._number(value)
         if not self.lo <= number <= self.hi:
-            raise ValueError(self._bad(value, f"from {_fmt(self.lo)} to {_fmt(self.hi)}"))
+            raise ValueError(
+                _("{name} must be from {lo} to {hi}, got {value!r}").format(
+                    name=self.name, lo=_fmt(self.lo), hi=_fmt(self.hi), value=value
+                )
+            )
         return number
 
-    def _bad(self, value: Any, wanted: str) -> str:
-        return f"{self.name} must be {wanted}, got {value!r}"
+    def _not_a_number(self, value: Any) -> ValueError:
+        if self.kind == "int":
+            wanted = _("{name} must be a whole number from {lo} to {hi}, got {value!r}")
+        else:
+            wanted = _("{name} must be a finite number from {lo} to {hi}, got {value!r}")
+        return ValueError(
+            wanted.format(name=self.name, lo=_fmt(self.lo), hi=_fmt(self.hi), value=value)
+        )
 
     def _number(self, value: Any) -> float | int:
-        wanted = "a whole number" if self.kind == "int" else "a finite number"
-        wanted += f" from {_fmt(self.lo)} to {_fmt(self.hi)}"
         if isinstance(value, bool):
-            raise ValueError(self._bad(value, wanted))
+            raise self._not_a_number(value)
         try:
             number = float(value.strip() if isinstance(value, str) else value)
         except (TypeError, ValueError):
-            raise ValueError(self._bad(value, wanted)) from None
+            raise self._not_a_number(value) from None
         if not math.isfinite(number):
-            raise ValueError(self._bad(value, wanted))
+            raise self._not_a_number(value)
         if self.kind == "int":
             if number != int(number):
-                raise ValueError(self._bad(value, wanted))
+                raise self._not_a_number(value)
             return int(number)
         return number
 
@@ -117,7 +136,9 @@ class Knob:
             return True
         if text in _FALSE:
             return False
-        raise ValueError(self._bad(value, "true or false"))
+        raise ValueError(
+            _("{name} must be true or false, got {value!r}").format(name=self.name, value=value)
+        )
 
     def _subset(self, value: Any) -> tuple[str, ...]:
         items = value.split(",") if isinstance(value, str) else list(value)
@@ -128,13 +149,18 @@ class Knob:
                 continue
             if name not in self.choices:
                 raise ValueError(
-                    f"{self.name}: unknown {name!r}; choose from {', '.join(self.choices)}"
+                    _("{knob}: unknown {name!r}; choose from {choices}").format(
+                        knob=self.name, name=name, choices=", ".join(self.choices)
+                    )
                 )
             if name not in names:
                 names.append(name)
         if not names:
-            wanted = f"a comma-separated list of {', '.join(self.choices)}"
-            raise ValueError(self._bad(value, wanted))
+            raise ValueError(
+                _("{name} must be a comma-separated list of {choices}, got {value!r}").format(
+                    name=self.name, choices=", ".join(self.choices), value=value
+                )
+            )
         return tuple(names)
 
     def format(self, value: Any) -> str:
@@ -164,7 +190,9 @@ class Knob:
                 dest=dest,
                 action=argparse.BooleanOptionalAction,
                 default=default,
-                help=f"{self.help} (default: {self.format(self.default)})",
+                help=_("{help} (default: {default})").format(
+                    help=_(self.help), default=self.format(self.default)
+                ),
             )
             return
 
@@ -181,7 +209,9 @@ class Knob:
             type=parse,
             default=default,
             metavar=self._metavar(),
-            help=f"{self.help} ({self._range()}; default: {self.format(self.default)})",
+            help=_("{help} ({range}; default: {default})").format(
+                help=_(self.help), range=self._range(), default=self.format(self.default)
+            ),
         )
 
     def _metavar(self) -> str:
@@ -191,18 +221,19 @@ class Knob:
 
     def _range(self) -> str:
         if self.kind == "choice":
-            return "one of " + ", ".join(self.choices)
+            return _("one of {choices}").format(choices=", ".join(self.choices))
         if self.kind == "subset":
-            return "any of " + ",".join(self.choices)
-        scale = ", log scale" if self.scale == "log" else ""
-        return f"{_fmt(self.lo)} to {_fmt(self.hi)}{scale}"
+            return _("any of {choices}").format(choices=",".join(self.choices))
+        if self.scale == "log":
+            return _("{lo} to {hi}, log scale").format(lo=_fmt(self.lo), hi=_fmt(self.hi))
+        return _("{lo} to {hi}").format(lo=_fmt(self.lo), hi=_fmt(self.hi))
 
     def as_json(self) -> dict:
-        """What the live page needs to draw the control."""
+        """What the live page needs to draw the control, in the language in use."""
         return {
             "name": self.name,
-            "label": self.label or self.name,
-            "help": self.help,
+            "label": _(self.label) if self.label else self.name,
+            "help": _(self.help),
             "kind": self.kind,
             "default": self._json(self.parse(self.default)),
             "lo": self.lo,
@@ -210,8 +241,12 @@ class Knob:
             "scale": self.scale,
             "step": self.step,
             "choices": list(self.choices),
-            "labels": {c: self.labels.get(c, c) for c in self.choices},
+            "labels": {c: _(text) for c, text in self._labels().items()},
         }
+
+    def _labels(self) -> dict[str, str]:
+        """Each choice's display name, in English: the choice itself unless labels says."""
+        return {c: self.labels.get(c, c) for c in self.choices}
 
     @staticmethod
     def _json(value: Any) -> Any:
@@ -232,9 +267,15 @@ def parse_all(knobs: Iterable[Knob], given: Mapping[str, Any], *, strict: bool =
     known = {knob.name: knob for knob in knobs}
     if strict:
         for name in given:
+            if name not in known and known:
+                raise ValueError(
+                    _("unknown parameter {name!r}; this one takes {names}").format(
+                        name=name, names=", ".join(known)
+                    )
+                )
             if name not in known:
                 raise ValueError(
-                    f"unknown parameter {name!r}; this one takes {', '.join(known) or 'none'}"
+                    _("unknown parameter {name!r}; this one takes none").format(name=name)
                 )
     return {
         knob.attr: knob.parse(given[knob.name]) if knob.name in given else knob.parse(knob.default)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lossopt.lab.figures import Figure, finite
+from lossopt.lab.i18n import _
 from lossopt.lab.knobs import Knob, parse_all
 
 
@@ -51,10 +52,12 @@ class Explorable:
         return self.answer(self.parse(given))
 
     def describe(self) -> dict[str, Any]:
+        """What the page shows of it before any answer, in the language in use (the title
+        and the intro are declared in English, marked for the catalog where declared)."""
         return {
             "name": self.name,
-            "title": self.title,
-            "intro": self.intro,
+            "title": _(self.title),
+            "intro": _(self.intro),
             "knobs": [knob.as_json() for knob in self.knobs],
             "stream": self.stream,
         }

@@ -21,6 +21,14 @@ window.lab = lab;
 
 const $ = (id) => document.getElementById(id);
 
+// -- the page's language: its messages come with the page (the server's catalog, looked up
+// by their English, wrapped in _() here so that `make catalogs` finds them); every request
+// asks for the page's language
+const MESSAGES = JSON.parse($("messages").textContent || "{}");
+const LANG = document.documentElement.lang || "en";
+const _ = (text) => MESSAGES[text] || text;
+const withLang = (url) => `${url}${url.includes("?") ? "&" : "?"}lang=${encodeURIComponent(LANG)}`;
+
 // -- the figure spec, drawn with plotly ------------------------------------------------
 const SYMBOLS = { circle: "circle", ring: "circle-open", x: "x", star: "star", square: "square",
                   diamond: "diamond" };
@@ -77,6 +85,7 @@ function draw(div, spec, upTo) {
                        yanchor: "bottom", font: { size: 11, color: s.color || "#555" } });
   }
   const layout = { title: { text: spec.title, font: { size: 14 } }, xaxis: axis(spec.x), yaxis: axis(spec.y),
+                   font: { family: getComputedStyle(document.body).fontFamily },  // the page's, Korean too
                    shapes, annotations, margin: { l: 60, r: 20, t: 40, b: 45 },
                    legend: { font: { size: 11 } }, uirevision: spec.name, barmode: "group" };
   if (spec.equal_aspect) layout.yaxis.scaleanchor = "x";
@@ -256,7 +265,7 @@ async function update() {
   let response, body;
   const began = performance.now();
   try {
-    response = await fetch(`/api/${name}?${q}`, {
+    response = await fetch(withLang(`/api/${name}?${q}`), {
       signal: controller.signal, headers: { "X-Lab-Tab": lab.tab, "X-Lab-Seq": String(seq) },
     });
     if (response.status === 409 || seq !== lab.seq) return; // overtaken
@@ -296,7 +305,7 @@ const liveTraining = {
   setState(state) {
     this.state = state;
     document.body.dataset.training = state;
-    $("train-pause").textContent = state === "paused" ? "resume" : "pause";
+    $("train-pause").textContent = state === "paused" ? _("resume") : _("pause");
     $("train-pause").disabled = !(state === "training" || state === "paused");
   },
   async start() {
@@ -304,11 +313,11 @@ const liveTraining = {
     const token = ++this.token;
     const q = query();
     this.running = q;
-    const check = await fetch(`/api/${lab.current}/check?${q}`);
+    const check = await fetch(withLang(`/api/${lab.current}/check?${q}`));
     if (token !== this.token) return;
     if (!check.ok) { this.setState("idle"); return showError((await check.json()).error); }
     history.replaceState(null, "", `#${lab.current}?${q}`);
-    const source = new EventSource(`/api/${lab.current}/stream?tab=${lab.tab}&${q}`);
+    const source = new EventSource(withLang(`/api/${lab.current}/stream?tab=${lab.tab}&${q}`));
     this.source = source;
     this.setState("training");
     const onAnswer = (event) => {
@@ -328,7 +337,7 @@ const liveTraining = {
     });
   },
   async control(action) {
-    await fetch(`/api/${lab.current}/control?tab=${lab.tab}&action=${action}`, { method: "POST" });
+    await fetch(withLang(`/api/${lab.current}/control?tab=${lab.tab}&action=${action}`), { method: "POST" });
   },
   pause() {
     if (this.state === "training") { this.control("pause"); this.setState("paused"); }
@@ -429,7 +438,7 @@ function route() {
 }
 
 async function init() {
-  const response = await fetch("/api");
+  const response = await fetch(withLang("/api"));
   const { explorables } = await response.json();
   const list = $("explorables");
   for (const ex of explorables) {
@@ -447,6 +456,10 @@ async function init() {
   $("train-pause").addEventListener("click", () => liveTraining.pause());
   $("train-reset").addEventListener("click", () => liveTraining.reset());
   $("play-step").addEventListener("input", () => playTo(Number($("play-step").value)));
+  // another language: the page again in it, on the same explorable and settings
+  $("language").addEventListener("change", () => {
+    location.href = `/?lang=${encodeURIComponent($("language").value)}${location.hash}`;
+  });
   window.addEventListener("hashchange", () => {
     const name = decodeURIComponent(location.hash.slice(1)).split("?")[0];
     if (name !== lab.current) route();
