@@ -78,14 +78,16 @@ def contents(entries: list[tuple[str, str]], title: str = "Contents") -> str:
     return f"<nav id='contents'><h2>{html.escape(title)}</h2><ul>{items}</ul></nav>"
 
 
+# An equation's box: its symbols in a serif font, its Korean words (a caption, an index)
+# from the Korean fonts after it, which the browser falls back to glyph by glyph.
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,'NanumGothic','Nanum Gothic',
 'Noto Sans KR','Noto Sans CJK KR','Apple SD Gothic Neo','Malgun Gothic',sans-serif;max-width:1200px;
 margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em}section{border-top:1px solid #ddd;padding:1em 0}
 .eqs{display:flex;flex-wrap:wrap;gap:.5em}
-.eq{font-family:Georgia,'NanumGothic','Nanum Gothic','Noto Sans KR','Apple SD Gothic Neo',
-'Malgun Gothic',serif;font-size:1.1em;background:#f6f6f6;padding:.4em .8em;
+.eq{font-family:Georgia,serif,'NanumGothic','Nanum Gothic','Noto Sans KR','Apple SD Gothic Neo',
+'Malgun Gothic';font-size:1.1em;background:#f6f6f6;padding:.4em .8em;
 display:inline-block;border-radius:4px}
 img{max-width:100%;height:auto;display:block;margin:.6em 0}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
