@@ -41,10 +41,16 @@ class Derivative:
     central_error: list[float]  # |(L(w + h) - L(w - h)) / 2h - autograd|
 
 
-def derivative(config: Config) -> Derivative:
-    g = torch.Generator().manual_seed(config.seed)
+def slope_data(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 50 points (x, y ≈ 1.5 x) whose mean squared error L(w) the slides differentiate;
+    the live lab's derivative uses the same."""
+    g = torch.Generator().manual_seed(seed)
     x = torch.rand(50, generator=g, dtype=torch.float64) * 4 - 2
-    y = 1.5 * x + 0.5 * torch.randn(50, generator=g, dtype=torch.float64)
+    return x, 1.5 * x + 0.5 * torch.randn(50, generator=g, dtype=torch.float64)
+
+
+def derivative(config: Config) -> Derivative:
+    x, y = slope_data(config.seed)
 
     def loss(w):
         return losses.mse_loss(w * x, y)
@@ -100,12 +106,20 @@ def _rises(curve: list[float]) -> int:
     return sum(1 for a, b in zip(curve, curve[1:], strict=False) if b > a)
 
 
-def gd_vs_sgd(config: Config) -> GDvsSGD:
-    data = digits(config.seed)
+@dataclass
+class Descents:
+    curves: dict[str, list[float]]  # 'gd', 'sgd': the whole-set loss before step 1, then after each
+    noise: list[float]  # |g_batch - g_full| / |g_full| at each SGD step
+    seconds: dict[str, float]  # per step, the measuring of the noise left out
+
+
+def gd_and_sgd(data, *, lr: float, steps: int, batch_size: int, seed: int) -> Descents:
+    """Plain SGD on a linear classifier of the data, from the same start (torch's
+    initialisation at `seed`): over all training examples at each step (GD), and over
+    `batch_size` drawn at random (mini-batch SGD), until a loss stops being finite.
+    The static report and the live lab both run this."""
     x, y = data.x_train, data.y_train
-    steps = config.steps_or(60 if config.quick else 200)
-    lr, batch_size = config.lr_or(0.3), 32
-    g = torch.Generator().manual_seed(config.seed)
+    g = torch.Generator().manual_seed(seed)
 
     def whole_loss(model) -> float:
         with torch.no_grad():
@@ -113,7 +127,7 @@ def gd_vs_sgd(config: Config) -> GDvsSGD:
 
     curves, noise, seconds = {}, [], {}
     for kind in ("gd", "sgd"):
-        model = _linear(config.seed)
+        model = _linear(seed)
         opt = optim.SGD(model.parameters(), lr=lr)
         curve, spent = [whole_loss(model)], 0.0
         for _ in range(steps):
@@ -138,18 +152,26 @@ def gd_vs_sgd(config: Config) -> GDvsSGD:
             if not math.isfinite(curve[-1]):
                 break
         curves[kind], seconds[kind] = curve, spent / max(1, len(curve) - 1)
+    return Descents(curves, noise, seconds)
+
+
+def gd_vs_sgd(config: Config) -> GDvsSGD:
+    data = digits(config.seed)
+    steps = config.steps_or(60 if config.quick else 200)
+    lr, batch_size = config.lr_or(0.3), 32
+    run = gd_and_sgd(data, lr=lr, steps=steps, batch_size=batch_size, seed=config.seed)
     return GDvsSGD(
         lr=lr,
         steps=steps,
-        train_size=len(y),
+        train_size=len(data.y_train),
         batch_size=batch_size,
-        gd_loss=curves["gd"],
-        sgd_loss=curves["sgd"],
-        sgd_gradient_noise=noise,
-        gd_rises=_rises(curves["gd"]),
-        sgd_rises=_rises(curves["sgd"]),
-        seconds_per_gd_step=seconds["gd"],
-        seconds_per_sgd_step=seconds["sgd"],
+        gd_loss=run.curves["gd"],
+        sgd_loss=run.curves["sgd"],
+        sgd_gradient_noise=run.noise,
+        gd_rises=_rises(run.curves["gd"]),
+        sgd_rises=_rises(run.curves["sgd"]),
+        seconds_per_gd_step=run.seconds["gd"],
+        seconds_per_sgd_step=run.seconds["sgd"],
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,17 +20,47 @@ from lossopt.lab.data import digits
 from lossopt.lab.optimizers import OPTIMIZERS
 from lossopt.lab.training import Run, mlp, train
 
+
+# -- the surfaces ---------------------------------------------------------------------
+# One definition of each, for the report's experiments and the live lab's explorables.
+@dataclass(frozen=True)
+class Surface:
+    formula: str
+    f: Callable  # (x, y, condition) -> value, on numbers or tensors
+    minimum: tuple[float, float]
+    least: float  # f at the minimum: the loss figures draw f - least on a log axis
+
+
+def bowl(x, y, condition=20.0):
+    """The lecture's elongated bowl x²/κ + y²: κ times flatter along x than along y (20)."""
+    return x**2 / condition + y**2
+
+
+def _rosenbrock(x, y, condition):
+    u, v = x / 5, y / 2.5  # Rosenbrock's valley (a = 1, b = 10) stretched over the window
+    return (1 - u) ** 2 + 10 * (v - u**2) ** 2
+
+
+def _saddle(x, y, condition):
+    return x**2 / 20 - y**2 / 20 + y**4 / 400
+
+
+SURFACES = {
+    "bowl": Surface("x²/κ + y²", bowl, (0.0, 0.0), 0.0),
+    "rosenbrock": Surface("(1 − x/5)² + 10 (y/2.5 − (x/5)²)²", _rosenbrock, (5.0, 2.5), 0.0),
+    "saddle": Surface("x²/20 − y²/20 + y⁴/400", _saddle, (0.0, math.sqrt(10)), -0.25),
+}
+
 # -- the lecture's surface ----------------------------------------------------------
 FORMULA = "f(x, y) = x²/20 + y²"
-SURFACE = (1 / 20, 1.0)  # f = a x² + b y²: the results carry (a, b) for the figures
+SURFACE = (1 / 20, 1.0)  # f = a x² + b y² (the bowl at κ = 20): the figures draw its rings
 START = (-7.0, 2.0)
 BOUNDS = (-10.0, 10.0, -5.0, 5.0)  # x0, x1, y0, y1 of the contour plots
 
 
 def surface(x, y):
     """The lecture's elongated bowl: 20 times flatter along x than along y."""
-    a, b = SURFACE
-    return a * x**2 + b * y**2
+    return bowl(x, y, 20.0)
 
 
 # The rates of the classic textbook figure (SGD 0.95, Momentum 0.1 with momentum

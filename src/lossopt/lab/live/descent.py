@@ -4,13 +4,12 @@ differences against autograd), and gradient descent against mini-batch SGD."""
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
-from torch import nn
 
-from lossopt import losses, optim
+from lossopt import losses
 from lossopt.lab import pictures
+from lossopt.lab.experiments.descent import gd_and_sgd, slope_data
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 
@@ -24,14 +23,8 @@ DERIVATIVE_KNOBS = (
 )
 
 
-def _data(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(50, generator=g, dtype=F64) * 4 - 2
-    return x, 1.5 * x + 0.5 * torch.randn(50, generator=g, dtype=F64)
-
-
 def derivative(*, h, w, seed) -> View:
-    x, y = _data(seed)
+    x, y = slope_data(seed)
 
     def at(v: float) -> float:
         return losses.mse_loss(torch.tensor(v, dtype=F64) * x, y).item()
@@ -90,37 +83,9 @@ def _digits():
 
 def gd_vs_sgd(*, batch_size, lr, steps, seed) -> View:
     data = _digits()
-    x, y = data.x_train, data.y_train
-    n = len(y)
-    g = torch.Generator().manual_seed(seed)
-
-    def whole(model) -> float:
-        with torch.no_grad():
-            return losses.cross_entropy(model(x), y).item()
-
-    def gradient(model) -> torch.Tensor:
-        return torch.cat([p.grad.flatten() for p in model.parameters()])
-
-    curves, noise = {}, []
-    for kind in ("gd", "sgd"):
-        torch.manual_seed(seed)
-        model = nn.Linear(64, 10)
-        opt = optim.SGD(model.parameters(), lr=lr)
-        curve = [whole(model)]
-        for _ in range(steps):
-            opt.zero_grad()
-            losses.cross_entropy(model(x), y).backward()
-            if kind == "sgd":
-                full = gradient(model)  # at the same point, only to measure the batch's noise
-                rows = torch.randperm(n, generator=g)[:batch_size]
-                opt.zero_grad()
-                losses.cross_entropy(model(x[rows]), y[rows]).backward()
-                noise.append(((gradient(model) - full).norm() / full.norm()).item())
-            opt.step()
-            curve.append(whole(model))
-            if not math.isfinite(curve[-1]):
-                break
-        curves[kind] = curve
+    n = len(data.y_train)
+    run = gd_and_sgd(data, lr=lr, steps=steps, batch_size=batch_size, seed=seed)
+    curves, noise = run.curves, run.noise
     read = {"gd": n, "sgd": min(batch_size, n)}
     by_read, by_step, noise_fig = pictures.gd_vs_sgd(
         curves["gd"], curves["sgd"], train_size=n, batch_size=batch_size, noise=noise

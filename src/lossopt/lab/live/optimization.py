@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from lossopt import optim
 from lossopt.lab import pictures
+from lossopt.lab.experiments.optimization import SURFACES, bowl
 from lossopt.lab.figures import Series
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
@@ -42,32 +42,6 @@ def build(name: str, params, *, lr, momentum, gamma, beta1, beta2, eps) -> torch
 
 
 # -- surfaces --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Surface:
-    formula: str
-    f: Callable  # (x, y, condition) -> value, on numbers or tensors
-    minimum: tuple[float, float]
-    least: float  # f at the minimum: the loss figure draws f - least on a log axis
-
-
-def _bowl(x, y, condition):
-    return x**2 / condition + y**2
-
-
-def _rosenbrock(x, y, condition):
-    u, v = x / 5, y / 2.5  # Rosenbrock's valley (a = 1, b = 10) stretched over the window
-    return (1 - u) ** 2 + 10 * (v - u**2) ** 2
-
-
-def _saddle(x, y, condition):
-    return x**2 / 20 - y**2 / 20 + y**4 / 400
-
-
-SURFACES = {
-    "bowl": Surface("x²/κ + y²", _bowl, (0.0, 0.0), 0.0),
-    "rosenbrock": Surface("(1 − x/5)² + 10 (y/2.5 − (x/5)²)²", _rosenbrock, (5.0, 2.5), 0.0),
-    "saddle": Surface("x²/20 − y²/20 + y⁴/400", _saddle, (0.0, math.sqrt(10)), -0.25),
-}
 
 
 @functools.lru_cache(maxsize=32)
@@ -287,13 +261,13 @@ def _final_gaps(condition: float, start, steps: int, lrs: list[float]) -> list[f
     for _ in range(steps):
         opt.zero_grad()
         stacked = torch.stack(points)
-        _bowl(stacked[:, 0], stacked[:, 1], condition).sum().backward()
+        bowl(stacked[:, 0], stacked[:, 1], condition).sum().backward()
         opt.step()
         with torch.no_grad():  # park what escaped where it cannot overflow further
             for p in points:
                 p.clamp_(-ESCAPE, ESCAPE)
     final = torch.stack(points).detach()
-    return [max(v, 1e-16) for v in _bowl(final[:, 0], final[:, 1], condition).tolist()]
+    return [max(v, 1e-16) for v in bowl(final[:, 0], final[:, 1], condition).tolist()]
 
 
 def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> View:
@@ -407,7 +381,7 @@ def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, see
     count = min(steps, 100)
     for _ in range(count):
         opt.zero_grad()
-        _bowl(xy[0], xy[1], 20.0).backward()
+        bowl(xy[0], xy[1], 20.0).backward()
         opt.step()
         h = opt.state[xy]["sum"]
         per_x.append(1.5 / (math.sqrt(h[0].item()) + eps))
