@@ -2,13 +2,15 @@
 errors in the language of ?lang=, else of `serve --lang`, else of the browser; a language
 control that switches it; Korean drawn with the font the lab serves."""
 
+import io
 import json
 import re
 
 import pytest
+from fontTools.ttLib import TTFont
 from starlette.testclient import TestClient
 
-from lossopt.lab import i18n
+from lossopt.lab import fonts, i18n
 from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.catalog import EXPLORABLES
@@ -61,6 +63,12 @@ def test_the_page_in_english_is_found_english(no_locale):
     assert lang == "en" and english_sentences(page)
     assert "<option value='en' selected>English</option>" in page
     assert font.status_code == 200 and font.headers["content-type"] == "font/ttf"
+    # the whole font, without the empty hinting tables Chromium's sanitizer refuses
+    served = TTFont(io.BytesIO(font.content))
+    assert not set(fonts.HINTING_SOURCES) & set(served.keys())
+    assert set(TTFont(str(fonts.font_path()))["cmap"].getBestCmap()) == set(
+        served["cmap"].getBestCmap()
+    )
 
 
 @pytest.mark.parametrize(

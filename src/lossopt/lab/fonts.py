@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import io
 from pathlib import Path
 
 FAMILY = "NanumGothic"
@@ -26,6 +27,9 @@ FILE = "NanumGothic.ttf"
 SUBSET_FILE = "NanumGothic-subset.ttf"  # what embed() writes beside a page
 PACKAGE = "koreanize_matplotlib"  # ships fonts/NanumGothic.ttf
 SYSTEM_FILES = (Path("/usr/share/fonts/truetype/nanum") / FILE,)  # Debian's fonts-nanum
+# Hinting sources (VTT's) that the file carries, some empty: Chromium's font sanitizer
+# refuses a font with an empty one, so a font sent to a browser goes without them
+HINTING_SOURCES = ("TSI0", "TSI1", "TSI2", "TSI3", "TSI5")
 
 # The page's Korean fonts: the packaged file where the page serves it (see font_face_css),
 # else one the reader's system has
@@ -111,13 +115,28 @@ def embed(folder: Path, text: str) -> str:
     from fontTools import subset  # a dependency of matplotlib's
 
     options = subset.Options()
-    options.drop_tables += ["TSI0", "TSI1", "TSI2", "TSI3", "TSI5"]  # hinting sources
+    options.drop_tables += list(HINTING_SOURCES)
     font = subset.load_font(str(font_path()), options)
     subsetter = subset.Subsetter(options)
     subsetter.populate(text=text)
     subsetter.subset(font)
     subset.save_font(font, str(Path(folder) / SUBSET_FILE), options)
     return font_face_css(SUBSET_FILE)
+
+
+@functools.cache
+def web_font() -> bytes:
+    """Nanum Gothic whole, as a browser takes it: without its hinting sources, for a page
+    that serves the font (the live lab), whatever Korean its answers hold."""
+    from fontTools.ttLib import TTFont  # a dependency of matplotlib's
+
+    font = TTFont(str(font_path()))
+    for tag in HINTING_SOURCES:
+        if tag in font:
+            del font[tag]
+    written = io.BytesIO()
+    font.save(written)
+    return written.getvalue()
 
 
 def font_face_css(url: str) -> str:

@@ -180,9 +180,11 @@ def create_app(lang: str | None = None) -> Language:
             return FileResponse(plotly_js(), media_type="text/javascript")
         if name == fonts.FILE:
             try:
-                return FileResponse(fonts.font_path(), media_type="font/ttf")
+                font = await anyio.to_thread.run_sync(fonts.web_font)  # made once, 1 s
             except fonts.FontError as error:  # the page falls back to the system's fonts
                 return _error(404, str(error))
+            headers = {"Cache-Control": "max-age=86400"}
+            return Response(font, media_type="font/ttf", headers=headers)
         if name not in ASSETS:
             return _error(404, _("no asset {name!r}").format(name=name))
         return FileResponse(STATIC / name, media_type=ASSETS[name])
