@@ -10,6 +10,7 @@ import torch
 from lossopt import losses
 from lossopt.lab import pictures
 from lossopt.lab.experiments.descent import gd_and_sgd, slope_data
+from lossopt.lab.i18n import N_
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 
@@ -17,9 +18,9 @@ F64 = torch.float64
 
 # -- the derivative ----------------------------------------------------------------------
 DERIVATIVE_KNOBS = (
-    Knob("h", "the finite-difference step h", 1e-3, lo=1e-14, hi=1.0, scale="log"),
-    Knob("w", "the weight w where the slope is taken", -0.5, lo=-1.5, hi=4.0, step=0.05),
-    Knob("seed", "which random data (x, y)", 0, kind="int", lo=0, hi=10_000),
+    Knob("h", N_("the finite-difference step h"), 1e-3, lo=1e-14, hi=1.0, scale="log"),
+    Knob("w", N_("the weight w where the slope is taken"), -0.5, lo=-1.5, hi=4.0, step=0.05),
+    Knob("seed", N_("which random data (x, y)"), 0, kind="int", lo=0, hi=10_000),
 )
 
 
@@ -67,10 +68,10 @@ def derivative(*, h, w, seed) -> View:
 
 # -- GD against mini-batch SGD -----------------------------------------------------------
 GD_KNOBS = (
-    Knob("batch-size", "examples in one SGD step", 32, kind="int", lo=1, hi=1024, scale="log"),
-    Knob("lr", "learning rate η of both", 0.3, lo=1e-3, hi=3.0, scale="log", label="η"),
-    Knob("steps", "steps of each", 60, kind="int", lo=5, hi=300),
-    Knob("seed", "seed of the weights and the batches", 0, kind="int", lo=0, hi=10_000),
+    Knob("batch-size", N_("examples in one SGD step"), 32, kind="int", lo=1, hi=1024, scale="log"),
+    Knob("lr", N_("learning rate η of both"), 0.3, lo=1e-3, hi=3.0, scale="log", label="η"),
+    Knob("steps", N_("steps of each"), 60, kind="int", lo=5, hi=300),
+    Knob("seed", N_("seed of the weights and the batches"), 0, kind="int", lo=0, hi=10_000),
 )
 
 
@@ -108,17 +109,21 @@ def gd_vs_sgd(*, batch_size, lr, steps, seed) -> View:
 EXPLORABLES = (
     Explorable(
         "derivative",
-        "The derivative",
-        "The slope autograd gives against finite differences: shrink h and the forward "
-        "difference gets better, until the computer's rounding makes it worse.",
+        N_("The derivative"),
+        N_(
+            "The slope autograd gives against finite differences: shrink h and the forward "
+            "difference gets better, until the computer's rounding makes it worse."
+        ),
         DERIVATIVE_KNOBS,
         derivative,
     ),
     Explorable(
         "gd-vs-sgd",
-        "GD against mini-batch SGD",
-        "The batch size: how noisy each step's gradient is, and how much loss each example "
-        "read buys.",
+        N_("GD against mini-batch SGD"),
+        N_(
+            "The batch size: how noisy each step's gradient is, and how much loss each example "
+            "read buys."
+        ),
         GD_KNOBS,
         gd_vs_sgd,
     ),

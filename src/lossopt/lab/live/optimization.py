@@ -13,6 +13,7 @@ from lossopt import optim
 from lossopt.lab import pictures
 from lossopt.lab.experiments.optimization import SURFACES, bowl
 from lossopt.lab.figures import Series
+from lossopt.lab.i18n import N_
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 from lossopt.lab.page import COLORS
@@ -105,10 +106,10 @@ def _crossings(points) -> int:
 
 # -- optimizer paths ----------------------------------------------------------------------
 HYPER_KNOBS = (
-    Knob("momentum", "Momentum's α: v ← αv − η∇f", 0.9, lo=0.0, hi=0.99, step=0.01, label="α"),
+    Knob("momentum", N_("Momentum's α: v ← αv − η∇f"), 0.9, lo=0.0, hi=0.99, step=0.01, label="α"),
     Knob(
         "gamma",
-        "RMSProp's decay γ: G ← γG + (1 − γ)g²",
+        N_("RMSProp's decay γ: G ← γG + (1 − γ)g²"),
         0.99,
         lo=0.0,
         hi=0.999,
@@ -116,11 +117,17 @@ HYPER_KNOBS = (
         label="γ",
     ),  # fmt: skip
     Knob(
-        "beta1", "Adam's β₁ (the gradient's average)", 0.9, lo=0.0, hi=0.999, step=0.001, label="β₁"
+        "beta1",
+        N_("Adam's β₁ (the gradient's average)"),
+        0.9,
+        lo=0.0,
+        hi=0.999,
+        step=0.001,
+        label="β₁",
     ),  # fmt: skip
     Knob(
         "beta2",
-        "Adam's β₂ (the squared gradient's average)",
+        N_("Adam's β₂ (the squared gradient's average)"),
         0.999,
         lo=0.0,
         hi=0.9999,
@@ -129,7 +136,7 @@ HYPER_KNOBS = (
     ),  # fmt: skip
     Knob(
         "eps",
-        "AdaGrad's, RMSProp's and Adam's ε (outside the root, as torch)",
+        N_("AdaGrad's, RMSProp's and Adam's ε (outside the root, as torch)"),
         1e-8,
         lo=1e-12,
         hi=1.0,
@@ -138,17 +145,17 @@ HYPER_KNOBS = (
     ),  # fmt: skip
 )
 START_KNOBS = (
-    Knob("x0", "start x (or click on the surface)", -7.0, lo=-10.0, hi=10.0, step=0.1),
-    Knob("y0", "start y (or click on the surface)", 2.0, lo=-5.0, hi=5.0, step=0.1),
+    Knob("x0", N_("start x (or click on the surface)"), -7.0, lo=-10.0, hi=10.0, step=0.1),
+    Knob("y0", N_("start y (or click on the surface)"), 2.0, lo=-5.0, hi=5.0, step=0.1),
 )
 CONDITION = Knob(
-    "condition", "how much flatter the bowl x²/κ + y² is along x (20: the lecture's)", 20.0,
+    "condition", N_("how much flatter the bowl x²/κ + y² is along x (20: the lecture's)"), 20.0,
     lo=1.0, hi=1000.0, scale="log", label="κ",
 )  # fmt: skip
 LR_KNOBS = tuple(
     Knob(
         f"lr-{name}",
-        f"{LABELS[name]}'s learning rate η",
+        N_("its learning rate η"),  # the label names the optimizer
         PATH_LRS[name],
         lo=1e-4,
         hi=10.0,
@@ -160,7 +167,7 @@ LR_KNOBS = tuple(
 PATHS_KNOBS = (
     Knob(
         "optimizers",
-        "the optimizers to overlay",
+        N_("the optimizers to overlay"),
         ",".join(NAMES),
         kind="subset",
         choices=NAMES,
@@ -168,17 +175,17 @@ PATHS_KNOBS = (
     ),  # fmt: skip
     Knob(
         "surface",
-        "the surface",
+        N_("the surface"),
         "bowl",
         kind="choice",
         choices=tuple(SURFACES),
-        labels={"bowl": "bowl x²/κ + y²", "rosenbrock": "Rosenbrock", "saddle": "saddle"},
+        labels={"bowl": N_("bowl x²/κ + y²"), "rosenbrock": "Rosenbrock", "saddle": N_("saddle")},
     ),  # fmt: skip
     CONDITION,
     *LR_KNOBS,
     *HYPER_KNOBS,
     *START_KNOBS,
-    Knob("steps", "steps of every optimizer", 30, kind="int", lo=1, hi=500),
+    Knob("steps", N_("steps of every optimizer"), 30, kind="int", lo=1, hi=500),
 )
 
 
@@ -245,11 +252,23 @@ def paths(
 # -- the learning rate -------------------------------------------------------------------
 RATE_KNOBS = (
     CONDITION,
-    Knob("lr-small", "a rate too small", 0.02, lo=1e-4, hi=10.0, scale="log", label="η small"),
-    Knob("lr-right", "a rate about right", 0.5, lo=1e-4, hi=10.0, scale="log", label="η right"),
-    Knob("lr-large", "a rate too large", 1.05, lo=1e-4, hi=10.0, scale="log", label="η large"),
+    Knob(
+        "lr-small", N_("a rate too small"), 0.02, lo=1e-4, hi=10.0, scale="log", label=N_("η small")
+    ),
+    Knob(
+        "lr-right",
+        N_("a rate about right"),
+        0.5,
+        lo=1e-4,
+        hi=10.0,
+        scale="log",
+        label=N_("η right"),
+    ),
+    Knob(
+        "lr-large", N_("a rate too large"), 1.05, lo=1e-4, hi=10.0, scale="log", label=N_("η large")
+    ),
     *START_KNOBS,
-    Knob("steps", "steps of every run", 60, kind="int", lo=1, hi=500),
+    Knob("steps", N_("steps of every run"), 60, kind="int", lo=1, hi=500),
 )
 RATE_COLORS = pictures.RATE_COLORS
 
@@ -323,20 +342,22 @@ def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> 
 
 # -- adaptive step sizes -----------------------------------------------------------------
 ADAPTIVE_KNOBS = (
-    Knob("lr", "the learning rate η of all three", 0.01, lo=1e-4, hi=1.0, scale="log", label="η"),
+    Knob(
+        "lr", N_("the learning rate η of all three"), 0.01, lo=1e-4, hi=1.0, scale="log", label="η"
+    ),
     HYPER_KNOBS[1],
     HYPER_KNOBS[2],
     HYPER_KNOBS[3],
     HYPER_KNOBS[4],
     Knob(
         "bias-correction",
-        "Adam's bias correction m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)",
+        N_("Adam's bias correction m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ)"),
         True,
         kind="bool",
     ),  # fmt: skip
-    Knob("noise", "spread of the gradient stream around 1", 0.5, lo=0.0, hi=3.0, step=0.05),
-    Knob("steps", "steps", 200, kind="int", lo=2, hi=2000, scale="log"),
-    Knob("seed", "seed of the gradient stream", 0, kind="int", lo=0, hi=10_000),
+    Knob("noise", N_("spread of the gradient stream around 1"), 0.5, lo=0.0, hi=3.0, step=0.05),
+    Knob("steps", N_("steps"), 200, kind="int", lo=2, hi=2000, scale="log"),
+    Knob("seed", N_("seed of the gradient stream"), 0, kind="int", lo=0, hi=10_000),
 )
 
 
@@ -412,27 +433,34 @@ def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, see
 EXPLORABLES = (
     Explorable(
         "paths",
-        "Optimizer paths",
-        "Overlay SGD, Momentum, AdaGrad, RMSProp and Adam on one surface. Change each rate, α, "
-        "γ, β₁, β₂ and ε; click the surface to start elsewhere; play the path step by step. "
-        "Compare Momentum's effective step η/(1 − α) with SGD's η before comparing their paths.",
+        N_("Optimizer paths"),
+        N_(
+            "Overlay SGD, Momentum, AdaGrad, RMSProp and Adam on one surface. Change each rate, α, "
+            "γ, β₁, β₂ and ε; click the surface to start elsewhere; play the path step by step. "
+            "Compare Momentum's effective step η/(1 − α) with SGD's η before comparing their paths."
+        ),
         PATHS_KNOBS,
         paths,
     ),
     Explorable(
         "learning-rate",
-        "The learning rate",
-        "Too small, about right, too large: three SGD runs on the same bowl, and the final "
-        "loss over a sweep of rates with the stability limit 2/λ marked.",
+        N_("The learning rate"),
+        N_(
+            "Too small, about right, too large: three SGD runs on the same bowl, and the final "
+            "loss over a sweep of rates with the stability limit 2/λ marked."
+        ),
         RATE_KNOBS,
         learning_rate,
     ),
     Explorable(
         "adaptive",
-        "Adaptive step sizes",
-        "AdaGrad's step shrinks as 1/√t; RMSProp forgets (γ) but spikes on its first step; Adam "
-        "adds momentum (β₁) and corrects both averages' start at zero. Turn the correction off "
-        "to see what it fixes; below, AdaGrad's per-element steps on the elongated bowl.",
+        N_("Adaptive step sizes"),
+        N_(
+            "AdaGrad's step shrinks as 1/√t; RMSProp forgets (γ) but spikes on its first step; "
+            "Adam adds momentum (β₁) and corrects both averages' start at zero. Turn the "
+            "correction off to see what it fixes; below, AdaGrad's per-element steps on the "
+            "elongated bowl."
+        ),
         ADAPTIVE_KNOBS,
         adaptive,
     ),

@@ -21,6 +21,7 @@ import threading
 import time
 
 from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab.i18n import N_
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 
@@ -28,11 +29,11 @@ NAMES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 LABELS = {"sgd": "SGD", "momentum": "Momentum (α = 0.9)", "adagrad": "AdaGrad"}
 LABELS.update(rmsprop="RMSProp", adam="Adam")
 KNOBS = (
-    Knob("optimizer", "the optimizer", "adam", kind="choice", choices=NAMES, labels=LABELS),
-    Knob("lr", "learning rate η", 3e-3, lo=1e-4, hi=3.0, scale="log", label="η"),
-    Knob("batch-size", "examples per step", 64, kind="int", lo=8, hi=512, scale="log"),
-    Knob("epochs", "passes over the training digits", 20, kind="int", lo=1, hi=200),
-    Knob("seed", "seed of the weights and the batches", 0, kind="int", lo=0, hi=10_000),
+    Knob("optimizer", N_("the optimizer"), "adam", kind="choice", choices=NAMES, labels=LABELS),
+    Knob("lr", N_("learning rate η"), 3e-3, lo=1e-4, hi=3.0, scale="log", label="η"),
+    Knob("batch-size", N_("examples per step"), 64, kind="int", lo=8, hi=512, scale="log"),
+    Knob("epochs", N_("passes over the training digits"), 20, kind="int", lo=1, hi=200),
+    Knob("seed", N_("seed of the weights and the batches"), 0, kind="int", lo=0, hi=10_000),
 )
 EVERY = 0.25  # seconds between progress events within an epoch (the page wants <= 0.5)
 
@@ -106,10 +107,12 @@ def train_whole(*, optimizer, lr, batch_size, epochs, seed, progress=None) -> Vi
 
 EXPLORABLE = Explorable(
     "training",
-    "A real model, trained live",
-    "The lab's 64-64-10 network on the handwritten digits, trained by lossopt's optimizers: "
-    "pick one, its rate and the batch size, press start, and watch the loss and the accuracy; "
-    "pause, resume, reset.",
+    N_("A real model, trained live"),
+    N_(
+        "The lab's 64-64-10 network on the handwritten digits, trained by lossopt's optimizers: "
+        "pick one, its rate and the batch size, press start, and watch the loss and the accuracy; "
+        "pause, resume, reset."
+    ),
     KNOBS,
     train_whole,
     stream=True,
