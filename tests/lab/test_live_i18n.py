@@ -163,3 +163,28 @@ def test_serve_speaks_the_language_on_the_command_line(no_locale, capsys):
     assert "--port는 1부터 65535까지의 정수여야 합니다" in capsys.readouterr().err
     assert main(["lab", "serve", "derivative", "--lang", "ko", "--help"]) == 0
     assert "기본값:" in capsys.readouterr().out
+
+
+# The explorables whose words are in the catalog (the others' are still English)
+SPOKEN = ["derivative", "gd-vs-sgd", "paths", "learning-rate", "adaptive", "training"]
+
+
+@pytest.mark.parametrize("name", SPOKEN)
+def test_an_explorables_words_and_notes_in_korean(no_locale, name):
+    query = {"lang": "ko", **({"epochs": "1"} if name == "training" else {})}
+    with TestClient(create_app()) as client:
+        described = {e["name"]: e for e in client.get("/api", params=query).json()["explorables"]}
+        answer = client.get(f"/api/{name}", params=query).json()
+        english = client.get(f"/api/{name}", params={**query, "lang": "en"}).json()
+    shown = described[name]
+    said = [shown["title"], shown["intro"], *(k["help"] for k in shown["knobs"])]
+    assert all(HANGUL.search(text) for text in said), said
+    assert answer["notes"] and all(HANGUL.search(note) for note in answer["notes"])
+    assert not [text for text in said + answer["notes"] if english_sentences(text)]
+    assert english["notes"] != answer["notes"]  # the check can fail: English is found English
+    assert english_sentences(" ".join(english["notes"]), min_words=3) or name == "training"
+    # the same numbers, filled in after translation
+    numbers = re.compile(r"\d+\.\d+")
+    assert sorted(numbers.findall(" ".join(answer["notes"]))) == sorted(
+        numbers.findall(" ".join(english["notes"]))
+    )

@@ -10,7 +10,7 @@ import torch
 from lossopt import losses
 from lossopt.lab import pictures
 from lossopt.lab.experiments.descent import gd_and_sgd, slope_data
-from lossopt.lab.i18n import N_
+from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 
@@ -41,8 +41,22 @@ def derivative(*, h, w, seed) -> View:
         ws,
         curve,
         [
-            (f"autograd slope {exact:.4g}", w, at(w), exact, "#d62728", False),
-            (f"forward difference {forward:.4g}", w, at(w), forward, "#1f77b4", True),
+            (
+                _("autograd slope {value}").format(value=f"{exact:.4g}"),
+                w,
+                at(w),
+                exact,
+                "#d62728",
+                False,
+            ),
+            (
+                _("forward difference {value}").format(value=f"{forward:.4g}"),
+                w,
+                at(w),
+                forward,
+                "#1f77b4",
+                True,
+            ),
         ],
     )
     hs = torch.logspace(-14, 0, 57, dtype=F64).tolist()
@@ -56,12 +70,23 @@ def derivative(*, h, w, seed) -> View:
     best_f = hs[min(range(len(hs)), key=lambda i: forward_errors[i])]
     best_c = hs[min(range(len(hs)), key=lambda i: central_errors[i])]
     notes = [
-        f"At w = {w:g}: autograd {exact:.10g}, forward {forward:.10g} (error "
-        f"{abs(forward - exact):.2g}), central {central:.10g} (error {abs(central - exact):.2g}).",
-        f"The forward difference is off by about L''(w) h / 2 until rounding, which grows as "
-        f"1/h, takes over: its error is smallest near h = {best_f:.0e}. L is quadratic, so the "
-        f"central difference is exact but for rounding: its error only grows as h shrinks "
-        f"(smallest near h = {best_c:.0e}).",
+        _(
+            "At w = {w}: autograd {autograd}, forward {forward} (error {forward_error}), "
+            "central {central} (error {central_error})."
+        ).format(
+            w=f"{w:g}",
+            autograd=f"{exact:.10g}",
+            forward=f"{forward:.10g}",
+            forward_error=f"{abs(forward - exact):.2g}",
+            central=f"{central:.10g}",
+            central_error=f"{abs(central - exact):.2g}",
+        ),
+        _(
+            "The forward difference is off by about L''(w) h / 2 until rounding, which grows as "
+            "1/h, takes over: its error is smallest near h = {best_forward}. L is quadratic, so "
+            "the central difference is exact but for rounding: its error only grows as h "
+            "shrinks (smallest near h = {best_central})."
+        ).format(best_forward=f"{best_f:.0e}", best_central=f"{best_c:.0e}"),
     ]
     return View([slope_fig, error_fig], numbers, notes)
 
@@ -94,12 +119,17 @@ def gd_vs_sgd(*, batch_size, lr, steps, seed) -> View:
     mean_noise = sum(noise) / len(noise)
     rises = {k: sum(1 for a, b in zip(c, c[1:], strict=False) if b > a) for k, c in curves.items()}
     notes = [
-        f"One GD step reads all {n} examples; one SGD step reads {read['sgd']}, "
-        f"{n / read['sgd']:.3g} times fewer.",
-        f"After {steps} steps: GD {curves['gd'][-1]:.4f}, SGD {curves['sgd'][-1]:.4f}; per "
-        f"example read, SGD is far ahead (top left).",
-        f"SGD's gradient is off by {mean_noise:.3f} of its size on average (falls as 1/√B); the "
-        f"whole-set loss rose after {rises['sgd']} of its steps (GD: {rises['gd']}).",
+        _(
+            "One GD step reads all {n} examples; one SGD step reads {batch}, {times} times fewer."
+        ).format(n=n, batch=read["sgd"], times=f"{n / read['sgd']:.3g}"),
+        _(
+            "After {steps} steps: GD {gd}, SGD {sgd}; per example read, SGD is far ahead (top "
+            "left)."
+        ).format(steps=steps, gd=f"{curves['gd'][-1]:.4f}", sgd=f"{curves['sgd'][-1]:.4f}"),
+        _(
+            "SGD's gradient is off by {noise} of its size on average (falls as 1/√B); the "
+            "whole-set loss rose after {sgd_rises} of its steps (GD: {gd_rises})."
+        ).format(noise=f"{mean_noise:.3f}", sgd_rises=rises["sgd"], gd_rises=rises["gd"]),
     ]
     numbers = {"gd": curves["gd"], "sgd": curves["sgd"], "noise": noise, "mean_noise": mean_noise,
                "train_size": n, "read_per_step": read, "rises": rises}  # fmt: skip

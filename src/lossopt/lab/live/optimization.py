@@ -13,7 +13,7 @@ from lossopt import optim
 from lossopt.lab import pictures
 from lossopt.lab.experiments.optimization import SURFACES, bowl
 from lossopt.lab.figures import Series
-from lossopt.lab.i18n import N_
+from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 from lossopt.lab.page import COLORS
@@ -201,7 +201,7 @@ def paths(
     numbers["momentum_stability_limit"] = 2 * (1 + momentum) / lam if lam > 0 else math.inf
     runs = {}
     chosen = [(name, dict(hyper, lr=lrs[f"lr_{name}"])) for name in optimizers]
-    for (name, _), path in zip(chosen, descend(chosen, surface, condition, start, steps),
+    for (name, _hyper), path in zip(chosen, descend(chosen, surface, condition, start, steps),
                                strict=True):  # fmt: skip
         lr = lrs[f"lr_{name}"]
         runs[name] = {
@@ -227,23 +227,42 @@ def paths(
         [(label, values, color) for label, _, values, color in drawn], least=shape.least
     )
     numbers["runs"] = runs
-    notes = [f"Largest curvature at the start λ = {lam:.4g}."]
+    notes = [_("Largest curvature at the start λ = {lam}.").format(lam=f"{lam:.4g}")]
     if lam > 0:
         notes.append(
-            f"Plain SGD is stable on a quadratic below η = 2/λ = {2 / lam:.4g}; "
-            f"with momentum α = {momentum:g}, below 2(1 + α)/λ = {2 * (1 + momentum) / lam:.4g}."
+            _(
+                "Plain SGD is stable on a quadratic below η = 2/λ = {limit}; with momentum "
+                "α = {alpha}, below 2(1 + α)/λ = {momentum_limit}."
+            ).format(
+                limit=f"{2 / lam:.4g}",
+                alpha=f"{momentum:g}",
+                momentum_limit=f"{2 * (1 + momentum) / lam:.4g}",
+            )
         )
     if "momentum" in runs:
-        eff = runs["momentum"]["effective_lr"]
+        if "sgd" in runs:
+            said = _("Momentum's effective step η/(1 − α) = {lr}/(1 − {alpha}) = {effective} "
+                     "against SGD's η = {sgd}.")  # fmt: skip
+        else:
+            said = _("Momentum's effective step η/(1 − α) = {lr}/(1 − {alpha}) = {effective}.")
         notes.append(
-            f"Momentum's effective step η/(1 − α) = {runs['momentum']['lr']:g}/(1 − {momentum:g})"
-            f" = {eff:.4g}"
-            + (f" against SGD's η = {runs['sgd']['lr']:g}." if "sgd" in runs else ".")
+            said.format(
+                lr=f"{runs['momentum']['lr']:g}",
+                alpha=f"{momentum:g}",
+                effective=f"{runs['momentum']['effective_lr']:.4g}",
+                sgd=f"{runs['sgd']['lr']:g}" if "sgd" in runs else "",
+            )
         )
     for name, run in runs.items():
-        state = "diverged" if run["diverged"] else f"f = {run['final']:.4g}"
-        notes.append(f"{LABELS[name]}: {state} after {len(run['values']) - 1} steps, "
-                     f"{run['crossings']} crossings of y = 0.")  # fmt: skip
+        if run["diverged"]:
+            said = _("{optimizer}: diverged after {steps} steps, {crossings} crossings of y = 0.")
+        else:
+            said = _(
+                "{optimizer}: f = {value} after {steps} steps, {crossings} crossings of y = 0."
+            )
+        numbers_said = {"optimizer": LABELS[name], "value": f"{run['final']:.4g}",
+                        "steps": len(run["values"]) - 1, "crossings": run["crossings"]}  # fmt: skip
+        notes.append(said.format(**numbers_said))
     numbers["play"] = {"figure": "paths", "steps": steps}
     numbers["click"] = {"figure": "paths", "x": "x0", "y": "y0"}  # a click starts there
     return View([board, progress], numbers, notes)
@@ -277,7 +296,7 @@ def _final_gaps(condition: float, start, steps: int, lrs: list[float]) -> list[f
     """f - f* after `steps` SGD steps at each rate: one lossopt SGD, one group per rate."""
     points = [torch.tensor(start, dtype=torch.float64, requires_grad=True) for _ in lrs]
     opt = optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(points, lrs, strict=True)], lr=1)
-    for _ in range(steps):
+    for _step in range(steps):
         opt.zero_grad()
         stacked = torch.stack(points)
         bowl(stacked[:, 0], stacked[:, 1], condition).sum().backward()
@@ -326,14 +345,25 @@ def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> 
         steps=steps,
     )
     notes = [
-        f"The largest curvature is λ = {lam:.4g} (along y), so SGD diverges above η = 2/λ = "
-        f"{limit:.4g}; the flat x direction (curvature {2 / condition:.4g}) is what a small rate "
-        f"leaves unfinished."
+        _(
+            "The largest curvature is λ = {lam} (along y), so SGD diverges above η = 2/λ = "
+            "{limit}; the flat x direction (curvature {flat}) is what a small rate leaves "
+            "unfinished."
+        ).format(lam=f"{lam:.4g}", limit=f"{limit:.4g}", flat=f"{2 / condition:.4g}")
     ]
+    # one whole sentence per case, for the catalog: below or above the limit, ended or diverged
+    said = {
+        (True, False): N_("η = {lr} ({label}, below 2/λ) ends at f = {value}."),
+        (False, False): N_("η = {lr} ({label}, above 2/λ) ends at f = {value}."),
+        (True, True): N_("η = {lr} ({label}, below 2/λ) diverged."),
+        (False, True): N_("η = {lr} ({label}, above 2/λ) diverged."),
+    }
     for run in runs:
-        state = "diverged" if run["diverged"] else f"ends at f = {run['final']:.3g}"
-        side = "below" if run["stable"] else "above"
-        notes.append(f"η = {run['lr']:g} ({run['label']}, {side} 2/λ) {state}.")
+        notes.append(
+            _(said[run["stable"], run["diverged"]]).format(
+                lr=f"{run['lr']:g}", label=_(run["label"]), value=f"{run['final']:.3g}"
+            )
+        )
     numbers = {"curvature": lam, "stability_limit": limit, "runs": runs,
                "sweep": {"lrs": scan_lrs, "final": scan},
                "click": {"figure": "paths", "x": "x0", "y": "y0"}}  # fmt: skip
@@ -379,8 +409,8 @@ def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, see
     g = torch.Generator().manual_seed(seed)
     stream = (1.0 + noise * torch.randn(steps, generator=g, dtype=torch.float64)).tolist()
     hyper = dict(lr=lr, gamma=gamma, beta1=beta1, beta2=beta2, eps=eps)
-    adagrad, _ = _stream_steps("adagrad", stream, **hyper)
-    rmsprop, _ = _stream_steps("rmsprop", stream, **hyper)
+    adagrad, _states = _stream_steps("adagrad", stream, **hyper)
+    rmsprop, _states = _stream_steps("rmsprop", stream, **hyper)
     adam, states = _stream_steps("adam", stream, **hyper)
     if not bias_correction:
         # Adam without correction keeps the same m and v (they do not depend on θ here);
@@ -400,7 +430,7 @@ def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, see
     opt = optim.Adagrad([xy], lr=1.5, eps=eps)
     per_x, per_y = [], []
     count = min(steps, 100)
-    for _ in range(count):
+    for _step in range(count):
         opt.zero_grad()
         bowl(xy[0], xy[1], 20.0).backward()
         opt.step()
@@ -408,22 +438,40 @@ def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, see
         per_x.append(1.5 / (math.sqrt(h[0].item()) + eps))
         per_y.append(1.5 / (math.sqrt(h[1].item()) + eps))
     elements = pictures.adagrad_elements(per_x, per_y, 1.5)
+    if bias_correction:
+        adam_said = _(
+            "Adam = Momentum + RMSProp: m averages g (β₁ = {beta1}), v averages g² (β₂ = "
+            "{beta2}). Its first step is {first} long (corrected: η)."
+        )
+    else:
+        adam_said = _(
+            "Adam = Momentum + RMSProp: m averages g (β₁ = {beta1}), v averages g² (β₂ = "
+            "{beta2}). Its first step is {first} long; uncorrected, η(1 − β₁)/√(1 − β₂) = "
+            "{uncorrected}."
+        )
     notes = [
-        f"RMSProp's first step is η/√(1 − γ) = {lr / math.sqrt(1 - gamma):.4g} long (measured "
-        f"{rmsprop[0]:.4g}), {1 / math.sqrt(1 - gamma):.3g} times η: G starts at 0 and nothing "
-        f"corrects it. That spike is what Adam's bias correction removes.",
-        f"Adam = Momentum + RMSProp: m averages g (β₁ = {beta1:g}), v averages g² (β₂ = "
-        f"{beta2:g}). Its first step is {adam[0]:.4g} long"
-        + (
-            " (corrected: η)."
-            if bias_correction
-            else f"; uncorrected, η(1 − β₁)/√(1 − β₂) = "
-            f"{lr * (1 - beta1) / math.sqrt(1 - beta2):.4g}."
+        _(
+            "RMSProp's first step is η/√(1 − γ) = {step} long (measured {measured}), {times} "
+            "times η: G starts at 0 and nothing corrects it. That spike is what Adam's bias "
+            "correction removes."
+        ).format(
+            step=f"{lr / math.sqrt(1 - gamma):.4g}",
+            measured=f"{rmsprop[0]:.4g}",
+            times=f"{1 / math.sqrt(1 - gamma):.3g}",
         ),
-        f"AdaGrad's step falls as 1/√t: {adagrad[0]:.3g} at t = 1, {adagrad[-1]:.3g} at "
-        f"t = {steps}.",
-        f"Per element, AdaGrad ends with a step {per_x[-1] / per_y[-1]:.3g} times larger along "
-        f"the flat x than along the steep y.",
+        adam_said.format(
+            beta1=f"{beta1:g}",
+            beta2=f"{beta2:g}",
+            first=f"{adam[0]:.4g}",
+            uncorrected=f"{lr * (1 - beta1) / math.sqrt(1 - beta2):.4g}",
+        ),
+        _("AdaGrad's step falls as 1/√t: {first} at t = 1, {last} at t = {steps}.").format(
+            first=f"{adagrad[0]:.3g}", last=f"{adagrad[-1]:.3g}", steps=steps
+        ),
+        _(
+            "Per element, AdaGrad ends with a step {ratio} times larger along the flat x than "
+            "along the steep y."
+        ).format(ratio=f"{per_x[-1] / per_y[-1]:.3g}"),
     ]
     numbers = {"adagrad": adagrad, "rmsprop": rmsprop, "adam": adam, "stream": stream,
                "per_element": {"x": per_x, "y": per_y}}  # fmt: skip

@@ -21,7 +21,7 @@ import threading
 import time
 
 from lossopt.lab.figures import Axis, Figure, Series
-from lossopt.lab.i18n import N_
+from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 
@@ -54,6 +54,26 @@ def warm() -> None:
     fit(_digits(), "sgd", 0.1, epochs=1, seed=0, progress=lambda *_: False)
 
 
+# A run's state, as the page's script knows it (numbers["state"]) and as its note says it
+STATES = {
+    "training": N_("training"),
+    "paused": N_("paused"),
+    "done": N_("done"),
+    "stopped": N_("stopped"),
+}
+
+
+def progress_note(state: str, done: int, epochs: int, epoch: int = 0, fraction: float = 1.0):
+    """'training: epoch 3 of 20, 40% of epoch 4.' in the language in use."""
+    if state == "training" and fraction < 1:
+        said = _("{state}: epoch {done} of {epochs}, {share} of epoch {epoch}.")
+    else:
+        said = _("{state}: epoch {done} of {epochs}.")
+    return said.format(
+        state=_(STATES[state]), done=done, epochs=epochs, share=f"{fraction:.0%}", epoch=epoch + 1
+    )
+
+
 def view(curves: tuple[list, list, list], *, epochs: int, epoch: int = 0, fraction: float = 1.0,
          state: str = "done") -> View:  # fmt: skip
     """The figures and numbers for a run's curves so far."""
@@ -78,13 +98,15 @@ def view(curves: tuple[list, list, list], *, epochs: int, epoch: int = 0, fracti
         name="accuracy",
     )
     diverged = bool(val) and not math.isfinite(val[-1])
-    notes = [f"{state}: epoch {done} of {epochs}" + (
-        f", {fraction:.0%} of epoch {epoch + 1}" if state == "training" and fraction < 1 else ""
-    ) + "."]  # fmt: skip
+    notes = [progress_note(state, done, epochs, epoch, fraction)]
     if done and not diverged:
-        notes.append(f"validation loss {val[-1]:.4f}, accuracy {accuracy[-1]:.1%}.")
+        notes.append(
+            _("validation loss {loss}, accuracy {accuracy}.").format(
+                loss=f"{val[-1]:.4f}", accuracy=f"{accuracy[-1]:.1%}"
+            )
+        )
     if diverged:
-        notes.append("The loss stopped being finite: the run diverged (try a smaller η).")
+        notes.append(_("The loss stopped being finite: the run diverged (try a smaller η)."))
     numbers = {
         "train_loss": train[:done],
         "val_loss": val,
@@ -184,7 +206,7 @@ def routes():
                 final = train_whole(**values, progress=progress)
                 state = "stopped" if run.stop.is_set() else "done"
                 final.numbers["state"] = state
-                final.notes[0] = final.notes[0].replace("done", state, 1)
+                final.notes[0] = progress_note(state, final.numbers["epochs_done"], epochs)
                 send("done", final)
             except Exception as error:  # reported to the page, the server goes on
                 loop.call_soon_threadsafe(events.put_nowait, ("error", json.dumps(str(error))))
@@ -221,10 +243,12 @@ def routes():
         tab = request.query_params.get("tab", "")
         action = request.query_params.get("action", "")
         if action not in ("pause", "resume", "stop"):
-            return _error(400, f"action must be pause, resume or stop, got {action!r}")
+            return _error(
+                400, _("action must be pause, resume or stop, got {action!r}").format(action=action)
+            )
         run = runs.get(tab)
         if run is None:
-            return _error(404, f"no run for tab {tab!r}")
+            return _error(404, _("no run for tab {tab!r}").format(tab=tab))
         if action == "pause":
             run.running.clear()
         elif action == "resume":
