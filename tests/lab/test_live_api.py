@@ -237,6 +237,20 @@ def test_regression_fits_minimise_their_losses(client):
                 assert best <= loss((s + ds) * x + b + db, y).item() + 1e-6
 
 
+def test_regression_fits_the_learners_point_with_the_others(client):
+    base = {"outliers": 0, "noise": 0.5, "seed": 1}
+    far = client.get("/api/regression", params={**base, "point-x": 5, "point-y": 60}).json()
+    near = client.get("/api/regression", params={**base, "point-x": 5, "point-y": 11}).json()
+    assert (far["numbers"]["x"][-1], far["numbers"]["y"][-1]) == (5, 60)  # fitted, last
+    drawn = {s["name"]: s for s in far["figures"][0]["series"]}
+    assert (drawn["your point"]["x"], drawn["your point"]["y"]) == ([5], [60])
+    assert len(drawn["points"]["x"]) == len(far["numbers"]["x"]) - 1  # drawn apart
+    # One point far off the line pulls L2's slope; L1 hardly moves.
+    shift = {n: abs(far["numbers"]["fits"][n]["slope"] - near["numbers"]["fits"][n]["slope"])
+             for n in ("L1", "L2 (MSE)")}  # fmt: skip
+    assert shift["L2 (MSE)"] > 0.1 and shift["L2 (MSE)"] > 20 * shift["L1"]
+
+
 @pytest.mark.parametrize("ignore", ["none", "1"])
 def test_softmax_rows_and_mean_equal_torch(client, ignore):
     query = {"z0": 0.5, "z1": -1.2, "z2": 3.0, "w0": 2.0, "w1": 0.5, "w2": 1.0,

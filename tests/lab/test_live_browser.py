@@ -271,7 +271,7 @@ def test_training_streams_the_loops_curves_pauses_resumes_and_resets(page):
     page.click("#train-pause")  # resume
     page.wait_for_function(f"lab.answer.numbers.epochs_done > {held}", timeout=60_000)
     _set(page, "lr", 0.05)  # a change while it runs: a new run replaces it
-    page.wait_for_function("lab.answer.params.lr === 0.05", timeout=60_000)
+    page.wait_for_function("lab.answer && lab.answer.params.lr === 0.05", timeout=60_000)
     assert page.evaluate("document.body.dataset.training") == "training"
     page.click("#train-reset")
     assert page.evaluate("document.body.dataset.training") == "idle"
@@ -304,3 +304,17 @@ def test_a_click_on_the_triplet_board_moves_the_negative(page):
     nx, ny = float(params["nx"]), float(params["ny"])
     assert -3.0 <= nx < -1.0 and -3.0 <= ny < -1.0, (nx, ny)
     assert_drawn_is_computed(page, "triplet", params)
+
+
+def test_a_click_on_the_regression_board_places_the_learners_point(page):
+    open_explorable(page, "regression")
+    before = drawn_count(page)
+    box = page.locator("#fig-fits .nsewdrag").bounding_box()
+    # x spans about -5..5 and y about -10..35 (the outliers): the upper right is far above
+    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.1)
+    settle(page, before)
+    params = current_params(page)
+    px, py = float(params["point-x"]), float(params["point-y"])
+    assert px > 1.0 and py > 2 * px + 1 + 5, (px, py)  # right of centre, well above the line
+    answer = assert_drawn_is_computed(page, "regression", params)
+    assert answer["numbers"]["point"] == [px, py]

@@ -356,8 +356,10 @@ def line_fits(
     true_line: Point,
     fits: Sequence[tuple[str, float, float]],
     ends: Point = (-5.0, 5.0),
+    placed: Point | None = None,
 ) -> Figure:
-    """The points (outliers apart), the true line and each loss's fit (name, slope, intercept)."""
+    """The points (outliers apart), the true line and each loss's fit (name, slope,
+    intercept); placed: a point the learner put there, fitted with the others."""
     kept = [(a, b) for a, b, off in zip(x, y, outlier, strict=True) if not off]
     off = [(a, b) for a, b, o in zip(x, y, outlier, strict=True) if o]
     ends = list(ends)
@@ -388,6 +390,11 @@ def line_fits(
             width=1,
         ),
     ]
+    if placed is not None:
+        series.append(
+            Series("scatter", "your point", x=[placed[0]], y=[placed[1]], color="#9467bd",
+                   size=11, symbol="diamond")
+        )  # fmt: skip
     for name, s, b in fits:
         series.append(
             Series("line", name, x=ends, y=[s * e + b for e in ends], color=FIT_COLORS.get(name))

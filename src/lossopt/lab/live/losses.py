@@ -33,6 +33,9 @@ REGRESSION_KNOBS = (
         label="δ",
     ),  # fmt: skip
     Knob("seed", "which random points", 0, kind="int", lo=0, hi=10_000),
+    # A point of the learner's own, fitted with the others: a click on the board places it.
+    Knob("point-x", "x of your point (or click on the board)", 0.0, lo=-5.0, hi=5.0, step=0.1),
+    Knob("point-y", "y of your point (or click on the board)", 1.0, lo=-40.0, hi=60.0, step=0.5),
 )
 TRUE_LINE = (2.0, 1.0)  # slope, intercept
 POINTS = 60
@@ -71,10 +74,15 @@ def fit_lines(x: torch.Tensor, y: torch.Tensor, delta: float) -> dict[str, tuple
     return {name: tuple(w[i].tolist()) for i, name in enumerate(names)}
 
 
-def regression(*, outliers, offset, noise, delta, seed) -> View:
-    x, y, off = _points(outliers, offset, noise, seed)
+def regression(*, outliers, offset, noise, delta, seed, point_x, point_y) -> View:
+    drawn_x, drawn_y, off = _points(outliers, offset, noise, seed)
+    # The learner's point last: fitted with the others, drawn apart.
+    x = torch.cat([drawn_x, torch.tensor([point_x], dtype=F64)])
+    y = torch.cat([drawn_y, torch.tensor([point_y], dtype=F64)])
     fits = fit_lines(x, y, delta)
-    numbers = {"x": x.tolist(), "y": y.tolist(), "outlier": off.tolist(), "fits": {}}
+    numbers = {"x": x.tolist(), "y": y.tolist(), "outlier": off.tolist(), "fits": {},
+               "point": [point_x, point_y],
+               "click": {"figure": "fits", "x": "point-x", "y": "point-y"}}  # fmt: skip
     for name, (slope, intercept) in fits.items():
         pred = slope * x + intercept
         numbers["fits"][name] = {
@@ -86,11 +94,12 @@ def regression(*, outliers, offset, noise, delta, seed) -> View:
             "huber": losses.huber_loss(pred, y, delta=delta).item(),
         }
     fit_fig = pictures.line_fits(
-        x.tolist(),
-        y.tolist(),
+        drawn_x.tolist(),
+        drawn_y.tolist(),
         off.tolist(),
         TRUE_LINE,
         [(name, slope, intercept) for name, (slope, intercept) in fits.items()],
+        placed=(point_x, point_y),
     )
     e = torch.linspace(-4, 4, 161, dtype=F64)
     zero = torch.zeros_like(e)
@@ -103,7 +112,8 @@ def regression(*, outliers, offset, noise, delta, seed) -> View:
     numbers["shapes"] = {"e": e.tolist(), **{n: v.tolist() for n, v in shapes.items()}}
     f = numbers["fits"]
     notes = [
-        f"{outliers} of {POINTS} points pushed {offset:g} off the line y = 2x + 1.",
+        f"{outliers} of {POINTS} points pushed {offset:g} off the line y = 2x + 1; your point "
+        f"at ({point_x:g}, {point_y:g}) is fitted with them (click on the board to move it).",
         f"L2 squares each error, so the outliers pull its fit {f['L2 (MSE)']['error']:.3g} away "
         f"from the true line; L1 {f['L1']['error']:.3g}, Huber {f['Huber']['error']:.3g}.",
         f"Huber is L2 within δ = {delta:g} of the line and L1 beyond: a large δ behaves as L2, "
