@@ -11,7 +11,7 @@ import torch
 
 from lossopt import optim
 from lossopt.lab import pictures
-from lossopt.lab.experiments.optimization import SURFACES, bowl
+from lossopt.lab.experiments.optimization import SURFACES, bowl, curvatures
 from lossopt.lab.figures import Series
 from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
@@ -57,11 +57,7 @@ def _contour(surface: str, condition: float) -> Series:
 
 def curvature(surface: str, condition: float, at: tuple[float, float]) -> float:
     """The largest eigenvalue of the Hessian at `at` (constant on the bowl)."""
-    point = torch.tensor(at, dtype=torch.float64)
-    hessian = torch.autograd.functional.hessian(
-        lambda p: SURFACES[surface].f(p[0], p[1], condition), point
-    )
-    return torch.linalg.eigvalsh(hessian).max().item()
+    return curvatures(lambda x, y: SURFACES[surface].f(x, y, condition), at)[1]
 
 
 @dataclass
