@@ -127,3 +127,18 @@ def test_a_live_explorable_and_the_static_report_build_the_same_picture():
     names = {s["name"] for s in live["figures"][1]["series"] if s["kind"] == "line"}
     assert names <= set(errors)  # the same series, by the same names
     plots.plt.close(fig)
+
+
+def test_the_pictures_import_only_the_spec_and_the_generic_page():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lossopt.lab.pictures\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('lossopt.lab', 'matplotlib',"
+        " 'starlette'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = eval(out.stdout.strip())
+    lab = ["lossopt.lab", "lossopt.lab.figures", "lossopt.lab.page", "lossopt.lab.pictures"]
+    assert loaded == lab  # no experiment, no live module, no plotting stack
