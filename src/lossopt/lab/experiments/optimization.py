@@ -106,21 +106,45 @@ def curvatures(f=surface, at=START) -> tuple[float, float]:
     return low, high
 
 
+ESCAPE = 1e6  # a path whose coordinate leaves [-1e6, 1e6] has diverged
+
+
+def trace(
+    optimizers, f, start, steps: int
+) -> list[tuple[list[tuple[float, float]], list[float], bool]]:
+    """(points, values of f, diverged) of each optimizer from `start`: each of
+    `optimizers` makes one from its parameter list; f(x, y) on tensors. The paths
+    are stepped together, one backward per step through the sum of their f (each
+    point's gradient is its own), so five paths cost little more than one. A path
+    is cut where a coordinate leaves [-1e6, 1e6] or stops being finite (diverged).
+    The report's paths and the live lab's are this one loop."""
+    points = [torch.tensor(start, dtype=torch.float64, requires_grad=True) for _ in optimizers]
+    opts = [make([p]) for make, p in zip(optimizers, points, strict=True)]
+    steps_taken = torch.empty(steps + 1, len(points), 2, dtype=torch.float64)
+    steps_taken[0] = torch.tensor(start, dtype=torch.float64)
+    for t in range(1, steps + 1):
+        for opt in opts:
+            opt.zero_grad()
+        sum(f(*p.unbind()) for p in points).backward()
+        for opt in opts:
+            opt.step()
+        steps_taken[t] = torch.stack(points).detach()  # no read back to Python inside the loop
+    paths = []
+    for i in range(len(points)):
+        one = steps_taken[:, i]
+        bad = ~(one.isfinite().all(dim=1) & (one.abs() <= ESCAPE).all(dim=1))
+        kept = int(bad.nonzero()[0]) if bad.any() else steps + 1
+        one = one[:kept]
+        values = f(one[:, 0], one[:, 1])
+        paths.append(([tuple(q) for q in one.tolist()], values.tolist(), kept <= steps))
+    return paths
+
+
 def descend(optimizer: str, lr: float, steps: int, f=surface, start=START) -> Path:
     """Run one of the lab's optimizers on f(x, y) from start for a fixed number of steps."""
-    xy = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    opt = OPTIMIZERS[optimizer].build([xy], lr)
-    points, values, diverged = [tuple(start)], [f(*start)], False
-    for _ in range(steps):
-        opt.zero_grad()
-        f(xy[0], xy[1]).backward()
-        opt.step()
-        x, y = xy.tolist()
-        if not (math.isfinite(x) and math.isfinite(y)) or max(abs(x), abs(y)) > 1e6:
-            diverged = True
-            break
-        points.append((x, y))
-        values.append(f(x, y))
+    [(points, values, diverged)] = trace(
+        [lambda params: OPTIMIZERS[optimizer].build(params, lr)], f, start, steps
+    )
     ys = [y for _, y in points]
     spec = OPTIMIZERS[optimizer]
     return Path(

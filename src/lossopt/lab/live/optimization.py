@@ -11,7 +11,7 @@ import torch
 
 from lossopt import optim
 from lossopt.lab import pictures
-from lossopt.lab.experiments.optimization import SURFACES, bowl, curvatures
+from lossopt.lab.experiments.optimization import ESCAPE, SURFACES, bowl, curvatures, trace
 from lossopt.lab.figures import Series
 from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
@@ -25,7 +25,6 @@ LABELS["adam"] = "Adam"
 # RMSProp's first step is lr / sqrt(1 - γ) = 10 lr long at γ = 0.99, so 0.1.
 PATH_LRS = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "rmsprop": 0.1, "adam": 0.3}
 BOUNDS = pictures.BOUNDS  # the window every surface is drawn in
-ESCAPE = 1e6  # a path whose coordinate leaves [-1e6, 1e6] has diverged
 
 
 def build(name: str, params, *, lr, momentum, gamma, beta1, beta2, eps) -> torch.optim.Optimizer:
@@ -68,31 +67,12 @@ class Path:
 
 
 def descend(runs: list[tuple[str, dict]], surface: str, condition: float, start, steps: int):
-    """One Path per (optimizer, its hyperparameters), all from `start`, stepped
-    together: one backward per step through the sum of their f (each point's
-    gradient is its own), so five paths cost little more than one."""
+    """One Path per (optimizer, its hyperparameters), all from `start`, by the report's
+    loop (experiments.optimization.trace)."""
     f = SURFACES[surface].f
-    points = [torch.tensor(start, dtype=torch.float64, requires_grad=True) for _ in runs]
-    opts = [build(name, [p], **hyper) for p, (name, hyper) in zip(points, runs, strict=True)]
-    trace = torch.empty(steps + 1, len(runs), 2, dtype=torch.float64)
-    trace[0] = torch.tensor(start, dtype=torch.float64)
-    for t in range(1, steps + 1):
-        for opt in opts:
-            opt.zero_grad()
-        sum(f(*p.unbind(), condition) for p in points).backward()
-        for opt in opts:
-            opt.step()
-        trace[t] = torch.stack(points).detach()  # no read back to Python inside the loop
-    paths = []
-    for i in range(len(runs)):
-        one = trace[:, i]
-        # A path that leaves [-1e6, 1e6] or stops being finite has diverged: cut it there.
-        bad = ~(one.isfinite().all(dim=1) & (one.abs() <= ESCAPE).all(dim=1))
-        kept = int(bad.nonzero()[0]) if bad.any() else steps + 1
-        one = one[:kept]
-        values = f(one[:, 0], one[:, 1], condition)
-        paths.append(Path([tuple(p) for p in one.tolist()], values.tolist(), kept <= steps))
-    return paths
+    makers = [functools.partial(build, name, **hyper) for name, hyper in runs]
+    found = trace(makers, lambda x, y: f(x, y, condition), start, steps)
+    return [Path(points, values, diverged) for points, values, diverged in found]
 
 
 def _crossings(points) -> int:
