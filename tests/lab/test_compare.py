@@ -248,6 +248,19 @@ def test_a_plateau_of_perfect_scores_does_not_reward_the_largest_rate(monkeypatc
     assert found.lr == 0.003  # its middle is chosen, not its largest rate
 
 
+def test_of_two_middles_the_plateau_gives_the_higher_scoring_rate():
+    rates = [0.001, 0.003, 0.01, 0.03]
+    # the best and the rate below it tie within the error: the best, not the edge
+    assert cmp._plateau_middle(rates[:3], [0.969, 0.972, 0.962], 0.008) == 0.003
+    assert cmp._plateau_middle(rates[:3], [0.972, 0.969, 0.962], 0.008) == 0.001
+    # equal scores: the lower rate; an odd plateau: its middle, whatever the scores
+    assert cmp._plateau_middle(rates, [0.5, 0.9, 0.9, 0.5], 0.01) == 0.003
+    assert cmp._plateau_middle(rates, [0.89, 0.9, 0.88, 0.5], 0.05) == 0.003
+    assert cmp._plateau_middle(rates, [0.88, 0.89, 0.9, 0.5], 0.05) == 0.003
+    # a plateau of four: the higher-scoring of its two middles
+    assert cmp._plateau_middle(rates, [0.9, 0.89, 0.895, 0.9], 0.02) == 0.01
+
+
 def test_early_stopping_keeps_the_best_weights(tmp_path):
     table = read_table(_sklearn_csv(tmp_path, "wine"), "target")
     data = table.split(np.arange(0, 178, 2), np.arange(1, 178, 2))
