@@ -11,19 +11,23 @@ import torch
 
 from lossopt import optim
 from lossopt.lab import pictures
-from lossopt.lab.experiments.optimization import ESCAPE, SURFACES, bowl, curvatures, trace
+from lossopt.lab.experiments.optimization import (
+    ESCAPE,
+    PATH_LRS,  # the report's rates: the classic textbook figure's
+    SURFACES,
+    bowl,
+    curvatures,
+    trace,
+)
 from lossopt.lab.figures import Series
 from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
+from lossopt.lab.optimizers import OPTIMIZERS
 from lossopt.lab.page import COLORS
 
-NAMES = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
-LABELS = {"sgd": "SGD", "momentum": "Momentum", "adagrad": "AdaGrad", "rmsprop": "RMSProp"}
-LABELS["adam"] = "Adam"
-# The classic textbook figure's rates (SGD 0.95, Momentum 0.1, AdaGrad 1.5, Adam 0.3);
-# RMSProp's first step is lr / sqrt(1 - γ) = 10 lr long at γ = 0.99, so 0.1.
-PATH_LRS = {"sgd": 0.95, "momentum": 0.1, "adagrad": 1.5, "rmsprop": 0.1, "adam": 0.3}
+NAMES = tuple(OPTIMIZERS)  # the lecture's five, by the lab's names
+LABELS = {name: spec.label for name, spec in OPTIMIZERS.items()}
 BOUNDS = pictures.BOUNDS  # the window every surface is drawn in
 
 
