@@ -7,13 +7,19 @@ default settings, in a fresh process. Not a test.
 The table is generated here (nothing downloaded). Memory is the peak of the
 summed proportional set size (PSS: shared pages split between the processes
 that share them) of the command and its worker processes, sampled every 0.2 s;
-reading alone is measured apart (read_table in a fresh process).
+reading alone is measured apart (read_table in a fresh process). The CPU
+seconds of the command and its workers are given beside the wall time, and the
+load average when it started: on a shared machine the wall time says how busy
+the machine was as much as how long compare takes, and the CPU seconds over the
+cores bound what it takes on an idle one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -60,10 +66,17 @@ def _pss(process) -> int:
     return total
 
 
-def measure(argv: list[str]) -> tuple[float, int, str]:
-    """Wall time, peak summed PSS, and stderr of a command."""
+def _cpu_of_children() -> float:
+    # every process waited for, and the ones they waited for (compare's workers)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(argv: list[str]) -> tuple[float, int, str, float]:
+    """Wall time, peak summed PSS, stderr and CPU seconds of a command."""
     import psutil
 
+    cpu = _cpu_of_children()
     start = time.perf_counter()
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process = psutil.Process(child.pid)
@@ -77,7 +90,7 @@ def measure(argv: list[str]) -> tuple[float, int, str]:
     _, err = child.communicate()
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{err}")
-    return time.perf_counter() - start, peak, err
+    return time.perf_counter() - start, peak, err, _cpu_of_children() - cpu
 
 
 READ = "from lossopt.lab.data import read_table; t = read_table({path!r}, 'label'); print(t.rows)"
@@ -95,10 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     tiny = folder / "synthetic-1000.csv"
     if not tiny.exists():
         write_table(tiny, 1000)
-    _, read_fixed, _ = measure([sys.executable, "-c", READ.format(path=str(tiny))])
+    _, read_fixed, _, _ = measure([sys.executable, "-c", READ.format(path=str(tiny))])
     command = [sys.executable, "-m", "lossopt", "lab", "compare", "--data", str(tiny)]
     command += ["--target", "label", "--out", str(folder / "report-fixed"), "--quiet"]
-    _, fixed, _ = measure([*command, "--quick", "--optimizers", "adam", "--steps", "1"])
+    _, fixed, _, _ = measure([*command, "--quick", "--optimizers", "adam", "--steps", "1"])
     print(
         json.dumps({"fixed_read_mib": round(read_fixed / 2**20), "fixed_mib": round(fixed / 2**20)})
     )
@@ -108,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             write_table(path, rows)
         size = path.stat().st_size
-        read_time, read_peak, _ = measure([sys.executable, "-c", READ.format(path=str(path))])
+        read_time, read_peak, _, _ = measure([sys.executable, "-c", READ.format(path=str(path))])
         out = folder / f"report-{rows}"
         command = [sys.executable, "-m", "lossopt", "lab", "compare", "--data", str(path)]
         command += ["--target", "label", "--out", str(out), "--quiet"]
-        seconds, peak, _ = measure(command)
+        load = os.getloadavg()[0]
+        seconds, peak, _, cpu = measure(command)
         result = json.loads((out / "results.json").read_text())["results"]["compare"]
         row = {
             "rows": rows,
@@ -120,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             "read_s": round(read_time, 1),
             "read_peak_mib": round(read_peak / 2**20),
             "compare_s": round(seconds),
+            "compare_cpu_s": round(cpu),
+            "cores": os.cpu_count(),
+            "load_at_start": round(load, 1),
             "peak_mib": round(peak / 2**20),
             "peak_over_csv": round(peak / size, 2),
             "read_above_fixed_over_csv": round((read_peak - read_fixed) / size, 2),
