@@ -165,8 +165,8 @@ def test_serve_speaks_the_language_on_the_command_line(no_locale, capsys):
     assert "기본값:" in capsys.readouterr().out
 
 
-# The explorables whose words are in the catalog (the others' are still English)
-SPOKEN = ["derivative", "gd-vs-sgd", "paths", "learning-rate", "adaptive", "training"]
+# Every explorable: its words and notes are in the catalog
+SPOKEN = list(EXPLORABLES)
 
 
 @pytest.mark.parametrize("name", SPOKEN)

@@ -12,6 +12,7 @@ import torch
 from lossopt import losses, optim
 from lossopt.lab import pictures
 from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
 
@@ -20,22 +21,24 @@ F64 = torch.float64
 
 # -- L1 / L2 / Huber ---------------------------------------------------------------------
 REGRESSION_KNOBS = (
-    Knob("outliers", "points pushed off the line", 8, kind="int", lo=0, hi=20),
-    Knob("offset", "how far the outliers are pushed (in y)", 25.0, lo=-40.0, hi=40.0, step=0.5),
-    Knob("noise", "spread of the other points around the line", 0.5, lo=0.0, hi=3.0, step=0.05),
+    Knob("outliers", N_("points pushed off the line"), 8, kind="int", lo=0, hi=20),
+    Knob("offset", N_("how far the outliers are pushed (in y)"), 25.0, lo=-40.0, hi=40.0, step=0.5),
+    Knob("noise", N_("spread of the other points around the line"), 0.5, lo=0.0, hi=3.0, step=0.05),
     Knob(
         "delta",
-        "Huber's δ: quadratic below, linear above",
+        N_("Huber's δ: quadratic below, linear above"),
         1.0,
         lo=0.05,
         hi=20.0,
         scale="log",
         label="δ",
     ),  # fmt: skip
-    Knob("seed", "which random points", 0, kind="int", lo=0, hi=10_000),
+    Knob("seed", N_("which random points"), 0, kind="int", lo=0, hi=10_000),
     # A point of the learner's own, fitted with the others: a click on the board places it.
-    Knob("point-x", "x of your point (or click on the board)", 0.0, lo=-5.0, hi=5.0, step=0.1),
-    Knob("point-y", "y of your point (or click on the board)", 1.0, lo=-40.0, hi=60.0, step=0.5),
+    Knob("point-x", N_("x of your point (or click on the board)"), 0.0, lo=-5.0, hi=5.0, step=0.1),
+    Knob(
+        "point-y", N_("y of your point (or click on the board)"), 1.0, lo=-40.0, hi=60.0, step=0.5
+    ),
 )
 TRUE_LINE = (2.0, 1.0)  # slope, intercept
 POINTS = 60
@@ -61,7 +64,7 @@ def fit_lines(x: torch.Tensor, y: torch.Tensor, delta: float) -> dict[str, tuple
     w.requires_grad_(True)
     opt = optim.Adam([w], lr=0.3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=FIT_STEPS)
-    for _ in range(FIT_STEPS):
+    for _step in range(FIT_STEPS):
         opt.zero_grad()
         pred = w[:, :1] * x + w[:, 1:]  # (3, points)
         (
@@ -112,13 +115,25 @@ def regression(*, outliers, offset, noise, delta, seed, point_x, point_y) -> Vie
     numbers["shapes"] = {"e": e.tolist(), **{n: v.tolist() for n, v in shapes.items()}}
     f = numbers["fits"]
     notes = [
-        f"{outliers} of {POINTS} points pushed {offset:g} off the line y = 2x + 1; your point "
-        f"at ({point_x:g}, {point_y:g}) is fitted with them (click on the board to move it).",
-        f"L2 squares each error, so the outliers pull its fit {f['L2 (MSE)']['error']:.3g} away "
-        f"from the true line; L1 {f['L1']['error']:.3g}, Huber {f['Huber']['error']:.3g}.",
-        f"Huber is L2 within δ = {delta:g} of the line and L1 beyond: a large δ behaves as L2, "
-        f"a small one as L1.",
-    ]
+        _(
+            "{outliers} of {points} points pushed {offset} off the line y = 2x + 1; your point "
+            "at ({x}, {y}) is fitted with them (click on the board to move it)."
+        ).format(
+            outliers=outliers, points=POINTS, offset=f"{offset:g}", x=f"{point_x:g}",
+            y=f"{point_y:g}",
+        ),
+        _(
+            "L2 squares each error, so the outliers pull its fit {l2} away from the true line; "
+            "L1 {l1}, Huber {huber}."
+        ).format(
+            l2=f"{f['L2 (MSE)']['error']:.3g}", l1=f"{f['L1']['error']:.3g}",
+            huber=f"{f['Huber']['error']:.3g}",
+        ),
+        _(
+            "Huber is L2 within δ = {delta} of the line and L1 beyond: a large δ behaves as L2, "
+            "a small one as L1."
+        ).format(delta=f"{delta:g}"),
+    ]  # fmt: skip
     return View([fit_fig, shape_fig], numbers, notes)
 
 
@@ -126,13 +141,13 @@ def regression(*, outliers, offset, noise, delta, seed, point_x, point_y) -> Vie
 CLASSES = 3
 SOFTMAX_KNOBS = (
     *(
-        Knob(f"z{c}", f"logit of class {c}", d, lo=-6.0, hi=6.0, step=0.05, label=f"z{c}")
+        Knob(f"z{c}", N_("logit of this class"), d, lo=-6.0, hi=6.0, step=0.05, label=f"z{c}")
         for c, d in zip(range(CLASSES), (2.0, 1.0, 0.1), strict=True)
     ),  # fmt: skip
     *(
         Knob(
             f"w{c}",
-            f"weight of class {c} (cross_entropy's weight)",
+            N_("weight of this class (cross_entropy's weight)"),
             1.0,
             lo=0.01,
             hi=10.0,
@@ -143,12 +158,12 @@ SOFTMAX_KNOBS = (
     ),  # fmt: skip
     Knob(
         "ignore-index",
-        "a true class whose rows count for nothing (none: -100)",
+        N_("a true class whose rows count for nothing (none: -100)"),
         "none",
         kind="choice",
         choices=("none", *map(str, range(CLASSES))),
     ),  # fmt: skip
-    Knob("label-smoothing", "ε of label smoothing", 0.0, lo=0.0, hi=0.9, step=0.01, label="ε"),
+    Knob("label-smoothing", N_("ε of label smoothing"), 0.0, lo=0.0, hi=0.9, step=0.01, label="ε"),
 )
 
 
@@ -184,23 +199,31 @@ def softmax(*, z0, z1, z2, w0, w1, w2, ignore_index, label_smoothing) -> View:
         name="loss",
     )
     kept = [c for c in range(CLASSES) if c != ignored]
+    if ignored != -100:
+        batch = _(
+            "The batch of the three rows: mean {mean}, a weighted mean over the {kept} kept rows "
+            "(Σ w_y ℓ / Σ w_y); dividing by all 3 rows, the ignored one too, would give {naive}."
+        )
+    else:
+        batch = _(
+            "The batch of the three rows: mean {mean}, a weighted mean over the {kept} kept rows "
+            "(Σ w_y ℓ / Σ w_y)."
+        )
     notes = [
-        "softmax = " + ", ".join(f"{p:.3f}" for p in probs.tolist()) + f" (sum {probs.sum():.3f}).",
-        "The loss is −log of the probability given to the true class: "
-        + ", ".join(f"{v:.3f}" for v in plain.tolist())
-        + ".",
-        f"The batch of the three rows: mean {mean:.4f}, a weighted mean over the "
-        f"{len(kept)} kept rows (Σ w_y ℓ / Σ w_y)"
-        + (
-            f"; dividing by all 3 rows, the ignored one too, would give {naive:.4f}."
-            if ignored != -100
-            else "."
+        _("softmax = {probabilities} (sum {total}).").format(
+            probabilities=", ".join(f"{p:.3f}" for p in probs.tolist()), total=f"{probs.sum():.3f}"
         ),
+        _("The loss is −log of the probability given to the true class: {losses}.").format(
+            losses=", ".join(f"{v:.3f}" for v in plain.tolist())
+        ),
+        batch.format(mean=f"{mean:.4f}", kept=len(kept), naive=f"{naive:.4f}"),
     ]
     if label_smoothing:
         notes.append(
-            f"Label smoothing ε = {label_smoothing:g} puts ε/C on every class: the loss no "
-            f"longer reaches 0 even for a confident right answer."
+            _(
+                "Label smoothing ε = {epsilon} puts ε/C on every class: the loss no longer "
+                "reaches 0 even for a confident right answer."
+            ).format(epsilon=f"{label_smoothing:g}")
         )
     numbers = {"softmax": probs.tolist(), "plain": plain.tolist(), "rows": each.tolist(),
                "mean": mean, "naive_mean": naive, "ignore_index": ignored}  # fmt: skip
@@ -241,7 +264,7 @@ def best_gaussians(steps: int = 600) -> dict[str, tuple[float, float]]:
     for direction, start in (("forward", 0.5), ("reverse", 0.5)):
         params = torch.tensor([start, 0.0], dtype=F64, requires_grad=True)
         opt = optim.Adam([params], lr=0.05)
-        for _ in range(steps):
+        for _step in range(steps):
             opt.zero_grad()
             q = -0.5 * ((GRID - params[0]) / params[1].exp()) ** 2
             pair = (P_LOG, q) if direction == "forward" else (q, P_LOG)
@@ -254,22 +277,30 @@ def best_gaussians(steps: int = 600) -> dict[str, tuple[float, float]]:
 KL_KNOBS = (
     Knob(
         "q-mean",
-        "Q's mode (its second mode, when mixed, sits at −mean)",
+        N_("Q's mode (its second mode, when mixed, sits at −mean)"),
         0.0,
         lo=-5.0,
         hi=5.0,
         step=0.05,
-        label="Q mean",
+        label=N_("Q mean"),
     ),  # fmt: skip
-    Knob("q-spread", "Q's standard deviation", 1.5, lo=0.2, hi=5.0, scale="log", label="Q spread"),
+    Knob(
+        "q-spread",
+        N_("Q's standard deviation"),
+        1.5,
+        lo=0.2,
+        hi=5.0,
+        scale="log",
+        label=N_("Q spread"),
+    ),
     Knob(
         "q-mix",
-        "weight of Q's second mode (0: one Gaussian)",
+        N_("weight of Q's second mode (0: one Gaussian)"),
         0.0,
         lo=0.0,
         hi=1.0,
         step=0.01,
-        label="Q mix",
+        label=N_("Q mix"),
     ),  # fmt: skip
 )
 
@@ -311,14 +342,26 @@ def kl(*, q_mean, q_spread, q_mix) -> View:
         top=8,
     )
     notes = [
-        f"H(P) = {h_p:.4f} nats is fixed by the data; H(P, Q) = {h_pq:.4f} = H(P) + KL(P‖Q) "
-        f"(KL = {forward:.4f}). Minimising cross-entropy over Q minimises KL(P‖Q).",
-        f"H(P, Q) ≥ H(P), with equality only at Q = P: set Q mean {P_MODES}, spread "
-        f"{P_SPREAD}, mix 0.5.",
-        f"Reverse KL(Q‖P) = {reverse:.4f}: it punishes Q where P is small, so its best "
-        f"Gaussian sits on one mode (mean {best['reverse'][0]:.2f}, spread "
-        f"{best['reverse'][1]:.2f}); forward KL punishes missing P's mass, so its best covers "
-        f"both (mean {best['forward'][0]:.2f}, spread {best['forward'][1]:.2f}).",
+        _(
+            "H(P) = {entropy} nats is fixed by the data; H(P, Q) = {cross_entropy} = H(P) + "
+            "KL(P‖Q) (KL = {forward}). Minimising cross-entropy over Q minimises KL(P‖Q)."
+        ).format(entropy=f"{h_p:.4f}", cross_entropy=f"{h_pq:.4f}", forward=f"{forward:.4f}"),
+        _(
+            "H(P, Q) ≥ H(P), with equality only at Q = P: set Q mean {modes}, spread {spread}, "
+            "mix 0.5."
+        ).format(modes=P_MODES, spread=P_SPREAD),
+        _(
+            "Reverse KL(Q‖P) = {reverse}: it punishes Q where P is small, so its best Gaussian "
+            "sits on one mode (mean {reverse_mean}, spread {reverse_spread}); forward KL "
+            "punishes missing P's mass, so its best covers both (mean {forward_mean}, spread "
+            "{forward_spread})."
+        ).format(
+            reverse=f"{reverse:.4f}",
+            reverse_mean=f"{best['reverse'][0]:.2f}",
+            reverse_spread=f"{best['reverse'][1]:.2f}",
+            forward_mean=f"{best['forward'][0]:.2f}",
+            forward_spread=f"{best['forward'][1]:.2f}",
+        ),
     ]
     numbers = {"x": x, "p": p.tolist(), "q": q_log.exp().tolist(), "entropy": h_p,
                "cross_entropy": h_pq, "forward_kl": forward, "reverse_kl": reverse,
@@ -330,17 +373,31 @@ def kl(*, q_mean, q_spread, q_mix) -> View:
 
 # -- triplet -----------------------------------------------------------------------------
 TRIPLET_KNOBS = (
-    Knob("ax", "anchor x", 0.0, lo=-3.0, hi=3.0, step=0.05),
-    Knob("ay", "anchor y", 0.0, lo=-3.0, hi=3.0, step=0.05),
-    Knob("px", "positive x", 1.0, lo=-3.0, hi=3.0, step=0.05),
-    Knob("py", "positive y", 0.5, lo=-3.0, hi=3.0, step=0.05),
-    Knob("nx", "negative x", 1.5, lo=-3.0, hi=3.0, step=0.05),
-    Knob("ny", "negative y", -1.0, lo=-3.0, hi=3.0, step=0.05),
+    Knob("ax", N_("anchor x"), 0.0, lo=-3.0, hi=3.0, step=0.05),
+    Knob("ay", N_("anchor y"), 0.0, lo=-3.0, hi=3.0, step=0.05),
+    Knob("px", N_("positive x"), 1.0, lo=-3.0, hi=3.0, step=0.05),
+    Knob("py", N_("positive y"), 0.5, lo=-3.0, hi=3.0, step=0.05),
+    Knob("nx", N_("negative x"), 1.5, lo=-3.0, hi=3.0, step=0.05),
+    Knob("ny", N_("negative y"), -1.0, lo=-3.0, hi=3.0, step=0.05),
     Knob(
-        "margin", "the margin (torch's and lossopt's must be > 0)", 1.0, lo=0.05, hi=3.0, step=0.05
+        "margin",
+        N_("the margin (torch's and lossopt's must be > 0)"),
+        1.0,
+        lo=0.05,
+        hi=3.0,
+        step=0.05,
     ),  # fmt: skip
 )
 KIND_COLORS = pictures.KIND_COLORS
+# The placed negative's note, one whole sentence per kind
+KIND_SAID = {
+    "easy": N_("d(a, p) = {d_ap}, d(a, n) = {d_an}: loss = max(d(a, p) − d(a, n) + {margin}, 0) "
+               "= {loss}; this negative is easy."),
+    "semi-hard": N_("d(a, p) = {d_ap}, d(a, n) = {d_an}: loss = max(d(a, p) − d(a, n) + "
+                    "{margin}, 0) = {loss}; this negative is semi-hard."),
+    "hard": N_("d(a, p) = {d_ap}, d(a, n) = {d_an}: loss = max(d(a, p) − d(a, n) + {margin}, 0) "
+               "= {loss}; this negative is hard."),
+}  # fmt: skip
 
 
 @functools.lru_cache(maxsize=1)
@@ -375,14 +432,23 @@ def triplet(*, ax, ay, px, py, nx, ny, margin) -> View:
     loss = each[0].item()
     counts = {k: kinds[1:].count(k) for k in KIND_COLORS}
     notes = [
-        f"d(a, p) = {d_ap:.3f}, d(a, n) = {d_an[0].item():.3f}: loss = max(d(a, p) − d(a, n) + "
-        f"{margin:g}, 0) = {loss:.3f}; this negative is {kinds[0]}.",
-        f"Of the {count - 1} other negatives, {counts['hard']} are hard (inside the solid "
-        f"circle), {counts['semi-hard']} semi-hard (between the circles: still a loss) and "
-        f"{counts['easy']} easy (outside: loss 0).",
-        "The loss compares distances only: moving all points apart together changes nothing "
-        "but their scale; a larger margin turns easy negatives into semi-hard ones.",
-    ]
+        _(KIND_SAID[kinds[0]]).format(
+            d_ap=f"{d_ap:.3f}", d_an=f"{d_an[0].item():.3f}", margin=f"{margin:g}",
+            loss=f"{loss:.3f}",
+        ),
+        _(
+            "Of the {others} other negatives, {hard} are hard (inside the solid circle), "
+            "{semi_hard} semi-hard (between the circles: still a loss) and {easy} easy "
+            "(outside: loss 0)."
+        ).format(
+            others=count - 1, hard=counts["hard"], semi_hard=counts["semi-hard"],
+            easy=counts["easy"],
+        ),
+        _(
+            "The loss compares distances only: moving all points apart together changes "
+            "nothing but their scale; a larger margin turns easy negatives into semi-hard ones."
+        ),
+    ]  # fmt: skip
     numbers = {"d_ap": d_ap, "d_an": d_an[0].item(), "loss": loss, "kind": kinds[0],
                "negatives": [{"x": n[0], "y": n[1], "d": d, "loss": v, "kind": k}
                              for n, d, v, k in zip(negatives.tolist(), d_an.tolist(),
@@ -395,34 +461,42 @@ def triplet(*, ax, ay, px, py, nx, ny, margin) -> View:
 EXPLORABLES = (
     Explorable(
         "regression",
-        "L1, L2 and Huber",
-        "Push some points off the line and watch three fits: L2 (MSE) follows the outliers, "
-        "L1 ignores them, Huber is between, by δ.",
+        N_("L1, L2 and Huber"),
+        N_(
+            "Push some points off the line and watch three fits: L2 (MSE) follows the outliers, "
+            "L1 ignores them, Huber is between, by δ."
+        ),
         REGRESSION_KNOBS,
         regression,
     ),
     Explorable(
         "softmax",
-        "Softmax and cross-entropy",
-        "Move the logits: softmax turns them into probabilities, and cross-entropy is −log of "
-        "the one the true class gets. Class weights, ignore_index and label smoothing change "
-        "each row's loss and the batch mean.",
+        N_("Softmax and cross-entropy"),
+        N_(
+            "Move the logits: softmax turns them into probabilities, and cross-entropy is −log of "
+            "the one the true class gets. Class weights, ignore_index and label smoothing change "
+            "each row's loss and the batch mean."
+        ),
         SOFTMAX_KNOBS,
         softmax,
     ),
     Explorable(
         "kl",
-        "Entropy, cross-entropy and KL",
-        "Move Q against a fixed two-mode P: H(P, Q) never falls below H(P), and the forward "
-        "and reverse KL divergences prefer different Q.",
+        N_("Entropy, cross-entropy and KL"),
+        N_(
+            "Move Q against a fixed two-mode P: H(P, Q) never falls below H(P), and the forward "
+            "and reverse KL divergences prefer different Q."
+        ),
         KL_KNOBS,
         kl,
     ),
     Explorable(
         "triplet",
-        "The triplet margin",
-        "Place anchor, positive and negative and set the margin: the loss, and which negatives "
-        "are easy, semi-hard or hard.",
+        N_("The triplet margin"),
+        N_(
+            "Place anchor, positive and negative and set the margin: the loss, and which negatives "
+            "are easy, semi-hard or hard."
+        ),
         TRIPLET_KNOBS,
         triplet,
     ),
