@@ -659,3 +659,25 @@ def curve(
         [*series, *lines],
         name=name,
     )
+
+
+def epoch_curves(
+    title: str,
+    y_label: str,
+    curves: Sequence[tuple[str, Sequence[float], str | None]],
+    *,
+    epochs: int | None = None,
+    y_scale: str = "linear",
+    y_range: tuple[float, float] | None = None,
+    name: str = "",
+) -> Figure:
+    """Training runs by epoch (name, one value per epoch from epoch 1, colour); with
+    epochs, the axis spans every epoch of a run still going."""
+    series = [
+        Series("line", label, x=list(range(1, len(values) + 1)),
+               y=_positive(values) if y_scale == "log" else list(values), color=color,
+               legend=bool(label))
+        for label, values, color in curves
+    ]  # fmt: skip
+    x = Axis("epoch", range=(0.5, epochs + 0.5) if epochs else None)
+    return Figure(title, x, Axis(y_label, scale=y_scale, range=y_range), series, name=name)

@@ -355,7 +355,7 @@ def _runs(runs, values, title: str, label: str, scale: str) -> Figure:
         name = "" if run.optimizer in seen else f"{_label(run.optimizer)} lr={run.lr:g}"
         seen.add(run.optimizer)
         curves.append((name, values(run), COLORS.get(run.optimizer)))
-    return pictures.curve(title, "epoch", label, curves, y_scale=scale)
+    return pictures.epoch_curves(title, label, curves, y_scale=scale)
 
 
 def _ranking(ranking, metric: str) -> Figure:

@@ -20,7 +20,7 @@ import math
 import threading
 import time
 
-from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab import pictures
 from lossopt.lab.i18n import N_, _
 from lossopt.lab.knobs import Knob
 from lossopt.lab.live.explorable import Explorable, View
@@ -79,22 +79,20 @@ def view(curves: tuple[list, list, list], *, epochs: int, epoch: int = 0, fracti
     """The figures and numbers for a run's curves so far."""
     train, val, accuracy = (list(c) for c in curves)
     done = len(val)
-    x = list(range(1, done + 1))
-    loss = Figure(
+    loss = pictures.epoch_curves(
         "loss per epoch",
-        Axis("epoch", range=(0.5, epochs + 0.5)),
-        Axis("cross-entropy", scale="log"),
-        [
-            Series("line", "training", x=x, y=train[:done], color="#1f77b4"),
-            Series("line", "validation", x=x, y=val, color="#d62728"),
-        ],
+        "cross-entropy",
+        [("training", train[:done], "#1f77b4"), ("validation", val, "#d62728")],
+        epochs=epochs,
+        y_scale="log",
         name="loss",
     )
-    acc = Figure(
+    acc = pictures.epoch_curves(
         "validation accuracy per epoch",
-        Axis("epoch", range=(0.5, epochs + 0.5)),
-        Axis("accuracy", range=(0, 1)),
-        [Series("line", "validation accuracy", x=x, y=accuracy, color="#2ca02c")],
+        "accuracy",
+        [("validation accuracy", accuracy, "#2ca02c")],
+        epochs=epochs,
+        y_range=(0, 1),
         name="accuracy",
     )
     diverged = bool(val) and not math.isfinite(val[-1])
