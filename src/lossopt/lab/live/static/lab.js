@@ -272,7 +272,7 @@ async function update() {
     body = await response.json();
   } catch (error) {
     if (error.name === "AbortError" || seq !== lab.seq) return; // a newer change took over
-    return showError(String(error));
+    return showError(_("no answer from the lab's server: {error}").replace("{error}", String(error)));
   }
   if (seq !== lab.seq) return;
   if (!response.ok) return showError(body.error);
