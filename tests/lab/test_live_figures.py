@@ -129,7 +129,7 @@ def test_a_live_explorable_and_the_static_report_build_the_same_picture():
     plots.plt.close(fig)
 
 
-def test_the_pictures_import_only_the_spec_and_the_generic_page():
+def test_the_pictures_import_only_the_spec_the_generic_page_and_the_language():
     import subprocess
     import sys
 
@@ -140,5 +140,6 @@ def test_the_pictures_import_only_the_spec_and_the_generic_page():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = eval(out.stdout.strip())
-    lab = ["lossopt.lab", "lossopt.lab.figures", "lossopt.lab.page", "lossopt.lab.pictures"]
-    assert loaded == lab  # no experiment, no live module, no plotting stack
+    lab = ["lossopt.lab", "lossopt.lab.figures", "lossopt.lab.i18n", "lossopt.lab.page"]
+    # no experiment, no live module, no plotting stack: the words' language is all it adds
+    assert loaded == [*lab, "lossopt.lab.pictures"]

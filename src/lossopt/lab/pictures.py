@@ -6,7 +6,9 @@ compute for the learner's settings; the static report (lossopt.lab.plots) builds
 the same pictures here from the experiments' results and draws them with
 `figures.draw_matplotlib`. Nothing here computes a loss or a step, and nothing
 of the lab but `figures` and the generic `page` (the optimizers' colours) is
-imported: the numbers come in as plain lists.
+imported: the numbers come in as plain lists. Every word a picture shows is wrapped in
+`_()` (lossopt.lab.i18n, which imports nothing of the lab either), with its numbers filled in
+after translation; names (SGD, Huber) and equations (f − f*, H(P, Q)) stay as they are.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 from collections.abc import Sequence
 
 from lossopt.lab.figures import Axis, Figure, Series
+from lossopt.lab.i18n import N_, _
 from lossopt.lab.page import COLORS
 
 Point = tuple[float, float]
@@ -78,25 +81,25 @@ def surface_board(
     series += [
         Series(
             "scatter",
-            "start",
+            _("start"),
             x=[start[0]],
             y=[start[1]],
             color="#000000",
             symbol="x",
             size=10,
             legend=False,
-            text=["start"],
+            text=[_("start")],
         ),
         Series(
             "scatter",
-            "minimum",
+            _("minimum"),
             x=[minimum[0]],
             y=[minimum[1]],
             color="#000000",
             symbol="star",
             size=12,
             legend=False,
-            text=["minimum"],
+            text=[_("minimum")],
         ),
     ]
     return Figure(
@@ -112,7 +115,7 @@ def surface_board(
 def value_curves(
     curves: Sequence[tuple[str, Sequence[float], str | None]],
     *,
-    title: str = "f − f* at each step",
+    title: str | None = None,
     least: float = 0.0,
     label: str = "f − f*",
     dashed: Sequence[str] = (),
@@ -133,15 +136,16 @@ def value_curves(
                 dash=curve_name in dashed,
             )
         )
-    return Figure(title, Axis("step"), Axis(label, scale="log"), series, name=name)
+    title = _("f − f* at each step") if title is None else title
+    return Figure(title, Axis(_("step")), Axis(label, scale="log"), series, name=name)
 
 
 def rate_sweep(lrs: list[float], final: list[float], limit: float, marks, *, steps: int) -> Figure:
     """The final f − f* over a sweep of learning rates, with 2/λ and the runs marked
     (marks: (name, lr, final f − f*, colour))."""
     return Figure(
-        f"f − f* after {steps} steps, by learning rate",
-        Axis("learning rate η", scale="log"),
+        _("f − f* after {steps} steps, by learning rate").format(steps=steps),
+        Axis(_("learning rate η"), scale="log"),
         Axis("f − f*", scale="log"),
         [
             Series("line", "SGD", x=lrs, y=final, color="#444444"),
@@ -157,13 +161,17 @@ def rate_sweep(lrs: list[float], final: list[float], limit: float, marks, *, ste
 
 def range_test(lrs: list[float], loss: list[float], suggested: float) -> Figure:
     return Figure(
-        "Range test on the digits network",
-        Axis("learning rate", scale="log"),
-        Axis("smoothed loss"),
+        _("Range test on the digits network"),
+        Axis(_("learning rate"), scale="log"),
+        Axis(_("smoothed loss")),
         [
-            Series("line", "smoothed loss", x=lrs, y=loss, color="#1f77b4", legend=False),
+            Series("line", _("smoothed loss"), x=lrs, y=loss, color="#1f77b4", legend=False),
             Series(
-                "vline", f"suggested {suggested:.2g}", x=[suggested], color="#d62728", dash=True
+                "vline",
+                _("suggested {lr}").format(lr=f"{suggested:.2g}"),
+                x=[suggested],
+                color="#d62728",
+                dash=True,
             ),
         ],
         name="range-test",
@@ -183,11 +191,12 @@ def step_lengths(
             )
         )
     if mark is not None:
-        series.append(Series("vline", f"step {mark}", x=[mark], color="#aaaaaa", dash=True))
+        label = _("step {step}").format(step=mark)
+        series.append(Series("vline", label, x=[mark], color="#aaaaaa", dash=True))
     return Figure(
-        "After the rate drops",
-        Axis("step"),
-        Axis("step length |ΔW|", scale="log"),
+        _("After the rate drops"),
+        Axis(_("step")),
+        Axis(_("step length |ΔW|"), scale="log"),
         series,
         name="step-lengths",
     )
@@ -198,7 +207,7 @@ def adaptive_stream(
     t: list[int],
     curves: Sequence[tuple[str, Sequence[float], str]],
     *,
-    title: str = "step length |Δθ| on a noisy gradient stream around 1",
+    title: str | None = None,
     label: str = "|Δθ|",
     lr: float | None = None,
     log_steps: bool = True,
@@ -208,8 +217,10 @@ def adaptive_stream(
     if lr is not None:
         series.append(Series("hline", f"η = {lr:g}", y=[lr], color="#888888", dash=True))
     scale = "log" if log_steps else "linear"
+    if title is None:
+        title = _("step length |Δθ| on a noisy gradient stream around 1")
     return Figure(
-        title, Axis("step t", scale=scale), Axis(label, scale="log"), series, name="stream"
+        title, Axis(_("step t"), scale=scale), Axis(label, scale="log"), series, name="stream"
     )
 
 
@@ -217,12 +228,12 @@ def adagrad_elements(per_x: list[float], per_y: list[float], lr: float) -> Figur
     """AdaGrad's step η/(√h + ε) per coordinate on the lecture's bowl x²/20 + y²."""
     t = list(range(1, len(per_x) + 1))
     return Figure(
-        f"AdaGrad's per-element step η/(√h + ε) on x²/20 + y² (η = {lr:g})",
-        Axis("step t"),
+        _("AdaGrad's per-element step η/(√h + ε) on x²/20 + y² (η = {lr})").format(lr=f"{lr:g}"),
+        Axis(_("step t")),
         Axis("η/(√h + ε)", scale="log"),
         [
-            Series("line", "x (flat direction)", x=t, y=per_x, color="#1f77b4"),
-            Series("line", "y (steep direction)", x=t, y=per_y, color="#d62728"),
+            Series("line", _("x (flat direction)"), x=t, y=per_x, color="#1f77b4"),
+            Series("line", _("y (steep direction)"), x=t, y=per_y, color="#d62728"),
         ],
         name="elements",
     )
@@ -235,7 +246,7 @@ def slope(
     lines: Sequence[tuple[str, float, float, float, str, bool]],
     *,
     half_width: float = 1.0,
-    title: str = "L(w) = mean (w x − y)²",
+    title: str | None = None,
 ) -> Figure:
     """L(w) and straight lines through it (name, w, L(w), slope, colour, dashed)."""
     series = [Series("line", "L(w)", x=ws, y=loss, color="#444444")]
@@ -258,6 +269,7 @@ def slope(
             legend=False,
         )
     )
+    title = _("L(w) = mean (w x − y)²") if title is None else title
     return Figure(title, Axis("w"), Axis("L(w)"), series, name="slope")
 
 
@@ -267,15 +279,20 @@ def difference_errors(
     central: list[float],
     *,
     h: float | None = None,
-    title: str = "|finite difference − autograd| by step h",
+    title: str | None = None,
 ) -> Figure:
     series = [
-        Series("line", "forward (L(w+h) − L(w))/h", x=hs, y=_positive(forward), color="#1f77b4"),
-        Series("line", "central (L(w+h) − L(w−h))/2h", x=hs, y=_positive(central), color="#2ca02c"),
+        Series("line", _("forward (L(w+h) − L(w))/h"), x=hs, y=_positive(forward), color="#1f77b4"),
+        Series(
+            "line", _("central (L(w+h) − L(w−h))/2h"), x=hs, y=_positive(central), color="#2ca02c"
+        ),
     ]
     if h is not None:
         series.append(Series("vline", f"h = {h:g}", x=[h], color="#888888", dash=True))
-    return Figure(title, Axis("h", scale="log"), Axis("error", scale="log"), series, name="errors")
+    title = _("|finite difference − autograd| by step h") if title is None else title
+    return Figure(
+        title, Axis("h", scale="log"), Axis(_("error"), scale="log"), series, name="errors"
+    )
 
 
 def gd_vs_sgd(
@@ -287,13 +304,13 @@ def gd_vs_sgd(
     curves = {"GD": (gd, COLORS["sgd"]), "SGD": (sgd, COLORS["adam"])}
     # From step 1: a log axis has no place for the 0 examples read before it.
     by_read = Figure(
-        "whole-set loss by examples read",
-        Axis("examples read", scale="log"),
-        Axis("loss"),
+        _("whole-set loss by examples read"),
+        Axis(_("examples read"), scale="log"),
+        Axis(_("loss")),
         [
             Series(
                 "line",
-                f"{k} ({read[k]} a step)",
+                _("{name} ({count} a step)").format(name=k, count=read[k]),
                 x=[read[k] * t for t in range(1, len(c))],
                 y=c[1:],
                 color=color,
@@ -303,9 +320,9 @@ def gd_vs_sgd(
         name="read",
     )
     by_step = Figure(
-        "whole-set loss by step",
-        Axis("step"),
-        Axis("loss"),
+        _("whole-set loss by step"),
+        Axis(_("step")),
+        Axis(_("loss")),
         [
             Series("line", k, x=list(range(len(c))), y=c, color=color)
             for k, (c, color) in curves.items()
@@ -314,12 +331,18 @@ def gd_vs_sgd(
     )
     mean = sum(noise) / len(noise) if noise else math.nan
     noise_fig = Figure(
-        f"gradient noise |g_B − g| / |g| at B = {batch_size}",
-        Axis("step"),
-        Axis("relative noise"),
+        _("gradient noise |g_B − g| / |g| at B = {batch}").format(batch=batch_size),
+        Axis(_("step")),
+        Axis(_("relative noise")),
         [
-            Series("line", "noise", x=list(range(1, len(noise) + 1)), y=noise, color="#d62728"),
-            Series("hline", f"mean {mean:.3f}", y=[mean], color="#000000", dash=True),
+            Series("line", _("noise"), x=list(range(1, len(noise) + 1)), y=noise, color="#d62728"),
+            Series(
+                "hline",
+                _("mean {value}").format(value=f"{mean:.3f}"),
+                y=[mean],
+                color="#000000",
+                dash=True,
+            ),
         ],
         name="noise",
     )
@@ -338,9 +361,9 @@ def loss_shapes(
     colors = list(FIT_COLORS.values())
     shapes = {"L1 |e|": l1, "L2 e²": l2, f"Huber δ = {delta:g}": huber}
     return Figure(
-        "each loss of one error e",
-        Axis("error e = prediction − target"),
-        Axis("loss", range=(0, top)),
+        _("each loss of one error e"),
+        Axis(_("error e = prediction − target")),
+        Axis(_("loss"), range=(0, top)),
         [
             Series("line", n, x=errors, y=v, color=c)
             for (n, v), c in zip(shapes.items(), colors, strict=True)
@@ -366,7 +389,7 @@ def line_fits(
     series = [
         Series(
             "scatter",
-            "points",
+            _("points"),
             x=[a for a, _ in kept],
             y=[b for _, b in kept],
             color="#555555",
@@ -374,7 +397,7 @@ def line_fits(
         ),
         Series(
             "scatter",
-            "outliers",
+            _("outliers"),
             x=[a for a, _ in off],
             y=[b for _, b in off],
             color="#ff7f0e",
@@ -382,7 +405,7 @@ def line_fits(
         ),
         Series(
             "line",
-            "true line",
+            _("true line"),
             x=ends,
             y=[true_line[0] * e + true_line[1] for e in ends],
             color="#000000",
@@ -392,14 +415,14 @@ def line_fits(
     ]
     if placed is not None:
         series.append(
-            Series("scatter", "your point", x=[placed[0]], y=[placed[1]], color="#9467bd",
+            Series("scatter", _("your point"), x=[placed[0]], y=[placed[1]], color="#9467bd",
                    size=11, symbol="diamond")
         )  # fmt: skip
     for name, s, b in fits:
         series.append(
             Series("line", name, x=ends, y=[s * e + b for e in ends], color=FIT_COLORS.get(name))
         )
-    return Figure("three fits to the same points", Axis("x"), Axis("y"), series, name="fits")
+    return Figure(_("three fits to the same points"), Axis("x"), Axis("y"), series, name="fits")
 
 
 def softmax_bars(probs: list[float], losses: list[float] | None = None) -> Figure:
@@ -409,14 +432,14 @@ def softmax_bars(probs: list[float], losses: list[float] | None = None) -> Figur
     if losses is not None:
         text = [f"p = {p:.3f}\n−log p = {v:.3f}" for p, v in zip(probs, losses, strict=True)]
     return Figure(
-        "softmax of the logits",
-        Axis("class"),
-        Axis("probability", range=(0, 1.2 if text else 1)),
+        _("softmax of the logits"),
+        Axis(_("class")),
+        Axis(_("probability"), range=(0, 1.2 if text else 1)),
         [
             Series(
                 "bar",
                 "softmax",
-                x=[f"class {c}" for c in range(len(probs))],
+                x=class_names(len(probs)),
                 y=probs,
                 color="#1f77b4",
                 text=text,
@@ -430,13 +453,13 @@ def distributions(
     x: list[float],
     shown: Sequence[tuple[str, list[float], str, bool]],
     *,
-    title: str = "P (two modes) and Q",
+    title: str | None = None,
 ) -> Figure:
     """Distributions on a grid (name, probabilities, colour, dashed)."""
     return Figure(
-        title,
+        _("P (two modes) and Q") if title is None else title,
         Axis("x"),
-        Axis("probability on the grid"),
+        Axis(_("probability on the grid")),
         [Series("line", n, x=x, y=v, color=c, dash=d) for n, v, c, d in shown],
         name="distributions",
     )
@@ -462,11 +485,22 @@ def cross_entropy_bound(
     ]
     if mark is not None:
         series.append(Series("vline", mark_name, x=[mark], color="#888888"))
-    y = Axis("nats", range=(0, top) if top is not None else None)
+    y = Axis(_("nats"), range=(0, top) if top is not None else None)
     return Figure(title, axis, y, series, name="scan")
 
 
 KIND_COLORS = {"easy": "#2ca02c", "semi-hard": "#ff7f0e", "hard": "#d62728"}
+# a kind is a key (the API's numbers name it so); the legend says it in the page's language
+KIND_NEGATIVES = {
+    "easy": N_("easy negatives"),
+    "semi-hard": N_("semi-hard negatives"),
+    "hard": N_("hard negatives"),
+}
+
+
+def class_names(count: int) -> list[str]:
+    """The classes' names on a bar chart's axis: class 0, class 1, ..."""
+    return [_("class {index}").format(index=c) for c in range(count)]
 
 
 def negative_kind(d_ap: float, d_an: float, margin: float) -> str:
@@ -495,7 +529,8 @@ def triplet_board(
     is drawn last, as a large open ring: a negative right on it stays visible."""
     ax, ay = anchor
     series = []
-    for radius, name in ((d_ap, "d(a, p)"), (d_ap + margin, "d(a, p) + margin")):
+    circles = ((d_ap, "d(a, p)", False), (d_ap + margin, _("d(a, p) + margin"), True))
+    for radius, name, dashed in circles:
         turn = [2 * math.pi * i / (angles - 1) for i in range(angles)]
         series.append(
             Series(
@@ -504,7 +539,7 @@ def triplet_board(
                 x=[ax + radius * math.cos(t) for t in turn],
                 y=[ay + radius * math.sin(t) for t in turn],
                 color="#888888",
-                dash=name != "d(a, p)",
+                dash=dashed,
                 width=1,
             )
         )
@@ -534,7 +569,7 @@ def triplet_board(
             series.append(
                 Series(
                     "scatter",
-                    f"{k} negatives",
+                    _(KIND_NEGATIVES[k]),
                     x=[x for x, _ in rows],
                     y=[y for _, y in rows],
                     color=color,
@@ -544,7 +579,7 @@ def triplet_board(
     series += [
         Series(
             "scatter",
-            "negative",
+            _("negative"),
             x=[negative[0]],
             y=[negative[1]],
             color=KIND_COLORS[kind],
@@ -554,7 +589,7 @@ def triplet_board(
         ),
         Series(
             "scatter",
-            "positive",
+            _("positive"),
             x=[positive[0]],
             y=[positive[1]],
             color="#1f77b4",
@@ -562,7 +597,14 @@ def triplet_board(
             text=["p"],
         ),
         Series(
-            "scatter", "anchor", x=[ax], y=[ay], color="#000000", size=18, symbol="ring", text=["a"]
+            "scatter",
+            _("anchor"),
+            x=[ax],
+            y=[ay],
+            color="#000000",
+            size=18,
+            symbol="ring",
+            text=["a"],
         ),
     ]
     if box is None:  # around the anchor, far enough for the outer circle and the negative
@@ -571,7 +613,7 @@ def triplet_board(
     else:
         xr = yr = box
     return Figure(
-        title or "anchor, positive and negatives",
+        title or _("anchor, positive and negatives"),
         Axis("x", range=xr),
         Axis("y", range=yr),
         series,
@@ -679,5 +721,5 @@ def epoch_curves(
                legend=bool(label))
         for label, values, color in curves
     ]  # fmt: skip
-    x = Axis("epoch", range=(0.5, epochs + 0.5) if epochs else None)
+    x = Axis(_("epoch"), range=(0.5, epochs + 0.5) if epochs else None)
     return Figure(title, x, Axis(y_label, scale=y_scale, range=y_range), series, name=name)

@@ -4,7 +4,9 @@ experiment's result, drawn side by side in one PNG by figures.draw_matplotlib.
 
 Nothing here computes a loss or a step, and no picture is drawn by hand: this
 module only chooses which pictures a section shows, from which numbers, and lays
-them out.
+them out. Its words are wrapped in `_()` and said in the report's language, numbers filled
+in after translation; the experiments' own names (a fit's direction, a rate's label, the
+metric) are marked for the catalog where they are made (report.py) and translated here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from lossopt.lab import fonts, page, pictures  # noqa: E402
 from lossopt.lab.figures import Axis, Figure, Series, draw_matplotlib  # noqa: E402
+from lossopt.lab.i18n import _, ngettext  # noqa: E402
 from lossopt.lab.optimizers import OPTIMIZERS  # noqa: E402
 from lossopt.lab.page import COLORS  # noqa: E402
 
@@ -58,18 +61,18 @@ def l1_vs_l2(r):
 
 def entropy(r):
     coin = pictures.curve(
-        "Entropy of a coin",
-        "P(heads)",
-        "entropy (nats)",
+        _("Entropy of a coin"),
+        _("P(heads)"),
+        _("entropy (nats)"),
         [("", r.coin_entropy, "#1f77b4")],
         x=r.coin_p,
         lines=[Series("vline", "", x=[0.5], color="#aaaaaa", dash=True)],
     )
     dice = pictures.bars(
-        "Two dice",
+        _("Two dice"),
         "",
-        "entropy (nats)",
-        [("", ["fair die", "5×'1', 1×'6'"], [r.fair_die, r.loaded_die], "#1f77b4")],
+        _("entropy (nats)"),
+        [("", [_("fair die"), "5×'1', 1×'6'"], [r.fair_die, r.loaded_die], "#1f77b4")],
     )
     softmax = pictures.softmax_bars(r.softmax, r.cross_entropy)
     return [("entropy.png", panels([coin, dice, softmax], width=3.8))]
@@ -78,29 +81,33 @@ def entropy(r):
 def class_weights(r):
     classes = [str(k) for k in range(len(r.train_counts))]
     counts = pictures.bars(
-        f"Digit {r.minority} kept rare; weights n/(C·n_c)",
-        "digit",
-        "training examples",
+        _("Digit {digit} kept rare; weights n/(C·n_c)").format(digit=r.minority),
+        _("digit"),
+        _("training examples"),
         [("", classes, r.train_counts, "#888888")],
         text=[[f"w={w:.2g}" for w in r.weights]],
         y_range=(0, 1.25 * max(r.train_counts)),
     )
     recall = pictures.bars(
-        f"Recall per digit, mean ± std over {len(r.seeds)} seeds",
-        "digit",
-        "validation recall",
+        ngettext(
+            "Recall per digit, mean ± std over {seeds} seed",
+            "Recall per digit, mean ± std over {seeds} seeds",
+            len(r.seeds),
+        ).format(seeds=len(r.seeds)),
+        _("digit"),
+        _("validation recall"),
         [
-            ("no weights", classes, r.recall_plain, "#888888"),
-            ("class weights", classes, r.recall_weighted, "#1f77b4"),
+            (_("no weights"), classes, r.recall_plain, "#888888"),
+            (_("class weights"), classes, r.recall_weighted, "#1f77b4"),
         ],
         errors=[r.recall_plain_std, r.recall_weighted_std],
         y_range=(0, 1.3),
     )
     rows = list(range(len(r.row_grad_norms)))
     gradients = pictures.bars(
-        f"ignore_index = {r.ignore_index} (× an ignored row)",
-        "row of the batch",
-        "|∂loss/∂logits| of the row",
+        _("ignore_index = {index} (× an ignored row)").format(index=r.ignore_index),
+        _("row of the batch"),
+        _("|∂loss/∂logits| of the row"),
         [("", rows, r.row_grad_norms, "#1f77b4")],
         text=[["×" if ignored else "" for ignored in r.row_ignored]],
     )
@@ -113,21 +120,28 @@ def kl_asymmetry(r):
         r.cross_entropy,
         r.entropy,
         [("D_KL(P‖Q_t) = H(P, Q_t) − H(P)", r.kl_along, "#2ca02c")],
-        axis=Axis("t, with Q_t = softmax(t · log P): Q_1 = P"),
-        title="Cross-entropy ≥ entropy; KL is it minus H(P)",
+        axis=Axis(_("t, with Q_t = softmax(t · log P): Q_1 = P")),
+        title=_("Cross-entropy ≥ entropy; KL is it minus H(P)"),
         mark=r.t_at_min,
     )
-    shown = [(f"P (two peaks), std {r.p_std:.2f}", r.p, "#000000", False)]
+    shown = [(_("P (two peaks), std {std}").format(std=f"{r.p_std:.2f}"), r.p, "#000000", False)]
     shown += [
-        (f"Q by {fit.direction}, std {fit.std:.2f}", fit.q, color, True)
+        (
+            _("Q by {direction}, std {std}").format(
+                direction=_(fit.direction), std=f"{fit.std:.2f}"
+            ),
+            fit.q,
+            color,
+            True,
+        )
         for fit, color in zip(r.fits, KL_COLORS, strict=False)
     ]
-    fits = pictures.distributions(r.x, shown, title="One Gaussian Q fit to two peaks")
+    fits = pictures.distributions(r.x, shown, title=_("One Gaussian Q fit to two peaks"))
     training = pictures.curve(
-        "Training",
-        "Adam step",
-        "divergence minimised (nats)",
-        [(fit.direction, fit.history, c) for fit, c in zip(r.fits, KL_COLORS, strict=False)],
+        _("Training"),
+        _("Adam step"),
+        _("divergence minimised (nats)"),
+        [(_(fit.direction), fit.history, c) for fit, c in zip(r.fits, KL_COLORS, strict=False)],
         y_scale="log",
     )
     return [("kl.png", panels([bound, fits, training]))]
@@ -141,7 +155,8 @@ def _triplet_board(t, margin: float, title: str) -> Figure:
         margin=margin,
         d_ap=t.d_ap,
         kind=pictures.negative_kind(t.d_ap, t.d_an, margin),
-        title=f"{title}: loss {t.loss:.2f}\nd(a, p) = {t.d_ap:.2g}, d(a, n) = {t.d_an:.2g}",
+        title=_("{title}: loss {loss}").format(title=title, loss=f"{t.loss:.2f}")
+        + f"\nd(a, p) = {t.d_ap:.2g}, d(a, n) = {t.d_an:.2g}",
     )
 
 
@@ -152,24 +167,30 @@ def triplet(r):
     pad = [0.05 * (h - lo) for lo, h in zip(low, high, strict=True)]
     bounds = (low[0] - pad[0], high[0] + pad[0], low[1] - pad[1], high[1] + pad[1])
     specs = [
-        _triplet_board(r.triplet_before, r.margin, "Before training"),
-        _triplet_board(r.triplet_after, r.margin, "After training"),
+        _triplet_board(r.triplet_before, r.margin, _("Before training")),
+        _triplet_board(r.triplet_after, r.margin, _("After training")),
         pictures.curve(
-            f"Training ({r.mining}, margin {r.margin:g})",
-            "Adam step",
-            "batch triplet loss",
+            _("Training ({mining}, margin {margin})").format(
+                mining=r.mining, margin=f"{r.margin:g}"
+            ),
+            _("Adam step"),
+            _("batch triplet loss"),
             [("", r.loss, "#1f77b4")],
         ),
         pictures.embedding(
             r.before,
             r.labels,
-            title=f"Embedding before (1-NN accuracy {100 * r.knn_before:.0f}%)",
+            title=_("Embedding before (1-NN accuracy {accuracy})").format(
+                accuracy=f"{r.knn_before:.0%}"
+            ),
             bounds=bounds,
         ),  # fmt: skip
         pictures.embedding(
             r.after,
             r.labels,
-            title=f"Embedding after (1-NN accuracy {100 * r.knn_after:.0f}%)",
+            title=_("Embedding after (1-NN accuracy {accuracy})").format(
+                accuracy=f"{r.knn_after:.0%}"
+            ),
             bounds=bounds,
         ),  # fmt: skip
     ]
@@ -178,19 +199,26 @@ def triplet(r):
 
 def derivative(r):
     lines = [
-        (f"slope {t.autograd:.3g} at w={t.w:.2f}", t.w, t.loss, t.autograd, color, False)
+        (
+            _("slope {slope} at w={w}").format(slope=f"{t.autograd:.3g}", w=f"{t.w:.2f}"),
+            t.w,
+            t.loss,
+            t.autograd,
+            color,
+            False,
+        )
         for t, color in zip(r.tangents, TANGENT_COLORS, strict=False)
     ]
     specs = [
         pictures.slope(
-            r.ws, r.loss, lines, half_width=0.7, title="The derivative is the tangent's slope"
+            r.ws, r.loss, lines, half_width=0.7, title=_("The derivative is the tangent's slope")
         ),
         pictures.difference_errors(
             r.hs,
             r.forward_error,
             r.central_error,
             h=r.h,
-            title=f"Finite differences at w = {r.tangents[0].w:g}",
+            title=_("Finite differences at w = {w}").format(w=f"{r.tangents[0].w:g}"),
         ),
     ]
     return [("derivative.png", panels(specs, width=5.2, height=3.8))]
@@ -208,10 +236,10 @@ def gd_vs_sgd(r):
 
 
 def learning_rate(r):
-    names = [f"{label} (lr={p.lr:g})" for label, p in zip(r.labels, r.paths, strict=True)]
+    names = [f"{_(label)} (lr={p.lr:g})" for label, p in zip(r.labels, r.paths, strict=True)]
     colors = pictures.RATE_COLORS
     board = pictures.surface_board(
-        "SGD, three learning rates (first 15 steps)",
+        _("SGD, three learning rates (first {steps} steps)").format(steps=15),
         pictures.bowl_contour(*r.surface),
         [(n, p.points[:16], c) for n, p, c in zip(names, r.paths, colors, strict=True)],
         start=r.paths[0].points[0],
@@ -219,7 +247,7 @@ def learning_rate(r):
     )
     values = pictures.value_curves(
         [(n, p.values, c) for n, p, c in zip(names, r.paths, colors, strict=True)],
-        title="Value along the path",
+        title=_("Value along the path"),
         label="f(x, y)",
     )
     rt = r.range_test
@@ -235,10 +263,16 @@ def optimizer_paths(r):
     rings = pictures.bowl_contour(*r.surface, bounds=r.bounds)
     specs = []
     for path in r.paths:
-        end = " (diverged)" if path.diverged else ""
+        if path.diverged:
+            said = _("{optimizer}, lr={lr}: crosses y=0 {crossings}× (diverged)")
+        else:
+            said = _("{optimizer}, lr={lr}: crosses y=0 {crossings}×")
+        title = said.format(
+            optimizer=_label(path.optimizer), lr=f"{path.lr:g}", crossings=path.crossings
+        )
         specs.append(
             pictures.surface_board(
-                f"{_label(path.optimizer)}, lr={path.lr:g}: crosses y=0 {path.crossings}×{end}",
+                title,
                 rings,
                 [(_label(path.optimizer), path.points, COLORS.get(path.optimizer))],
                 start=r.start,
@@ -249,12 +283,15 @@ def optimizer_paths(r):
     curves = [(_label(p.optimizer), p.values, COLORS.get(p.optimizer)) for p in r.paths]
     dashed = []
     if r.matched is not None:
-        name = f"Momentum, lr={r.matched.lr:.3g} (SGD's effective step)"
+        name = _("Momentum, lr={lr} (SGD's effective step)").format(lr=f"{r.matched.lr:.3g}")
         curves.append((name, r.matched.values, COLORS["momentum"]))
         dashed.append(name)
     specs.append(
         pictures.value_curves(
-            curves, title="Value along each path", label="f(x, y)  (minimum 0)", dashed=dashed
+            curves,
+            title=_("Value along each path"),
+            label=_("f(x, y)  (minimum 0)"),
+            dashed=dashed,
         )
     )
     return [("paths.png", panels(specs, cols=min(3, len(specs)), width=4.4, height=3.3))]
@@ -266,8 +303,10 @@ def momentum_forms(r):
     forms = ("v ← αv − ηg; W ← W + v", "b ← μb + g; W ← W − ηb")
     colors = (COLORS["momentum"], "#d62728")
     titles = (
-        f"Constant η: max gap {r.runs[0].max_difference:.1e}",
-        f"η ÷ 10 from step {r.drop_step}: max gap {r.runs[1].max_difference:.2g}",
+        _("Constant η: max gap {gap}").format(gap=f"{r.runs[0].max_difference:.1e}"),
+        _("η ÷ 10 from step {step}: max gap {gap}").format(
+            step=r.drop_step, gap=f"{r.runs[1].max_difference:.2g}"
+        ),
     )
     specs = [
         pictures.surface_board(
@@ -284,8 +323,8 @@ def momentum_forms(r):
     specs.append(
         pictures.step_lengths(
             [
-                ("lecture's form", drop.lecture, colors[0]),
-                ("torch's form", drop.torch_form, colors[1]),
+                (_("lecture's form"), drop.lecture, colors[0]),
+                (_("torch's form"), drop.torch_form, colors[1]),
             ],
             mark=r.drop_step,
         )
@@ -300,26 +339,26 @@ def adaptive_steps(r):
             ("AdaGrad η/(√h + ε)", r.adagrad, COLORS["adagrad"]),
             (f"RMSProp η/(√G + ε), γ={r.rmsprop_alpha:g}", r.rmsprop, COLORS["rmsprop"]),
         ],
-        title="Same noisy gradients, two accumulators",
-        label="effective learning rate",
+        title=_("Same noisy gradients, two accumulators"),
+        label=_("effective learning rate"),
         log_steps=False,
     )
     x, y = zip(*r.adagrad_elements, strict=True)
     elements = pictures.adagrad_elements(list(x), list(y), r.adagrad_lr)
     adam = pictures.curve(
-        "Adam's first steps",
-        "step",
-        "|step|",
+        _("Adam's first steps"),
+        _("step"),
+        _("|step|"),
         [
-            ("with bias correction", r.adam_corrected, COLORS["adam"]),
-            ("without", r.adam_uncorrected, "#444444"),
+            (_("with bias correction"), r.adam_corrected, COLORS["adam"]),
+            (_("without"), r.adam_uncorrected, "#444444"),
         ],
         x=r.adam_steps,
         y_scale="log",
         lines=[
             Series(
                 "scatter",
-                "measured on lossopt's Adam",
+                _("measured on lossopt's Adam"),
                 x=r.adam_steps,
                 y=r.adam_actual,
                 color=COLORS["adam"],
@@ -327,7 +366,7 @@ def adaptive_steps(r):
             ),
             Series(
                 "hline",
-                "RMSProp's first step",
+                _("RMSProp's first step"),
                 y=[r.rmsprop_first_step],
                 color=COLORS["rmsprop"],
                 dash=True,
@@ -335,12 +374,12 @@ def adaptive_steps(r):
         ],  # fmt: skip
     )
     eps = pictures.curve(
-        f"Where ε = {r.rmsprop_eps:g} sits",
-        "|g| on the first step",
-        "|first step| of RMSProp",
+        _("Where ε = {eps} sits").format(eps=f"{r.rmsprop_eps:g}"),
+        _("|g| on the first step"),
+        _("|first step| of RMSProp"),
         [
-            ("η g/√(G + ε) (the lecture)", r.eps_inside, "#1f77b4"),
-            ("η g/(√G + ε) (torch, measured)", r.eps_outside, "#ff7f0e"),
+            (_("η g/√(G + ε) (the lecture)"), r.eps_inside, "#1f77b4"),
+            (_("η g/(√G + ε) (torch, measured)"), r.eps_outside, "#ff7f0e"),
         ],
         x=r.eps_gradients,
         x_scale="log",
@@ -368,9 +407,9 @@ def _ranking(ranking, metric: str) -> Figure:
         pad = max(0.1 * (high - low), 1e-3 * max(abs(low), abs(high), 1e-12))
         y_range = (low - pad, high + pad)
     return Figure(
-        "Ranking (mean ± std; axis zoomed)",
-        Axis("optimizer"),
-        Axis(metric, range=y_range),
+        _("Ranking (mean ± std; axis zoomed)"),
+        Axis(_("optimizer")),
+        Axis(_(metric), range=y_range),
         [
             Series(
                 "bar",
@@ -389,9 +428,13 @@ def _ranking(ranking, metric: str) -> Figure:
 def training(r):
     specs = [
         _runs(
-            r.runs, lambda run: run.train_loss, "Training loss (each seed)", "training loss", "log"
+            r.runs,
+            lambda run: run.train_loss,
+            _("Training loss (each seed)"),
+            _("training loss"),
+            "log",
         ),
-        _runs(r.runs, lambda run: run.val_metric, r.metric.capitalize(), r.metric, "linear"),
+        _runs(r.runs, lambda run: run.val_metric, _(r.metric).capitalize(), _(r.metric), "linear"),
         _ranking(r.ranking, r.metric),
     ]
     # Wide enough for five optimizers' names under the ranking's bars; the table under

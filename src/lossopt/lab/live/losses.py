@@ -180,17 +180,17 @@ def softmax(*, z0, z1, z2, w0, w1, w2, ignore_index, label_smoothing) -> View:
     mean = losses.cross_entropy(rows, target, weight=weight, ignore_index=ignored,
                                 label_smoothing=label_smoothing).item()  # fmt: skip
     naive = each.sum().item() / CLASSES  # what dividing by every row, ignored ones too, gives
-    classes = [f"class {c}" for c in range(CLASSES)]
+    classes = pictures.class_names(CLASSES)
     bars = pictures.softmax_bars(probs.tolist())
     loss_fig = Figure(
-        "cross-entropy if the true class were…",
-        Axis("true class"),
-        Axis("loss"),
+        _("cross-entropy if the true class were…"),
+        Axis(_("true class")),
+        Axis(_("loss")),
         [
             Series("bar", "−log softmax", x=classes, y=plain.tolist(), color="#aaaaaa"),
             Series(
                 "bar",
-                "with weight, ignore_index, smoothing",
+                _("with weight, ignore_index, smoothing"),
                 x=classes,
                 y=each.tolist(),
                 color="#d62728",
@@ -335,10 +335,10 @@ def kl(*, q_mean, q_spread, q_mix) -> View:
         scan_h.tolist(),
         h_p,
         [("KL(P‖Q)", scan_f.tolist(), "#1f77b4"), ("KL(Q‖P)", scan_r.tolist(), "#2ca02c")],
-        axis=Axis("Q mean"),
-        title="over Q's mean (spread and mix as set)",
+        axis=Axis(_("Q mean")),
+        title=_("over Q's mean (spread and mix as set)"),
         mark=q_mean,
-        mark_name="Q mean",
+        mark_name=_("Q mean"),
         top=8,
     )
     notes = [

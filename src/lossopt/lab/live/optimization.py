@@ -300,9 +300,9 @@ def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> 
         runs.append({"label": label, "lr": lr, "points": path.points, "values": path.values,
                      "final": path.values[-1], "diverged": path.diverged,
                      "stable": lr < limit})  # fmt: skip
-    names = [f"{run['label']}: η = {run['lr']:g}" for run in runs]
+    names = [f"{_(run['label'])}: η = {run['lr']:g}" for run in runs]
     board = pictures.surface_board(
-        f"SGD on x²/{condition:g} + y²",
+        _("SGD on x²/{condition} + y²").format(condition=f"{condition:g}"),
         _contour("bowl", condition),
         [(n, run["points"], c) for n, run, c in zip(names, runs, RATE_COLORS, strict=True)],
         start=start,
@@ -319,7 +319,7 @@ def learning_rate(*, condition, lr_small, lr_right, lr_large, x0, y0, steps) -> 
         scan,
         limit,
         [
-            (run["label"], run["lr"], run["final"], c)
+            (_(run["label"]), run["lr"], run["final"], c)
             for run, c in zip(runs, RATE_COLORS, strict=True)
         ],
         steps=steps,
@@ -397,7 +397,7 @@ def adaptive(*, lr, gamma, beta1, beta2, eps, bias_correction, noise, steps, see
         # its step would be η m / (√v + ε): read from lossopt's Adam state.
         adam = [lr * abs(s["exp_avg"]) / (math.sqrt(s["exp_avg_sq"]) + eps) for s in states]
     t = list(range(1, steps + 1))
-    adam_name = "Adam" + ("" if bias_correction else " (no bias correction)")
+    adam_name = "Adam" if bias_correction else _("Adam (no bias correction)")
     stream_fig = pictures.adaptive_stream(
         t,
         [("AdaGrad", adagrad, COLORS["adagrad"]), ("RMSProp", rmsprop, COLORS["rmsprop"]),
