@@ -243,6 +243,12 @@ def _epochs(page) -> int:
     return page.evaluate("lab.answer ? lab.answer.numbers.epochs_done : -1")
 
 
+# Each drawing's time (performance.now()), noted by the page itself as it happens
+DRAWS = """() => { window.drawnAt = [];
+  new MutationObserver(() => drawnAt.push(performance.now()))
+    .observe(document.body, {attributes: true, attributeFilter: ["data-drawn"]}); }"""
+
+
 def test_training_streams_the_loops_curves_pauses_resumes_and_resets(page):
     page.goto(f"{page.base}/#training?epochs=3")
     page.wait_for_selector("#train-start", state="visible")
@@ -254,29 +260,79 @@ def test_training_streams_the_loops_curves_pauses_resumes_and_resets(page):
     assert (params["optimizer"], params["lr"], params["batch-size"]) == ("momentum", "0.02", "32")
     assert_drawn_is_computed(page, "training", params)  # the loop's run, in Python, here
 
+    # A long run, so that every step below happens while it trains: 200 epochs of 8
+    # examples a step are some 30,000 steps, half a minute on one idle core; the steps
+    # below each wait on the page's state, not on a time
+    _set(page, "batch-size", 8)
     _set(page, "epochs", 200)
     assert page.evaluate("lab.answer") is None  # the change reset the finished run
+    page.evaluate(DRAWS)
     page.click("#train-start")
     running = "document.body.dataset.training === 'training' && lab.answer"
     try:
-        page.wait_for_function(f"{running} && lab.answer.numbers.epochs_done >= 1", timeout=60_000)
+        page.wait_for_function(f"{running} && lab.answer.numbers.epochs_done >= 2", timeout=60_000)
     except Exception:
         state = "[document.body.dataset.training, lab.answer && lab.answer.notes, lab.errors]"
         raise AssertionError(page.evaluate(state)) from None
+    streamed = page.evaluate("lab.answer.numbers.epochs_done")
+    (validation,) = [t for t in page.evaluate(TRACES, "fig-loss") if t["name"] == "validation"]
+    assert len(validation["y"]) == streamed  # the curve drawn so far, epoch by epoch
     page.click("#train-pause", timeout=10_000)
+    # the page shows the pause at once, though answers sent before it keep coming
+    assert page.evaluate("document.body.dataset.training") == "paused"
     page.wait_for_function("lab.answer.numbers.state === 'paused'", timeout=60_000)
-    held = _epochs(page)
-    page.wait_for_timeout(1000)
+    held, since = page.evaluate("[lab.answer.numbers.epochs_done, lab.answer.numbers.seconds]")
+    # a second of the server's clock while paused (its answers say when it sent them)
+    page.wait_for_function(f"lab.answer.numbers.seconds > {since + 1}", timeout=60_000)
     assert _epochs(page) == held and page.evaluate("lab.answer.numbers.state") == "paused"
-    page.click("#train-pause")  # resume
+    assert page.evaluate("document.body.dataset.training") == "paused"
+    page.click("#train-pause", timeout=10_000)  # resume
     page.wait_for_function(f"lab.answer.numbers.epochs_done > {held}", timeout=60_000)
+    assert page.evaluate("document.body.dataset.training") == "training"
+    # never two drawings closer than the page's least gap: the answers that came between
+    # were replaced by newer ones, not queued
+    drawn_at = page.evaluate("drawnAt")
+    assert len(drawn_at) >= 3
+    assert min(b - a for a, b in zip(drawn_at, drawn_at[1:], strict=False)) >= 90
     _set(page, "lr", 0.05)  # a change while it runs: a new run replaces it
     page.wait_for_function("lab.answer && lab.answer.params.lr === 0.05", timeout=60_000)
     assert page.evaluate("document.body.dataset.training") == "training"
-    page.click("#train-reset")
+    page.click("#train-reset", timeout=10_000)
     assert page.evaluate("document.body.dataset.training") == "idle"
     assert page.evaluate("document.getElementById('figures').children.length") == 0
+    # no drawing of the stopped run was still due: after the longest gap, still nothing
+    page.wait_for_timeout(1000)
+    assert page.evaluate("[lab.answer, document.getElementById('figures').children.length]") == [
+        None,
+        0,
+    ]
     assert page.errors == []
+
+
+def test_training_answers_are_drawn_newest_only(page):
+    """Fifty answers at once: one drawing, of the last; a reset drops one still due."""
+    page.goto(f"{page.base}/#training")
+    page.wait_for_selector("#train-start", state="visible")
+    drawn = page.evaluate(
+        """() => new Promise((done) => {
+             const drawn = [];
+             for (let i = 0; i < 50; i++) latest.later(() => drawn.push(i));
+             setTimeout(() => done(drawn), 1500);
+           })"""
+    )
+    assert drawn == [49]
+    dropped = page.evaluate(
+        """() => new Promise((done) => {
+             const drawn = [];
+             latest.later(() => drawn.push("first"));
+             setTimeout(() => {
+               latest.later(() => drawn.push("stale"));
+               liveTraining.reset();
+               setTimeout(() => done(drawn), 1500);
+             }, 700);
+           })"""
+    )
+    assert dropped == ["first"]
 
 
 def test_rapid_changes_draw_only_the_last(page):

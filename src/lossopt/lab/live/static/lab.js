@@ -290,6 +290,7 @@ const liveTraining = {
   state: "idle",
   token: 0,      // bumped by every start and reset: an older start that resumes stops there
   running: "",   // the query of the run in progress
+  asked: null,   // "paused" or "training": what a click asked, until the server says so
   enter() {
     $("train").hidden = false;
     this.reset();
@@ -301,6 +302,7 @@ const liveTraining = {
   close() {
     if (this.source) this.source.close();
     this.source = null;
+    latest.drop();  // an answer of this run still waiting is never drawn
   },
   setState(state) {
     this.state = state;
@@ -319,13 +321,21 @@ const liveTraining = {
     history.replaceState(null, "", `#${lab.current}?${q}`);
     const source = new EventSource(withLang(`/api/${lab.current}/stream?tab=${lab.tab}&${q}`));
     this.source = source;
+    this.asked = null;
     this.setState("training");
+    // Only the newest answer is drawn (see `latest`); the last one at once, so that a
+    // finished run's state and its drawing change together.
     const onAnswer = (event) => {
       if (source !== this.source) return;
-      const answer = JSON.parse(event.data);
-      show(answer);
-      this.setState(answer.numbers.state);
-      if (event.type === "done") this.close();
+      const draw = () => {
+        const answer = JSON.parse(event.data);
+        show(answer);
+        this.setState(this.said(answer.numbers.state));
+      };
+      if (event.type === "done") {
+        this.close();
+        latest.now(draw);
+      } else latest.later(draw);
     };
     source.addEventListener("progress", onAnswer);
     source.addEventListener("done", onAnswer);
@@ -340,13 +350,25 @@ const liveTraining = {
     await fetch(withLang(`/api/${lab.current}/control?tab=${lab.tab}&action=${action}`), { method: "POST" });
   },
   pause() {
-    if (this.state === "training") { this.control("pause"); this.setState("paused"); }
-    else if (this.state === "paused") { this.control("resume"); this.setState("training"); }
+    if (this.state === "training") this.ask("pause", "paused");
+    else if (this.state === "paused") this.ask("resume", "training");
+  },
+  ask(action, state) {
+    this.asked = state;
+    this.setState(state);
+    this.control(action);
+  },
+  // The state to show for the one an answer reports: answers sent before a click reached
+  // the server still say the old state, and must not undo what the click shows.
+  said(state) {
+    if (state === this.asked || (state !== "training" && state !== "paused")) this.asked = null;
+    return this.asked || state;
   },
   reset() {
     this.close();
     this.token += 1;
     this.running = "";
+    this.asked = null;
     this.setState("idle");
     lab.answer = null;
     $("figures").replaceChildren();
@@ -362,6 +384,47 @@ const liveTraining = {
   },
 };
 window.liveTraining = liveTraining;
+
+// -- a stream's answers drawn as fast as the page can, never faster ---------------------
+// A run sends answers several times a second; on a loaded machine drawing each one (two
+// plotly figures) can take longer than the next takes to come, and clicks and typing
+// would wait behind a queue of stale drawings. Instead each answer replaces the one
+// waiting, and one drawing, in an animation frame, shows the newest: at most one per
+// GAP, longer after a slow drawing (twice its time, so that drawing takes at most a third
+// of the page's time) but no longer than MAX_GAP, so the progress shown is never older
+// than about half a second. A hidden tab draws nothing until it is shown again.
+const latest = {
+  GAP: 100,
+  MAX_GAP: 500,
+  waiting: null,   // the newest answer's drawing, not yet run
+  timer: null,
+  frame: null,
+  last: -Infinity, // when the last drawing ended (performance.now())
+  took: 0,         // how long it took, ms
+  later(draw) {
+    this.waiting = draw;
+    if (this.timer !== null || this.frame !== null) return;  // one is already due: it draws this
+    const gap = Math.min(this.MAX_GAP, Math.max(this.GAP, 2 * this.took));
+    const wait = Math.max(0, this.last + gap - performance.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.frame = requestAnimationFrame(() => { this.frame = null; this.now(this.waiting); });
+    }, wait);
+  },
+  now(draw) {
+    this.drop();
+    if (!draw) return;
+    const began = performance.now();
+    draw();
+    this.last = performance.now();
+    this.took = this.last - began;
+  },
+  drop() {
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.frame !== null) cancelAnimationFrame(this.frame);
+    this.timer = this.frame = this.waiting = null;
+  },
+};
 
 function show(answer) {
   $("error").hidden = true;
