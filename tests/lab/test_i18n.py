@@ -105,6 +105,48 @@ def english_sentences(text, allowed=(), min_words=4):
     ]
 
 
+# What a figure keeps as it is: the names of optimizers, losses, functions and options of the
+# code, the mining rule's name, a unit and an abbreviation (1-NN). A figure's label is a few
+# words, not a sentence, so a Korean figure is checked word by word.
+FIGURE_NAMES = frozenset(
+    "GD SGD Momentum AdaGrad RMSProp Adam Huber MSE KL softmax autograd log argmin lossopt torch "
+    "ignore_index batch_semi_hard lr nat NN".split()
+)
+
+
+def english_words(text, allowed=FIGURE_NAMES):
+    """The English words in a figure's label `text`: runs of two or more Latin letters, save
+    the names it keeps (`allowed`), the English name the lecture puts beside its word
+    ("학습률(learning rate)", "순방향 KL(P||Q) (forward)": in a label with Korean, English
+    alone in brackets) and a symbol of an equation (D_KL, g_B, ∂loss)."""
+    text = re.sub(r"(?<=[가-힣])\([^()]*\)", " ", text)
+    if re.search("[가-힣]", text):
+        text = re.sub(r"\([A-Za-z][A-Za-z ,'-]*\)", " ", text)
+    words = re.findall(r"(?<![∂\w])[A-Za-z][A-Za-z_]*[A-Za-z]", text)
+    symbol = re.compile(r"[A-Za-z]_")  # one letter with a subscript: g_B, Q_t, D_KL
+    return [word for word in words if word not in allowed and not symbol.match(word)]
+
+
+def figure_labels(spec):
+    """Every word a figure spec (Figure.to_json) shows: its title, its axes' labels, its
+    series' names, the texts beside their points and a bar chart's categories."""
+    labels = [spec["title"], spec["x"]["label"], spec["y"]["label"]]
+    for series in spec["series"]:
+        labels += [series["name"], *(series.get("text") or [])]
+        labels += [x for x in series["x"] if series["kind"] == "bar" and isinstance(x, str)]
+    return [label for label in labels if label]
+
+
+def english_in_figures(specs):
+    """(figure, label, English words) for each label of `specs` with a word left in English."""
+    return [
+        (spec["name"], label, found)
+        for spec in specs
+        for label in figure_labels(spec)
+        if (found := english_words(label))
+    ]
+
+
 def _extracted():
     """Every message the code wraps, extracted as `make catalogs` does (from babel.cfg)."""
     with open(ROOT / "babel.cfg") as cfg:
@@ -182,6 +224,25 @@ def test_the_english_sentence_finder():
     assert english_sentences(leftover) == ["The learning rate is chosen on a validation part"]
     assert english_sentences("열 the price of a house 예측", allowed=["the price of a house"]) == []
     assert english_sentences("손실: the loss of it") == ["the loss of it"]
+
+
+def test_the_english_word_finder():
+    kept = ["학습률(learning rate) η", "D_KL(P‖Q_t) = H(P, Q_t) − H(P)", "행의 |∂loss/∂logits|",
+            "Momentum, lr=0.1", "−log softmax", "1-NN 정확도 93%", "|g_B − g| / |g|",
+            "x (완만한 방향)"]  # fmt: skip
+    assert [english_words(label) for label in kept] == [[]] * len(kept)
+    assert english_words("손실 per epoch") == ["per", "epoch"]
+    assert english_words("validation (검증)") == ["validation"]  # only beside Korean
+    assert english_words("순방향 KL (forward)") == []
+    assert english_words("x (forward)") == ["forward"]
+    bars = {"name": "SGD", "kind": "bar", "x": ["fair die"], "text": ["start"]}
+    spec = {"title": "스텝", "x": {"label": "step"}, "y": {"label": ""}, "name": "loss",
+            "series": [bars]}  # fmt: skip
+    assert english_in_figures([spec]) == [
+        ("loss", "step", ["step"]),
+        ("loss", "start", ["start"]),
+        ("loss", "fair die", ["fair", "die"]),
+    ]
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)

@@ -16,7 +16,7 @@ from lossopt.lab.knobs import Knob
 from lossopt.lab.live.catalog import EXPLORABLES
 from lossopt.lab.live.explorable import Explorable, View
 from lossopt.lab.live.server import PAGE, create_app
-from tests.lab.test_i18n import english_sentences
+from tests.lab.test_i18n import english_in_figures, english_sentences
 
 HANGUL = re.compile("[가-힣]")
 
@@ -183,6 +183,9 @@ def test_an_explorables_words_and_notes_in_korean(no_locale, name):
     assert not [text for text in said + answer["notes"] if english_sentences(text)]
     assert english["notes"] != answer["notes"]  # the check can fail: English is found English
     assert english_sentences(" ".join(english["notes"]), min_words=3) or name == "training"
+    # and its figures: titles, axes, legends and labels, names and equations as they are
+    assert answer["figures"] and english_in_figures(answer["figures"]) == []
+    assert english_in_figures(english["figures"])  # the check can fail: English is found
     # the same numbers, filled in after translation
     numbers = re.compile(r"\d+\.\d+")
     assert sorted(numbers.findall(" ".join(answer["notes"]))) == sorted(

@@ -4,24 +4,50 @@ glyphs it shows; and in Chromium it renders with that font, a screenshot kept.""
 
 import html
 import json
+import logging
 import re
+import warnings
 
 import pytest
 from matplotlib.ft2font import FT2Font
 
 from lossopt.__main__ import main
-from lossopt.lab import fonts, i18n, report
+from lossopt.lab import fonts, i18n, plots, report
 from lossopt.lab.config import Config
 from lossopt.lab.experiments import EXPERIMENTS
-from tests.lab.test_i18n import english_sentences
+from tests.lab.test_i18n import english_in_figures, english_sentences
 
 HANGUL = re.compile("[가-힣]")
+
+
+DRAWN = []  # the figure specs of the Korean report, as plots.panels drew them
+MISSED = []  # matplotlib's word of a glyph missing while they were drawn
+
+
+class _Said(logging.Handler):
+    def emit(self, record):  # mathtext logs a missing glyph rather than warning of it
+        MISSED.append(record.getMessage())
 
 
 @pytest.fixture(scope="module")
 def korean(tmp_path_factory):
     out = tmp_path_factory.mktemp("lab-ko") / "report"
-    assert main(["lab", "--quick", "--quiet", "--lang", "ko", "--out", str(out)]) == 0
+    drawn = plots.panels
+
+    def recorded(specs, *args, **kwargs):
+        DRAWN.extend(spec.to_json() for spec in specs)
+        return drawn(specs, *args, **kwargs)
+
+    said = _Said(logging.WARNING)
+    logging.getLogger("matplotlib").addHandler(said)
+    try:
+        with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            patch.setattr(plots, "panels", recorded)
+            assert main(["lab", "--quick", "--quiet", "--lang", "ko", "--out", str(out)]) == 0
+    finally:
+        logging.getLogger("matplotlib").removeHandler(said)
+    MISSED.extend(str(w.message) for w in seen)
     i18n.set_language(None)  # --lang sets the process's language; leave it as found
     return out / "index.html"
 
@@ -34,6 +60,33 @@ def test_the_korean_report_has_no_english_sentence(korean):
     page = korean.read_text(encoding="utf-8")
     assert page.startswith("<!doctype html><html lang='ko'>")
     assert english_sentences(page) == []
+
+
+def test_the_korean_reports_figures_have_no_english_word(korean):
+    """Titles, axes, legends and labels of every picture: Korean, with names (SGD, Huber)
+    and equations (f − f*, H(P, Q)) as they are."""
+    assert len({spec["name"] for spec in DRAWN}) > len(EXPERIMENTS) // 2  # every section's
+    titles = [spec["title"] for spec in DRAWN]
+    assert all(HANGUL.search(title) for title in titles if title), titles
+    assert english_in_figures(DRAWN) == []
+
+
+def test_the_korean_reports_figures_have_every_glyph(korean):
+    """Drawn with the font the lab registers: no glyph is reported missing (the check can
+    fail: test_i18n draws the same Korean without it and sees the warning)."""
+    assert DRAWN
+    assert [m for m in MISSED if "missing from font" in m or "does not have a glyph" in m] == []
+
+
+def test_an_english_figure_is_found_english():
+    """The check above can fail: the same pictures in English have English words."""
+    result = EXPERIMENTS["entropy"](Config(quick=True))
+    specs = []
+    with pytest.MonkeyPatch.context() as patch, i18n.language("en"):
+        patch.setattr(plots, "panels", lambda drawn, *a, **k: specs.extend(drawn))
+        plots.entropy(result)
+    found = english_in_figures([spec.to_json() for spec in specs])
+    assert {"Entropy", "coin", "fair", "die"} <= {word for *_, words in found for word in words}
 
 
 def test_every_heading_paragraph_and_table_header_is_korean(korean):
