@@ -49,6 +49,7 @@ __all__ = [
 _GRAD, _SHAPE, _DTYPE = attrgetter("grad"), attrgetter("shape"), attrgetter("dtype")
 _IS_SPARSE = attrgetter("is_sparse")
 _IS_NONE = partial(operator.is_, None)
+_compiling = torch.compiler.is_compiling
 
 
 class _Work(NamedTuple):
@@ -347,7 +348,9 @@ class Optimizer(torch.optim.Optimizer):
             ready=partial(self._ready, options=options),
             memo=self._foreach_memo,
         )
-        on_device = bool(group.get("capturable")) or keep is not None
+        # Compiled, the step numbers are tensors in the graph as on a device: a
+        # counter read into Python would break the graph at every step.
+        on_device = bool(group.get("capturable")) or keep is not None or _compiling()
         steps = advance(params, states, on_device, keep)
         with _compat.implicit_replication() if sharded else contextlib.nullcontext():
             if keep is not None:
