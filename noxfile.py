@@ -19,7 +19,7 @@ import nox
 # The lowest torch the library tests pass on, and the newest the registry has.
 # pyproject.toml's floor must equal TORCH_RANGE[0] (tests/test_torch_range.py).
 TORCH_RANGE = ("2.6.0", "2.14.1")
-TEST_DEPENDENCIES = ("pytest>=8", "hypothesis>=6.100")
+TEST_DEPENDENCIES = ("pytest>=8", "hypothesis>=6.100", "pytest-xdist>=3.5")
 LIBRARY_TESTS = (
     "tests/losses",
     "tests/optim",
@@ -51,6 +51,8 @@ def tests(session: nox.Session, torch: str) -> None:
         "-q",
         "-p",
         "no:cacheprovider",
+        "-n",
+        "2",  # one worker per core of the CI machine: the range runs within CI's budget
         *LIBRARY_TESTS,
         *session.posargs,
         env={"PYTHONPATH": str(ROOT / "src")},
