@@ -349,16 +349,34 @@ def test_rapid_changes_draw_only_the_last(page):
     assert_drawn_is_computed(page, "paths", current_params(page))
 
 
-def test_a_click_on_the_triplet_board_moves_the_negative(page):
-    open_explorable(page, "triplet")
+def _click_board(page, x, y):
+    """A click on the triplet board at data coordinates (x, y), by plotly's own axes."""
     before = drawn_count(page)
     box = page.locator("#fig-embedding .nsewdrag").bounding_box()
-    # the board spans -3.5..3.5 on both axes: the lower left quarter is negative
-    page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.8)
+    at = page.evaluate(
+        """([x, y]) => { const l = document.getElementById('fig-embedding')._fullLayout;
+                         return [l.xaxis.d2p(x), l.yaxis.d2p(y)]; }""",
+        [x, y],
+    )
+    page.mouse.click(box["x"] + at[0], box["y"] + at[1])
     settle(page, before)
-    params = current_params(page)
-    nx, ny = float(params["nx"]), float(params["ny"])
-    assert -3.0 <= nx < -1.0 and -3.0 <= ny < -1.0, (nx, ny)
+    return current_params(page)
+
+
+@pytest.mark.parametrize(
+    ("near", "moved", "kept"),
+    [((1.3, -1.4), "n", ("a", "p")), ((-0.3, 0.2), "a", ("p", "n")), ((1.2, 0.9), "p", ("a", "n"))],
+)
+def test_a_click_on_the_triplet_board_moves_the_nearest_point(page, near, moved, kept):
+    """Anchor (0, 0), positive (1, 0.5) and negative (1.5, -1) by default: a click
+    moves the one nearest to it there, and only that one."""
+    open_explorable(page, "triplet")
+    start = page.evaluate("({...lab.values})")
+    params = _click_board(page, *near)
+    now = page.evaluate("({...lab.values})")
+    assert abs(now[moved + "x"] - near[0]) < 0.15 and abs(now[moved + "y"] - near[1]) < 0.15
+    for knob in (point + axis for point in kept for axis in "xy"):
+        assert now[knob] == start[knob], knob
     assert_drawn_is_computed(page, "triplet", params)
 
 

@@ -454,7 +454,9 @@ def triplet(*, ax, ay, px, py, nx, ny, margin) -> View:
                              for n, d, v, k in zip(negatives.tolist(), d_an.tolist(),
                                                    each.tolist(), kinds, strict=True)],
                "counts": counts,
-               "click": {"figure": "embedding", "x": "nx", "y": "ny"}}  # fmt: skip
+               # a click moves the nearest of the three points there
+               "click": {"figure": "embedding",
+                         "points": [["ax", "ay"], ["px", "py"], ["nx", "ny"]]}}  # fmt: skip
     return View([board], numbers, notes)
 
 

@@ -123,7 +123,8 @@ function drawAll() {
 }
 
 // A click anywhere in the plotting area: its data coordinates (plotly's pixel to data
-// conversion) become the values of the two knobs the answer names.
+// conversion) become the values of the two knobs the answer names ({x, y}), or of the
+// pair among several ({points: [[x, y], ...]}) whose point lies nearest the click.
 function placeAt(div, event) {
   const click = lab.answer && lab.answer.numbers.click;
   if (!click || click.figure !== div.dataset.figure) return;
@@ -131,8 +132,11 @@ function placeAt(div, event) {
   const box = div.getBoundingClientRect();
   const px = event.clientX - box.left - xa._offset, py = event.clientY - box.top - ya._offset;
   if (px < 0 || py < 0 || px > xa._length || py > ya._length) return;
+  const pairs = click.points || [[click.x, click.y]];
+  const away = ([x, y]) => Math.hypot(xa.d2p(lab.values[x]) - px, ya.d2p(lab.values[y]) - py);
+  const nearest = pairs.reduce((best, pair) => (away(pair) < away(best) ? pair : best));
   const knobs = lab.explorables[lab.current].knobs;
-  for (const [name, value] of [[click.x, xa.p2d(px)], [click.y, ya.p2d(py)]]) {
+  for (const [name, value] of [[nearest[0], xa.p2d(px)], [nearest[1], ya.p2d(py)]]) {
     const knob = knobs.find((k) => k.name === name);
     const step = knob.step || 0.1;
     setValue(name, Math.min(knob.hi, Math.max(knob.lo, Math.round(value / step) * step)));
