@@ -72,19 +72,20 @@ def test_progress_lines_when_not_a_terminal(tmp_path):
     assert re.search(r"\[1/2\] adaptive \(\d+:\d\d so far, about \d+:\d\d left\)", done.stderr)
 
 
-def test_progress_estimates_the_time_left_from_the_mean_step(capsys):
+def test_progress_estimates_the_time_left_from_the_steps_after_the_first(capsys):
     from lossopt.lab.cli import Progress
 
-    times = iter([0.0, 10.0, 30.0, 95.0])  # the start, then after each step
+    # the start, then after each step: the first took 40 s (start-up included), the rest 10 s
+    times = iter([0.0, 40.0, 50.0, 60.0])
     progress = Progress(4, quiet=False, clock=lambda: next(times))
     for what in ("a", "b", "c"):
         progress(what)
     lines = capsys.readouterr().err.splitlines()
-    # 10 s for 1 step: 30 s for the 3 left; 30 s for 2: 30 s for 2; 95 s for 3: 32 s for 1
+    # 40 s for the first: 2:00 for the 3 left; then 10 s a step since the first: 0:20, 0:10
     assert lines == [
-        "[1/4] a (0:10 so far, about 0:30 left)",
-        "[2/4] b (0:30 so far, about 0:30 left)",
-        "[3/4] c (1:35 so far, about 0:32 left)",
+        "[1/4] a (0:40 so far, about 2:00 left)",
+        "[2/4] b (0:50 so far, about 0:20 left)",
+        "[3/4] c (1:00 so far, about 0:10 left)",
     ]
 
 

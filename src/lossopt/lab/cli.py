@@ -231,12 +231,15 @@ def _clock(seconds: float) -> str:
 
 class Progress:
     """A progress bar on a terminal, plain lines otherwise, nothing when quiet;
-    both with the time so far and an estimate of the time left (from the mean
-    time a step has taken, as tqdm's bar estimates it)."""
+    both with the time so far and an estimate of the time left: the mean time
+    a step has taken since the first one finished (the first also carries the
+    start-up, importing torch in each worker, which no later step repeats); at
+    the first step, the only measure there is."""
 
     def __init__(self, total: int, quiet: bool, clock=time.monotonic) -> None:
         self.quiet, self.total, self.done = quiet, total, 0
         self.clock, self.start = clock, clock()
+        self.first = self.start
         self.bar = None
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
@@ -249,8 +252,13 @@ class Progress:
             self.bar.set_description(what)
             self.bar.update(1)
         elif not self.quiet:
-            spent = self.clock() - self.start
-            left = spent / self.done * (self.total - self.done)
+            now = self.clock()
+            if self.done == 1:
+                self.first = now
+                step = now - self.start
+            else:
+                step = (now - self.first) / (self.done - 1)
+            spent, left = now - self.start, step * (self.total - self.done)
             print(
                 f"[{self.done}/{self.total}] {what} ({_clock(spent)} so far, "
                 f"about {_clock(left)} left)",

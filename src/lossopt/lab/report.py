@@ -268,9 +268,7 @@ def _describe_kl(r) -> str:
     f, b = r.fits
     outcomes = ", ".join(f"{v:g}" for v in r.outcomes)
     compared = (
-        _("equals H(P)")
-        if r.gap_at_p == 0
-        else _("is {gap:.2g} above H(P)").format(gap=r.gap_at_p)
+        _("equals H(P)") if r.gap_at_p == 0 else _("is {gap:.2g} above H(P)").format(gap=r.gap_at_p)
     )
     first = _p(
         _(
@@ -305,9 +303,7 @@ def _describe_kl(r) -> str:
             "of H(P, Q) and of D_KL(P‖Q) with respect to Q's logits differ by at most "
             "{gradient_gap:.2g}. So minimising the cross-entropy minimises the KL divergence: "
             "{lowest}"
-        ).format(
-            low=low, high=high, count=r.random_q, gradient_gap=r.gradient_gap, lowest=lowest
-        )
+        ).format(low=low, high=high, count=r.random_q, gradient_gap=r.gradient_gap, lowest=lowest)
     )
     shape = (
         _(
@@ -392,9 +388,7 @@ def _describe_triplet(r) -> str:
                 "negative (another digit, the nearest one before training). The solid circle has "
                 "radius d(a, p); the negative must lie outside the dashed one, d(a, p) + margin. "
                 "Before training {before}; after, {after}."
-            ).format(
-                before=_triplet_sentence(tb, r.margin), after=_triplet_sentence(ta, r.margin)
-            )
+            ).format(before=_triplet_sentence(tb, r.margin), after=_triplet_sentence(ta, r.margin))
         )
         + _p(
             _(
@@ -651,9 +645,7 @@ def _momentum_against_sgd(r, s, m) -> str:
                 "At SGD's effective step (η = {lr:.3g}, η/(1 − α) = {effective:.3g}) Momentum "
                 "ends at f {value}, below SGD's, crossing y = 0 {crossings} times."
             )
-        ).format(
-            lr=q.lr, effective=q.effective_lr, value=_num(q.values[-1]), crossings=q.crossings
-        )
+        ).format(lr=q.lr, effective=q.effective_lr, value=_num(q.values[-1]), crossings=q.crossings)
     factors = verdict = ""
     if s.contraction and m.contraction and not s.diverged and not m.diverged:
         (sx, sy), (mx, my) = s.contraction, m.contraction
@@ -702,7 +694,9 @@ def _describe_paths(r) -> str:
             "learning rate (in each panel's title). The curvature is {low:g} along x and "
             "{high:g} along y: the surface is {ratio:.3g} times flatter along x, so the gradient "
             "points mostly across the valley."
-        ).format(start=start, steps=r.steps, formula=r.formula, low=low, high=high, ratio=high / low)
+        ).format(
+            start=start, steps=r.steps, formula=r.formula, low=low, high=high, ratio=high / low
+        )
     )
     if "sgd" in paths and "momentum" in paths:
         out += _momentum_against_sgd(r, paths["sgd"], paths["momentum"])
@@ -904,9 +898,7 @@ def _describe_adaptive(r) -> str:
                     _(
                         "at |g| = {g:g} the lecture's step is {inside:.3g} and torch's "
                         "{outside:.3g}"
-                    ).format(
-                        g=r.eps_gradients[k], inside=r.eps_inside[k], outside=r.eps_outside[k]
-                    )
+                    ).format(g=r.eps_gradients[k], inside=r.eps_inside[k], outside=r.eps_outside[k])
                     for k in shown
                 ]
             ),
@@ -1381,9 +1373,7 @@ def write(
             f"{page.equations(shown)}{figures}"
             f"{try_it(name, result, meta, live or {}) if try_lines else ''}{section.describe(result)}</section>"
         )
-    contents = (
-        page.contents(list(headings.items()), _("Contents")) if len(results) > 1 else ""
-    )
+    contents = page.contents(list(headings.items()), _("Contents")) if len(results) > 1 else ""
     options = ", ".join(f"{k}={v}" for k, v in meta.items())
     numbers = _(
         "Every number on this page is in results.json; times, which depend on the machine, are "
